@@ -1,0 +1,1 @@
+pub use sandbox_test_macros::sandboxed;
