@@ -1,0 +1,361 @@
+//! A [`Policy`] compiled to BPF with libseccomp, in the parent, once per distinct policy.
+//!
+//! Only the native architecture is admitted: libseccomp's bad-arch action ends i386
+//! (`int 0x80`) calls, and on x86_64 its generated code sends every syscall number with
+//! the x32 bit (`>= 0x40000000`) to the same action, so x32 calls never execute either.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use serde::{Deserialize, Serialize};
+
+use super::groups::{resolve, resolve_names};
+use super::policy::{OnViolation, Policy, Rules};
+use super::profile::{self, Action};
+use super::{debug_note, SeccompError, HARNESS_SYSCALLS};
+use crate::spec::seccomp::BASELINE_DENY;
+
+const EPERM: i32 = libc::EPERM;
+
+/// What a notified syscall is answered with by the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NotifyReply {
+    /// errno mode: fail the call with this errno, and report it as a violation.
+    Errno(i32),
+    /// record mode: let the call run, and record it.
+    Continue,
+}
+
+/// A filter ready to load: BPF bytes and what the child must set up around them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompiledFilter {
+    /// `struct sock_filter[]`, hex encoded (it travels in the JSON plan).
+    #[serde(with = "hex")]
+    pub bpf: Vec<u8>,
+    /// seccomp(2) flags (from a profile's `flags`), without NEW_LISTENER.
+    pub flags: u32,
+    /// Some rule traps: install the SIGSYS handler that reports and ends the body.
+    pub trap: bool,
+    /// Some rule notifies: run the supervisor that answers with this.
+    pub notify: Option<NotifyReply>,
+    /// Some rule kills: a SIGSYS death is reported as killed by seccomp.
+    pub kills: bool,
+    /// Names skipped while compiling (unknown to libseccomp or not native).
+    pub skipped: Vec<String>,
+}
+
+impl CompiledFilter {
+    /// Number of BPF instructions.
+    pub fn instructions(&self) -> usize {
+        self.bpf.len() / std::mem::size_of::<libc::sock_filter>()
+    }
+}
+
+mod hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            out.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd hex length"));
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// The action for a violation of a `deny`/`allow` list.
+fn violation_action(rules: &Rules) -> ScmpAction {
+    match rules.on_violation {
+        OnViolation::Fail => ScmpAction::Trap,
+        OnViolation::Errno => ScmpAction::Notify,
+        OnViolation::Kill => ScmpAction::KillProcess,
+    }
+}
+
+struct Builder {
+    ctx: ScmpFilterContext,
+    out: CompiledFilter,
+}
+
+fn libseccomp(e: libseccomp::error::SeccompError) -> SeccompError {
+    SeccompError::Compile(e.to_string())
+}
+
+impl Builder {
+    fn new(default: ScmpAction, badarch: ScmpAction) -> Result<Self, SeccompError> {
+        let mut ctx = ScmpFilterContext::new(default).map_err(libseccomp)?;
+        ctx.set_act_badarch(badarch).map_err(libseccomp)?;
+        let mut b = Self {
+            ctx,
+            out: CompiledFilter {
+                bpf: Vec::new(),
+                flags: 0,
+                trap: false,
+                notify: None,
+                kills: false,
+                skipped: Vec::new(),
+            },
+        };
+        b.note(default);
+        b.note(badarch);
+        Ok(b)
+    }
+
+    fn note(&mut self, action: ScmpAction) {
+        match action {
+            ScmpAction::Trap => self.out.trap = true,
+            ScmpAction::KillProcess | ScmpAction::KillThread => self.out.kills = true,
+            _ => {}
+        }
+    }
+
+    fn rule(
+        &mut self,
+        action: ScmpAction,
+        nr: i32,
+        conditions: &[ScmpArgCompare],
+    ) -> Result<(), libseccomp::error::SeccompError> {
+        self.note(action);
+        let nr = ScmpSyscall::from(nr);
+        if conditions.is_empty() {
+            self.ctx.add_rule(action, nr)?;
+        } else {
+            self.ctx.add_rule_conditional(action, nr, conditions)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<CompiledFilter, SeccompError> {
+        // SAFETY: memfd_create with a static name; the fd is owned below.
+        let fd = unsafe { libc::memfd_create(c"sandbox-test-bpf".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(SeccompError::Compile(format!(
+                "memfd_create: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        self.ctx.export_bpf(&file).map_err(libseccomp)?;
+        let read = file
+            .rewind()
+            .and_then(|()| file.read_to_end(&mut self.out.bpf));
+        read.map_err(|e| SeccompError::Compile(format!("reading the exported BPF: {e}")))?;
+        Ok(self.out)
+    }
+}
+
+/// Clone flags that create namespaces (CLONE_NEWTIME only for unshare: it is CSIGNAL in
+/// clone's flags).
+const NAMESPACE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+];
+const CLONE_NEWTIME: u64 = 0x80;
+/// The highest default persona: PER_LINUX32 | UNAME26.
+const DEFAULT_PERSONAS_MAX: u64 = 0x0002_0008;
+
+fn baseline() -> Result<CompiledFilter, SeccompError> {
+    let eperm = ScmpAction::Errno(EPERM);
+    let mut b = Builder::new(ScmpAction::Allow, eperm)?;
+    // Plain names here may be unknown to an old libseccomp: skip those, don't fail.
+    for name in BASELINE_DENY {
+        match super::groups::lookup(name) {
+            super::groups::Lookup::Native(nr) => b.rule(eperm, nr, &[]).map_err(libseccomp)?,
+            _ => {
+                debug_note(&format!("baseline: `{name}` unknown here: skipped"));
+                b.out.skipped.push((*name).to_owned());
+            }
+        }
+    }
+    let [clone, unshare, clone3, personality] =
+        ["clone", "unshare", "clone3", "personality"].map(|n| match super::groups::lookup(n) {
+            super::groups::Lookup::Native(nr) => Some(nr),
+            _ => None,
+        });
+    // Nested namespace creation: one rule per flag bit (rules are ORed).
+    for (nr, flags) in [
+        (clone, NAMESPACE_FLAGS.to_vec()),
+        (unshare, [NAMESPACE_FLAGS, &[CLONE_NEWTIME]].concat()),
+    ] {
+        let Some(nr) = nr else { continue };
+        for bit in flags {
+            let cond = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(bit), bit);
+            b.rule(eperm, nr, &[cond]).map_err(libseccomp)?;
+        }
+    }
+    // clone3 passes its flags in memory, out of the filter's reach: ENOSYS makes libc
+    // fall back to clone, whose flags are checked above (as Docker does).
+    if let Some(nr) = clone3 {
+        b.rule(ScmpAction::Errno(libc::ENOSYS), nr, &[])
+            .map_err(libseccomp)?;
+    }
+    if let Some(nr) = personality {
+        let cond = ScmpArgCompare::new(0, ScmpCompareOp::Greater, DEFAULT_PERSONAS_MAX);
+        b.rule(eperm, nr, &[cond]).map_err(libseccomp)?;
+    }
+    b.finish()
+}
+
+fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
+    let resolved = resolve(&rules.items)?;
+    if let Some((name, _)) = resolved
+        .syscalls
+        .iter()
+        .find(|(n, _)| HARNESS_SYSCALLS.contains(&n.as_str()))
+    {
+        return Err(SeccompError::HarnessNeeds { name: name.clone() });
+    }
+    let action = violation_action(rules);
+    let mut b = Builder::new(ScmpAction::Allow, action)?;
+    for (_, nr) in &resolved.syscalls {
+        b.rule(action, *nr, &[]).map_err(libseccomp)?;
+    }
+    b.out.skipped = resolved.skipped;
+    if action == ScmpAction::Notify {
+        b.out.notify = Some(NotifyReply::Errno(rules.errno));
+    }
+    b.finish()
+}
+
+fn allow(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
+    let mut resolved = resolve(&rules.items)?;
+    resolved.syscalls.extend(resolve_names(HARNESS_SYSCALLS)?);
+    resolved.syscalls.sort();
+    resolved.syscalls.dedup();
+    let action = violation_action(rules);
+    let mut b = Builder::new(action, action)?;
+    for (_, nr) in &resolved.syscalls {
+        b.rule(ScmpAction::Allow, *nr, &[]).map_err(libseccomp)?;
+    }
+    b.out.skipped = resolved.skipped;
+    if action == ScmpAction::Notify {
+        b.out.notify = Some(NotifyReply::Errno(rules.errno));
+    }
+    b.finish()
+}
+
+fn scmp(action: Action) -> ScmpAction {
+    match action {
+        Action::Allow => ScmpAction::Allow,
+        Action::Errno(e) => ScmpAction::Errno(i32::from(e)),
+        Action::KillThread => ScmpAction::KillThread,
+        Action::KillProcess => ScmpAction::KillProcess,
+        Action::Trap => ScmpAction::Trap,
+        Action::Trace(m) => ScmpAction::Trace(m),
+        Action::Log => ScmpAction::Log,
+    }
+}
+
+fn profile(path: &std::path::Path) -> Result<CompiledFilter, SeccompError> {
+    let evaluated = profile::load(path)?;
+    // The default action answers calls outside the profile: an errno default goes
+    // through the supervisor, which fails the call with the same errno and reports it, so
+    // the test output names every call the profile refused.
+    let (default, notify) = match evaluated.default {
+        Action::Errno(e) => (ScmpAction::Notify, Some(NotifyReply::Errno(i32::from(e)))),
+        other => (scmp(other), None),
+    };
+    let badarch = if default == ScmpAction::Allow {
+        ScmpAction::Errno(EPERM)
+    } else {
+        default
+    };
+    let mut b = Builder::new(default, badarch)?;
+    b.out.notify = notify;
+    b.out.flags = evaluated.flags;
+    b.out.skipped = evaluated.skipped;
+    for rule in &evaluated.rules {
+        for (name, nr) in &rule.syscalls {
+            b.rule(scmp(rule.action), *nr, &rule.conditions)
+                .map_err(|e| SeccompError::ProfileRule {
+                    path: path.to_owned(),
+                    index: rule.index,
+                    problem: format!("libseccomp refused the rule for `{name}`: {e}"),
+                })?;
+        }
+    }
+    if default != ScmpAction::Allow {
+        let mentioned: Vec<i32> = evaluated
+            .rules
+            .iter()
+            .flat_map(|r| r.syscalls.iter().map(|(_, nr)| *nr))
+            .collect();
+        for (_, nr) in resolve_names(HARNESS_SYSCALLS)? {
+            if !mentioned.contains(&nr) {
+                b.rule(ScmpAction::Allow, nr, &[]).map_err(libseccomp)?;
+            }
+        }
+    }
+    b.finish()
+}
+
+fn record() -> Result<CompiledFilter, SeccompError> {
+    let mut b = Builder::new(ScmpAction::Notify, ScmpAction::Errno(EPERM))?;
+    for (_, nr) in resolve_names(HARNESS_SYSCALLS)? {
+        b.rule(ScmpAction::Allow, nr, &[]).map_err(libseccomp)?;
+    }
+    b.out.notify = Some(NotifyReply::Continue);
+    b.finish()
+}
+
+/// Compiles without the cache.
+pub fn compile_uncached(policy: &Policy) -> Result<Option<CompiledFilter>, SeccompError> {
+    Ok(Some(match policy {
+        Policy::Off => return Ok(None),
+        Policy::Baseline => baseline()?,
+        Policy::Deny(rules) => deny(rules)?,
+        Policy::Allow(rules) => allow(rules)?,
+        Policy::Profile(path) => profile(path)?,
+        Policy::Record(_) => record()?,
+    }))
+}
+
+type Cache = HashMap<(Policy, Option<Vec<u8>>), Option<Arc<CompiledFilter>>>;
+
+/// Compiles `policy` (`None` for `off`), once per distinct policy in this process; a
+/// profile is keyed by its contents too, so an edited file is compiled again.
+pub fn compile(policy: &Policy) -> Result<Option<Arc<CompiledFilter>>, SeccompError> {
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let contents = match policy {
+        Policy::Profile(path) => {
+            Some(
+                std::fs::read(path).map_err(|source| SeccompError::ProfileRead {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+        _ => None,
+    };
+    let key = (policy.clone(), contents);
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(hit.clone());
+    }
+    let compiled = compile_uncached(policy)?.map(Arc::new);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, compiled.clone());
+    Ok(compiled)
+}

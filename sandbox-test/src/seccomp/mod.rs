@@ -1,0 +1,140 @@
+//! Seccomp: what a test body may ask of the kernel.
+//!
+//! * [`policy`]: the model (`deny`, `allow`, an OCI `profile`, `record`, `off`, and the
+//!   baseline used when a test names no policy).
+//! * [`groups`]: resolving names and systemd-style `@groups` with libseccomp.
+//! * [`profile`]: Docker/OCI seccomp profiles.
+//! * [`compile`]: a policy to BPF, in the parent, once per distinct policy.
+//! * [`load`]: the child side — the last setup step.
+//! * [`report`]: violations: the SIGSYS handler and the report a person reads.
+//! * [`record`]: the notification supervisor (errno mode, record mode) and the recorded
+//!   profile.
+//!
+//! # The harness's own syscalls
+//! Under `allow` lists and profiles whose default action denies, the calls the harness
+//! needs to report the verdict and exit are always allowed: [`HARNESS_SYSCALLS`]. A `deny`
+//! list naming one of them is an error.
+
+pub mod compile;
+pub mod groups;
+pub mod load;
+pub mod policy;
+pub mod profile;
+pub mod record;
+pub mod report;
+
+pub use compile::{compile, CompiledFilter};
+pub use policy::Policy;
+pub use report::{SeccompEvent, Violation};
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Syscalls the harness itself needs after the body returns: serialize the verdict
+/// (memory), send it over the channel, and exit (the whole thread group).
+pub const HARNESS_SYSCALLS: &[&str] = &[
+    "brk",
+    "close",
+    "exit",
+    "exit_group",
+    "futex",
+    "getpid",
+    "gettid",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sendmsg",
+    "sendto",
+    "sigaltstack",
+    "write",
+    "writev",
+];
+
+/// A seccomp policy that cannot be compiled or loaded.
+#[derive(Debug)]
+pub enum SeccompError {
+    /// A syscall name libseccomp does not know.
+    UnknownSyscall { name: String },
+    /// A bad option value (mode, errno, group).
+    Spec(crate::spec::seccomp::SeccompSpecError),
+    /// A `deny` list names a syscall the harness needs to report the verdict.
+    HarnessNeeds { name: String },
+    /// The profile file could not be read.
+    ProfileRead { path: PathBuf, source: std::io::Error },
+    /// The profile is not valid JSON for the OCI seccomp schema.
+    ProfileParse { path: PathBuf, source: serde_json::Error },
+    /// A problem with the profile as a whole (`defaultAction`, `flags`, ...).
+    Profile { path: PathBuf, problem: String },
+    /// A problem with one rule of `syscalls[]`.
+    ProfileRule { path: PathBuf, index: usize, problem: String },
+    /// libseccomp refused the filter.
+    Compile(String),
+    /// The recorded profile could not be written.
+    RecordWrite { path: PathBuf, source: std::io::Error },
+    /// Loading in the child failed (seccomp(2), the supervisor, the SIGSYS handler).
+    Load { step: &'static str, errno: i32 },
+}
+
+impl fmt::Display for SeccompError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownSyscall { name } => {
+                write!(f, "seccomp: unknown syscall `{name}` (libseccomp cannot resolve it)")
+            }
+            Self::Spec(e) => write!(f, "seccomp: {e}"),
+            Self::HarnessNeeds { name } => write!(
+                f,
+                "seccomp: `{name}` cannot be denied: the harness needs it to report the verdict"
+            ),
+            Self::ProfileRead { path, source } => {
+                write!(f, "seccomp profile {}: cannot read: {source}", path.display())
+            }
+            Self::ProfileParse { path, source } => {
+                write!(f, "seccomp profile {}: invalid: {source}", path.display())
+            }
+            Self::Profile { path, problem } => {
+                write!(f, "seccomp profile {}: {problem}", path.display())
+            }
+            Self::ProfileRule {
+                path,
+                index,
+                problem,
+            } => write!(
+                f,
+                "seccomp profile {}: syscalls[{index}]: {problem}",
+                path.display()
+            ),
+            Self::Compile(e) => write!(f, "seccomp: libseccomp refused the filter: {e}"),
+            Self::RecordWrite { path, source } => write!(
+                f,
+                "seccomp record: cannot write {}: {source}",
+                path.display()
+            ),
+            Self::Load { step, errno } => write!(
+                f,
+                "seccomp: {step} failed: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SeccompError {}
+
+impl From<crate::spec::seccomp::SeccompSpecError> for SeccompError {
+    fn from(e: crate::spec::seccomp::SeccompSpecError) -> Self {
+        Self::Spec(e)
+    }
+}
+
+/// A debug note (names the running libseccomp does not know, ignored flags), printed when
+/// `SANDBOX_TEST_DEBUG` is set.
+pub(crate) fn debug_note(note: &str) {
+    if std::env::var_os("SANDBOX_TEST_DEBUG").is_some() {
+        eprintln!("sandbox-test seccomp: {note}");
+    }
+}

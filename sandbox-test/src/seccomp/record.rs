@@ -1,0 +1,137 @@
+//! The notification supervisor, and the profile written by `record = "path.json"`.
+//!
+//! Notified calls (errno mode, a profile's errno default, record mode) stop in the kernel
+//! until the supervisor answers. The supervisor is forked by the body before the filter
+//! is loaded, so it is not filtered; it receives the listener descriptor, reports each
+//! call over the channel *before* answering it (so every report is sent before the body
+//! can exit), and answers with the errno (`SECCOMP_USER_NOTIF` error) or with
+//! `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (record). It exits when no filtered task is left.
+
+use std::collections::BTreeSet;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use super::compile::NotifyReply;
+use super::groups::{native_arch, resolve_names, syscall_name};
+use super::profile::{Profile, SyscallRule};
+use super::report::{EventSink, RawViolation, SeccompEvent};
+use super::{SeccompError, HARNESS_SYSCALLS};
+
+/// Answers notifications on `listener` until no filtered task is left.
+pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
+    let fd = listener.as_raw_fd();
+    let mut seen = BTreeSet::new();
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if pfd.revents & libc::POLLIN == 0 {
+            // POLLHUP: every filtered task has exited.
+            return;
+        }
+        // SAFETY: an all-zero seccomp_notif is what RECV expects.
+        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: req is the right size for the ioctl.
+        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } < 0 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                // The caller died or was interrupted before we read it.
+                Some(libc::ENOENT) | Some(libc::EINTR) => continue,
+                _ => return,
+            }
+        }
+        let mut resp = libc::seccomp_notif_resp {
+            id: req.id,
+            val: 0,
+            error: 0,
+            flags: 0,
+        };
+        match reply {
+            NotifyReply::Continue => {
+                if seen.insert((req.data.arch, req.data.nr)) {
+                    let _ = sink.send(&SeccompEvent::Recorded {
+                        arch: req.data.arch,
+                        nr: req.data.nr,
+                    });
+                }
+                resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
+            }
+            NotifyReply::Errno(errno) => {
+                let _ = sink.send(&SeccompEvent::Refused(RawViolation {
+                    pid: req.pid as i32,
+                    arch: req.data.arch,
+                    nr: req.data.nr,
+                    args: req.data.args,
+                    ip: req.data.instruction_pointer,
+                    frames: vec![req.data.instruction_pointer],
+                    errno: Some(errno),
+                }));
+                resp.error = -errno;
+            }
+        }
+        // SAFETY: resp is the right size for the ioctl. ENOENT (the caller died) is fine.
+        unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+    }
+}
+
+/// libseccomp's name of the native architecture, for `architectures`.
+fn native_scmp_arch() -> &'static str {
+    super::profile::Environment::sandbox().scmp_arch
+}
+
+/// The minimal allowlist profile for the recorded calls (native arch only) plus the
+/// harness's own, names sorted.
+pub fn recorded_profile(recorded: &[(u32, i32)]) -> Result<Profile, SeccompError> {
+    let arch = native_arch();
+    let mut names: BTreeSet<String> = resolve_names(HARNESS_SYSCALLS)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for &(a, nr) in recorded {
+        if a == arch {
+            if let Some(name) = syscall_name(a, nr) {
+                names.insert(name);
+            }
+        }
+    }
+    Ok(Profile {
+        default_action: "SCMP_ACT_ERRNO".into(),
+        default_errno_ret: Some(libc::EPERM as u32),
+        architectures: vec![native_scmp_arch().into()],
+        syscalls: vec![SyscallRule {
+            names: names.into_iter().collect(),
+            action: "SCMP_ACT_ALLOW".into(),
+            ..SyscallRule::default()
+        }],
+        ..Profile::default()
+    })
+}
+
+/// Writes the recorded profile to `path` (pretty JSON, a trailing newline).
+pub fn write_profile(path: &Path, recorded: &[(u32, i32)]) -> Result<(), SeccompError> {
+    let profile = recorded_profile(recorded)?;
+    let mut text = serde_json::to_string_pretty(&profile).map_err(|e| SeccompError::RecordWrite {
+        path: path.to_owned(),
+        source: std::io::Error::other(e),
+    })?;
+    text.push('\n');
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| SeccompError::RecordWrite {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| SeccompError::RecordWrite {
+        path: path.to_owned(),
+        source,
+    })
+}

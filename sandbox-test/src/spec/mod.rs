@@ -1,0 +1,3 @@
+//! Option values and their parsers.
+
+pub mod seccomp;
