@@ -3,7 +3,7 @@
 //! the parent compiled. The filter is inherited by every thread and subprocess the body
 //! starts.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use super::compile::CompiledFilter;
 use super::record::supervise;
@@ -51,7 +51,15 @@ pub fn apply(
     };
     let listener = load_bpf(filter, supervisor.is_some())?;
     if let (Some(socket), Some(listener)) = (supervisor, listener) {
-        send_fd(&socket, &listener)?;
+        let sent = send_fd(&socket, &listener);
+        // Plain close(2): dropping an OwnedFd checks it with fcntl in debug builds, a
+        // call the filter may refuse.
+        // SAFETY: both descriptors are ours and closed once.
+        unsafe {
+            libc::close(socket.into_raw_fd());
+            libc::close(listener.into_raw_fd());
+        }
+        sent?;
     }
     Ok(())
 }

@@ -138,3 +138,6 @@ pub(crate) fn debug_note(note: &str) {
         eprintln!("sandbox-test seccomp: {note}");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,6 +19,15 @@ use serde::{Deserialize, Serialize};
 use super::groups::{lookup, Lookup};
 use super::{debug_note, SeccompError};
 
+/// Docker writes `null` for empty lists.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 /// A profile as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,13 +38,13 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_errno_ret: Option<u32>,
     /// Architectures the profile covers (`SCMP_ARCH_*`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<String>,
     /// Architectures with their sub-architectures.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub arch_map: Vec<ArchMap>,
     /// seccomp(2) filter flags (`SECCOMP_FILTER_FLAG_*`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
     /// The seccomp agent's socket for `SCMP_ACT_NOTIFY` (not supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +53,7 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener_metadata: Option<String>,
     /// The rules, in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub syscalls: Vec<SyscallRule>,
 }
 
@@ -55,7 +64,7 @@ pub struct ArchMap {
     /// `SCMP_ARCH_*`.
     pub architecture: String,
     /// `SCMP_ARCH_*` run by the same kernel (e.g. X86 and X32 on X86_64).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub sub_architectures: Vec<String>,
 }
 
@@ -64,7 +73,7 @@ pub struct ArchMap {
 #[serde(rename_all = "camelCase")]
 pub struct SyscallRule {
     /// The syscalls (current layout).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
     /// One syscall (the older layout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,15 +117,18 @@ pub struct Arg {
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Docker's architecture names (amd64, arm64, x86, x32, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub arches: Vec<String>,
     /// Capabilities (`CAP_*`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub caps: Vec<String>,
     /// A kernel version, `major.minor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_kernel: Option<String>,
 }
+
+/// The largest errno libseccomp accepts in an ERRNO action.
+const MAX_ERRNO: u16 = 4094;
 
 /// An action, as libseccomp needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,7 +154,9 @@ impl Action {
         };
         Ok(match name {
             "SCMP_ACT_ALLOW" => Self::Allow,
-            "SCMP_ACT_ERRNO" => Self::Errno(data("errnoRet")?),
+            // The kernel caps a filter's errno at 4095 and libseccomp refuses more than
+            // 4094: larger values (moby's example uses 12345) are capped at 4094.
+            "SCMP_ACT_ERRNO" => Self::Errno(data("errnoRet")?.min(MAX_ERRNO)),
             "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Self::KillThread,
             "SCMP_ACT_KILL_PROCESS" => Self::KillProcess,
             "SCMP_ACT_TRAP" => Self::Trap,

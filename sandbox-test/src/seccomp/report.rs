@@ -54,6 +54,9 @@ pub enum SeccompEvent {
     Recorded { arch: u32, nr: i32 },
 }
 
+/// This crate's sources: not the test author's code.
+const RUNTIME_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+
 /// One resolved frame of a violation's backtrace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
@@ -67,12 +70,14 @@ impl Frame {
     /// Code of the test author, not of std, a dependency or sandbox-test itself.
     pub fn is_user_code(&self) -> bool {
         let Some(file) = &self.file else { return false };
-        !(file.starts_with("/rustc/")
+        // Relative paths are C libraries' (glibc: `./misc/../sysdeps/...`).
+        file.starts_with('/')
+            && !(file.starts_with("/rustc/")
             || file.contains("/library/std/")
             || file.contains("/library/core/")
             || file.contains("/.cargo/registry/")
             || file.contains("/.cargo/git/")
-            || file.contains("sandbox-test/src/"))
+            || file.starts_with(RUNTIME_SRC))
     }
 
     /// `file:line`, when known.
@@ -426,8 +431,10 @@ impl StackWriter<'_> {
 /// body. Child only, before the filter is loaded.
 pub fn install_trap_handler(sink: EventSink) -> Result<(), super::SeccompError> {
     // Warm up the unwinder (it may take locks and load unwind tables the first time),
-    // outside of any signal context.
-    backtrace::trace(|_| false);
+    // outside of any signal context. Unsynchronized: the crate's lock may have been held
+    // by another thread of the process this one was forked from.
+    // SAFETY: no other thread exists in the body during setup.
+    unsafe { backtrace::trace_unsynchronized(|_| false) };
     let old = SINK.swap(Box::into_raw(Box::new(sink)), Ordering::AcqRel);
     if !old.is_null() {
         // SAFETY: a previous install leaked this box; no handler can be using it now
@@ -510,26 +517,20 @@ mod tests {
         assert!(w.write_str("e").is_err());
     }
 
-    #[inline(never)]
-    fn here() -> u64 {
-        let mut ip = 0;
-        backtrace::trace(|f| {
-            ip = f.ip() as u64;
-            false
-        });
-        ip
-    }
-
     #[test]
     fn violations_resolve_names_and_this_file() {
-        let ip = here();
+        let mut frames = Vec::new();
+        backtrace::trace(|f| {
+            frames.push(f.ip() as u64);
+            true
+        });
         let raw = RawViolation {
             pid: 2,
             arch: super::super::groups::native_arch(),
             nr: libc::SYS_getpid as i32,
             args: [1, 2, 3, 4, 5, 6],
-            ip,
-            frames: vec![ip],
+            ip: frames[0],
+            frames,
             errno: Some(libc::EPERM),
         };
         let v = Violation::resolve(&raw);
