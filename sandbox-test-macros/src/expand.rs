@@ -14,10 +14,16 @@ fn is_test_attribute(attr: &Attribute) -> bool {
     attr.path()
         .segments
         .last()
-        .is_some_and(|segment| segment.ident == "test" || segment.ident == "rustc_test_marker")
+        .is_some_and(|segment| segment.ident == "test")
 }
 
-pub(crate) fn expand(model: Model, item: ItemFn) -> syn::Result<TokenStream> {
+fn is_test_path(path: &str) -> bool {
+    path.rsplit("::").next() == Some("test")
+}
+
+/// `above`: the paths of the attributes written above `#[sandboxed]` (see `above.rs`);
+/// `#[rstest]` among them writes a `#[test]` above each case.
+pub(crate) fn expand(model: Model, item: ItemFn, above: &[String]) -> syn::Result<TokenStream> {
     let signature = &item.sig;
     if let Some(asyncness) = &signature.asyncness {
         return Err(syn::Error::new(
@@ -27,7 +33,10 @@ pub(crate) fn expand(model: Model, item: ItemFn) -> syn::Result<TokenStream> {
         ));
     }
     if !signature.generics.params.is_empty() || signature.generics.where_clause.is_some() {
-        return Err(syn::Error::new(signature.generics.span(), "a sandboxed test cannot be generic"));
+        return Err(syn::Error::new(
+            signature.generics.span(),
+            "a sandboxed test cannot be generic",
+        ));
     }
     if let Some(input) = signature.inputs.first() {
         return Err(syn::Error::new(
@@ -36,7 +45,10 @@ pub(crate) fn expand(model: Model, item: ItemFn) -> syn::Result<TokenStream> {
              `#[sandboxed]` so that each case becomes its own sandboxed test",
         ));
     }
-    let has_test_attribute = item.attrs.iter().any(is_test_attribute);
+    let has_test_attribute = item.attrs.iter().any(is_test_attribute)
+        || above
+            .iter()
+            .any(|path| is_test_path(path) || path.rsplit("::").next() == Some("rstest"));
     let test_attribute = (!has_test_attribute).then(|| quote!(#[::core::prelude::v1::test]));
     let attrs = &item.attrs;
     let vis = &item.vis;

@@ -4,6 +4,7 @@
 
 use proc_macro::TokenStream;
 
+mod above;
 mod expand;
 mod model;
 #[path = "../../sandbox-test/src/spec/mod.rs"]
@@ -13,7 +14,9 @@ mod spec;
 /// Runs the test in a Linux sandbox. See the `sandbox_test` crate for the options.
 #[proc_macro_attribute]
 pub fn sandboxed(args: TokenStream, item: TokenStream) -> TokenStream {
-    let result = model::Model::parse(args.into()).and_then(|model| expand::expand(model, syn::parse(item)?));
+    let above = above::attributes_above(proc_macro::Span::call_site()).unwrap_or_default();
+    let result = model::Model::parse(args.into())
+        .and_then(|model| expand::expand(model, syn::parse(item)?, &above));
     match result {
         Ok(tokens) => tokens.into(),
         Err(error) => error.to_compile_error().into(),

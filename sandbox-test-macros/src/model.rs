@@ -28,13 +28,23 @@ pub(crate) enum Workdir {
 
 impl Model {
     pub(crate) fn parse(args: TokenStream) -> syn::Result<Model> {
-        let metas = syn::parse::Parser::parse2(Punctuated::<Meta, Token![,]>::parse_terminated, args)?;
-        let mut model = Model { timeout: None, hostname: None, env: Vec::new(), clear_env: false, workdir: None };
+        let metas =
+            syn::parse::Parser::parse2(Punctuated::<Meta, Token![,]>::parse_terminated, args)?;
+        let mut model = Model {
+            timeout: None,
+            hostname: None,
+            env: Vec::new(),
+            clear_env: false,
+            workdir: None,
+        };
         let mut seen: Vec<String> = Vec::new();
         for meta in &metas {
             let name = option_name(meta)?;
             if seen.contains(&name) {
-                return Err(syn::Error::new(meta.path().span(), format!("`{name}` is given twice")));
+                return Err(syn::Error::new(
+                    meta.path().span(),
+                    format!("`{name}` is given twice"),
+                ));
             }
             seen.push(name.clone());
             match name.as_str() {
@@ -46,7 +56,8 @@ impl Model {
                 }
                 "hostname" => {
                     let text = string_value(meta)?;
-                    spec::hostname::check_hostname(&text.value()).map_err(|why| syn::Error::new(text.span(), why))?;
+                    spec::hostname::check_hostname(&text.value())
+                        .map_err(|why| syn::Error::new(text.span(), why))?;
                     model.hostname = Some(text);
                 }
                 "env" => model.env = env_pairs(meta)?,
@@ -109,17 +120,28 @@ pub(crate) fn option_name(meta: &Meta) -> syn::Result<String> {
     meta.path()
         .get_ident()
         .map(|ident| ident.to_string())
-        .ok_or_else(|| syn::Error::new(meta.path().span(), format!("expected an option name; #[sandboxed] takes: {OPTIONS}")))
+        .ok_or_else(|| {
+            syn::Error::new(
+                meta.path().span(),
+                format!("expected an option name; #[sandboxed] takes: {OPTIONS}"),
+            )
+        })
 }
 
 /// `name = "text"`.
 pub(crate) fn string_value(meta: &Meta) -> syn::Result<LitStr> {
     match meta {
         Meta::NameValue(nv) => match &nv.value {
-            Expr::Lit(ExprLit { lit: Lit::Str(text), .. }) => Ok(text.clone()),
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) => Ok(text.clone()),
             other => Err(syn::Error::new(other.span(), "expected a string literal")),
         },
-        _ => Err(syn::Error::new(meta.span(), format!("expected `{} = \"...\"`", path_text(meta)))),
+        _ => Err(syn::Error::new(
+            meta.span(),
+            format!("expected `{} = \"...\"`", path_text(meta)),
+        )),
     }
 }
 
@@ -127,18 +149,27 @@ pub(crate) fn string_value(meta: &Meta) -> syn::Result<LitStr> {
 pub(crate) fn flag(meta: &Meta) -> syn::Result<()> {
     match meta {
         Meta::Path(_) => Ok(()),
-        _ => Err(syn::Error::new(meta.span(), format!("`{}` takes no value", path_text(meta)))),
+        _ => Err(syn::Error::new(
+            meta.span(),
+            format!("`{}` takes no value", path_text(meta)),
+        )),
     }
 }
 
 fn path_text(meta: &Meta) -> String {
-    meta.path().get_ident().map(|i| i.to_string()).unwrap_or_default()
+    meta.path()
+        .get_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_default()
 }
 
 /// `env(KEY = expr, ...)`.
 fn env_pairs(meta: &Meta) -> syn::Result<Vec<(Ident, Expr)>> {
     let Meta::List(list) = meta else {
-        return Err(syn::Error::new(meta.span(), "expected `env(KEY = value, ...)`"));
+        return Err(syn::Error::new(
+            meta.span(),
+            "expected `env(KEY = value, ...)`",
+        ));
     };
     let items = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
     let mut pairs: Vec<(Ident, Expr)> = Vec::new();
@@ -152,7 +183,10 @@ fn env_pairs(meta: &Meta) -> syn::Result<Vec<(Ident, Expr)>> {
             .cloned()
             .ok_or_else(|| syn::Error::new(nv.path.span(), "expected a variable name"))?;
         if pairs.iter().any(|(k, _)| *k == key) {
-            return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")));
+            return Err(syn::Error::new(
+                key.span(),
+                format!("`{key}` is given twice"),
+            ));
         }
         pairs.push((key, nv.value));
     }

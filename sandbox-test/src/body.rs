@@ -90,7 +90,9 @@ pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
         let backtrace = std::backtrace::Backtrace::capture();
         let capture = PanicCapture {
             message: panic_message(info.payload()),
-            location: info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+            location: info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
             backtrace: (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
                 .then(|| backtrace.to_string()),
         };
@@ -103,8 +105,16 @@ pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
         Ok(Ok(())) => Verdict::Passed,
         Ok(Err(debug)) => Verdict::ReturnedErr { debug },
         Err(payload) => match PANIC.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            Some(c) => Verdict::Panicked { message: c.message, location: c.location, backtrace: c.backtrace },
-            None => Verdict::Panicked { message: panic_message(&*payload), location: None, backtrace: None },
+            Some(c) => Verdict::Panicked {
+                message: c.message,
+                location: c.location,
+                backtrace: c.backtrace,
+            },
+            None => Verdict::Panicked {
+                message: panic_message(&*payload),
+                location: None,
+                backtrace: None,
+            },
         },
     };
     let _ = std::io::stdout().flush();

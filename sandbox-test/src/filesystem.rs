@@ -26,21 +26,34 @@ fn mount_error(what: &str) -> impl Fn(nix::errno::Errno) -> StepError + '_ {
 
 /// `mount --make-rprivate /`: nothing mounted here propagates to the host.
 pub(crate) fn make_mounts_private() -> Result<(), StepError> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(mount_error("making / private (MS_REC|MS_PRIVATE)"))
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(mount_error("making / private (MS_REC|MS_PRIVATE)"))
 }
 
 /// `mount -t proc proc /proc`, showing only the sandbox's processes.
 pub(crate) fn mount_proc() -> Result<(), StepError> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>).map_err(mount_error("mounting proc on /proc"))
+    mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
+        .map_err(mount_error("mounting proc on /proc"))
 }
 
 /// `mount -t tmpfs tmpfs /tmp`.
 pub(crate) fn mount_private_tmp() -> Result<(), StepError> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), flags, Some("mode=1777"))
-        .map_err(mount_error("mounting a tmpfs on /tmp"))
+    mount(
+        Some("tmpfs"),
+        "/tmp",
+        Some("tmpfs"),
+        flags,
+        Some("mode=1777"),
+    )
+    .map_err(mount_error("mounting a tmpfs on /tmp"))
 }
 
 /// `cd` into the working directory the test asked for.
@@ -55,5 +68,6 @@ pub(crate) fn enter_workdir(workdir: &Workdir) -> Result<(), StepError> {
             .keep(),
         Workdir::Path(path) => path.clone(),
     };
-    nix::unistd::chdir(&path).map_err(|errno| StepError::Sys(format!("chdir({})", path.display()), errno))
+    nix::unistd::chdir(&path)
+        .map_err(|errno| StepError::Sys(format!("chdir({})", path.display()), errno))
 }

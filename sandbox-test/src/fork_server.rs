@@ -93,7 +93,10 @@ fn serve(server: OwnedFd) {
     let mut live: Vec<Live> = Vec::new();
     loop {
         let mut fds = vec![PollFd::new(server.as_fd(), PollFlags::POLLIN)];
-        fds.extend(live.iter().map(|l| PollFd::new(l.pidfd.as_fd(), PollFlags::POLLIN)));
+        fds.extend(
+            live.iter()
+                .map(|l| PollFd::new(l.pidfd.as_fd(), PollFlags::POLLIN)),
+        );
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
@@ -106,7 +109,11 @@ fn serve(server: OwnedFd) {
         for index in exited.into_iter().rev() {
             let sandbox = live.swap_remove(index);
             let status = reap(sandbox.pidfd.as_fd());
-            let _ = protocol::send(sandbox.channel.as_fd(), &Message::SandboxExited(status), &[]);
+            let _ = protocol::send(
+                sandbox.channel.as_fd(),
+                &Message::SandboxExited(status),
+                &[],
+            );
         }
         if request_ready {
             match protocol::receive(server.as_fd(), &mut buffer) {
@@ -134,7 +141,9 @@ fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
             Ok(pidfd) => {
                 let _ = protocol::send(
                     channel.as_fd(),
-                    &Message::Spawned { pid: child.as_raw() },
+                    &Message::Spawned {
+                        pid: child.as_raw(),
+                    },
                     &[pidfd.as_raw_fd()],
                 );
                 Some(Live { pidfd, channel })
@@ -175,14 +184,22 @@ fn reap(pidfd: BorrowedFd<'_>) -> ExitStatus {
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     loop {
         let rc = unsafe {
-            libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
         };
         if rc == 0 {
             return ExitStatus::from_siginfo(&info);
         }
         if Errno::last() != Errno::EINTR {
             // Not our child any more: nothing better to say than that it is gone.
-            return ExitStatus::Signal { signal: libc::SIGKILL, core_dumped: false };
+            return ExitStatus::Signal {
+                signal: libc::SIGKILL,
+                core_dumped: false,
+            };
         }
     }
 }

@@ -78,7 +78,9 @@ macro_rules! env_value_by_display {
         }
     )*};
 }
-env_value_by_display!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char);
+env_value_by_display!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char
+);
 
 macro_rules! env_value_by_os_str {
     ($($t:ty),*) => {$(
@@ -109,9 +111,17 @@ mod tests {
     #[test]
     fn unsupported_policy_is_fail_skip_or_an_error() {
         assert_eq!(parse_unsupported_policy(None), Ok(UnsupportedPolicy::Fail));
-        assert_eq!(parse_unsupported_policy(Some(OsStr::new("skip"))), Ok(UnsupportedPolicy::Skip));
-        assert_eq!(parse_unsupported_policy(Some(OsStr::new("fail"))), Ok(UnsupportedPolicy::Fail));
-        assert!(parse_unsupported_policy(Some(OsStr::new("maybe"))).unwrap_err().contains("`fail`"));
+        assert_eq!(
+            parse_unsupported_policy(Some(OsStr::new("skip"))),
+            Ok(UnsupportedPolicy::Skip)
+        );
+        assert_eq!(
+            parse_unsupported_policy(Some(OsStr::new("fail"))),
+            Ok(UnsupportedPolicy::Fail)
+        );
+        assert!(parse_unsupported_policy(Some(OsStr::new("maybe")))
+            .unwrap_err()
+            .contains("`fail`"));
     }
 
     #[test]

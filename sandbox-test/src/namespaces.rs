@@ -29,7 +29,10 @@ pub(crate) struct CallerIds {
 }
 
 pub(crate) fn caller_ids() -> CallerIds {
-    CallerIds { uid: Uid::current(), gid: Gid::current() }
+    CallerIds {
+        uid: Uid::current(),
+        gid: Gid::current(),
+    }
 }
 
 /// `unshare(flags)`; a failure that means "this host cannot" is reported as such.
@@ -64,7 +67,8 @@ pub(crate) fn map_root_user(ids: CallerIds) -> Result<(), StepError> {
 
 /// `hostname NAME`, in the new uts namespace.
 pub(crate) fn set_hostname(name: &str) -> Result<(), StepError> {
-    nix::unistd::sethostname(name).map_err(|errno| StepError::Sys(format!("sethostname({name:?})"), errno))
+    nix::unistd::sethostname(name)
+        .map_err(|errno| StepError::Sys(format!("sethostname({name:?})"), errno))
 }
 
 /// Dies with SIGKILL when the parent does, and checks it is not already too late.
@@ -93,7 +97,10 @@ impl Lifeline {
     pub(crate) fn die_with_parent(self) -> Result<(), StepError> {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
         drop(self.write);
-        let mut fds = [nix::poll::PollFd::new(self.read.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut fds = [nix::poll::PollFd::new(
+            self.read.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO)?;
         if fds[0].any().unwrap_or(true) {
             return Err(StepError::Other("the parent exited during setup".into()));
@@ -120,7 +127,10 @@ pub(crate) fn wait_for(child: Pid) -> ExitStatus {
             return ExitStatus::from_wait_status(status);
         }
         if Errno::last() != Errno::EINTR {
-            return ExitStatus::Signal { signal: libc::SIGKILL, core_dumped: false };
+            return ExitStatus::Signal {
+                signal: libc::SIGKILL,
+                core_dumped: false,
+            };
         }
     }
 }
@@ -179,7 +189,11 @@ pub(crate) fn reap_and_forward(body: Pid, signals: &SigSet) -> ExitStatus {
 /// Explains an `unshare` failure that means the host cannot run sandboxes, with the fix.
 /// `proc` is the procfs to read the host's settings from.
 pub(crate) fn diagnose(errno: Errno, proc: &Path) -> Option<String> {
-    let read = |path: &str| std::fs::read_to_string(proc.join(path)).ok().map(|s| s.trim().to_owned());
+    let read = |path: &str| {
+        std::fs::read_to_string(proc.join(path))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
     if read("sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
         return Some(
             "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0). \
@@ -258,22 +272,42 @@ mod tests {
 
     #[test]
     fn names_the_switch_and_the_fix() {
-        let proc = fake_proc(&[("sys/kernel/unprivileged_userns_clone", "0\n"), ("self/ns/time", "")]);
+        let proc = fake_proc(&[
+            ("sys/kernel/unprivileged_userns_clone", "0\n"),
+            ("self/ns/time", ""),
+        ]);
         let reason = diagnose(Errno::EPERM, proc.path()).unwrap();
         assert!(reason.contains("unprivileged_userns_clone = 0"), "{reason}");
-        assert!(reason.contains("sysctl -w kernel.unprivileged_userns_clone=1"), "{reason}");
+        assert!(
+            reason.contains("sysctl -w kernel.unprivileged_userns_clone=1"),
+            "{reason}"
+        );
 
         let proc = fake_proc(&[("sys/user/max_user_namespaces", "0"), ("self/ns/time", "")]);
-        assert!(diagnose(Errno::ENOSPC, proc.path()).unwrap().contains("max_user_namespaces = 0"));
+        assert!(diagnose(Errno::ENOSPC, proc.path())
+            .unwrap()
+            .contains("max_user_namespaces = 0"));
 
-        let proc = fake_proc(&[("sys/kernel/apparmor_restrict_unprivileged_userns", "1"), ("self/ns/time", "")]);
-        assert!(diagnose(Errno::EPERM, proc.path()).unwrap().contains("AppArmor"));
+        let proc = fake_proc(&[
+            ("sys/kernel/apparmor_restrict_unprivileged_userns", "1"),
+            ("self/ns/time", ""),
+        ]);
+        assert!(diagnose(Errno::EPERM, proc.path())
+            .unwrap()
+            .contains("AppArmor"));
 
-        let proc = fake_proc(&[("self/status", "Name:\tx\nSeccomp:\t2\n"), ("self/ns/time", "")]);
-        assert!(diagnose(Errno::EPERM, proc.path()).unwrap().contains("seccomp=unconfined"));
+        let proc = fake_proc(&[
+            ("self/status", "Name:\tx\nSeccomp:\t2\n"),
+            ("self/ns/time", ""),
+        ]);
+        assert!(diagnose(Errno::EPERM, proc.path())
+            .unwrap()
+            .contains("seccomp=unconfined"));
 
         let proc = fake_proc(&[]);
-        assert!(diagnose(Errno::EINVAL, proc.path()).unwrap().contains("no time namespaces"));
+        assert!(diagnose(Errno::EINVAL, proc.path())
+            .unwrap()
+            .contains("no time namespaces"));
     }
 
     #[test]

@@ -9,7 +9,12 @@ use crate::setup::StepError;
 
 /// `ip link set lo up`, with the ioctls `ip` itself uses.
 pub(crate) fn bring_up_loopback() -> Result<(), StepError> {
-    let socket = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     // SAFETY: ifreq is plain data.
     let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
@@ -17,11 +22,19 @@ pub(crate) fn bring_up_loopback() -> Result<(), StepError> {
     }
     // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write `request`, which outlives the calls.
     unsafe {
-        Errno::result(libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request))
-            .map_err(|errno| StepError::Sys("reading the flags of lo".into(), errno))?;
+        Errno::result(libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut request,
+        ))
+        .map_err(|errno| StepError::Sys("reading the flags of lo".into(), errno))?;
         request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        Errno::result(libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request))
-            .map_err(|errno| StepError::Sys("setting lo up".into(), errno))?;
+        Errno::result(libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCSIFFLAGS,
+            &request,
+        ))
+        .map_err(|errno| StepError::Sys("setting lo up".into(), errno))?;
     }
     Ok(())
 }

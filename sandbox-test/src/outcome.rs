@@ -22,8 +22,14 @@ impl ExitStatus {
         let (code, status) = unsafe { (info.si_code, info.si_status()) };
         match code {
             libc::CLD_EXITED => ExitStatus::Code(status),
-            libc::CLD_DUMPED => ExitStatus::Signal { signal: status, core_dumped: true },
-            _ => ExitStatus::Signal { signal: status, core_dumped: false },
+            libc::CLD_DUMPED => ExitStatus::Signal {
+                signal: status,
+                core_dumped: true,
+            },
+            _ => ExitStatus::Signal {
+                signal: status,
+                core_dumped: false,
+            },
         }
     }
 
@@ -32,7 +38,10 @@ impl ExitStatus {
         if libc::WIFEXITED(status) {
             ExitStatus::Code(libc::WEXITSTATUS(status))
         } else {
-            ExitStatus::Signal { signal: libc::WTERMSIG(status), core_dumped: libc::WCOREDUMP(status) }
+            ExitStatus::Signal {
+                signal: libc::WTERMSIG(status),
+                core_dumped: libc::WCOREDUMP(status),
+            }
         }
     }
 }
@@ -48,8 +57,14 @@ pub fn signal_name(signal: i32) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Verdict {
     Passed,
-    Panicked { message: String, location: Option<String>, backtrace: Option<String> },
-    ReturnedErr { debug: String },
+    Panicked {
+        message: String,
+        location: Option<String>,
+        backtrace: Option<String>,
+    },
+    ReturnedErr {
+        debug: String,
+    },
 }
 
 /// A setup step that failed in the sandbox, before the body ran.
@@ -110,9 +125,15 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Passed => write!(f, "passed"),
-            Outcome::Panicked { message, location, backtrace } => {
+            Outcome::Panicked {
+                message,
+                location,
+                backtrace,
+            } => {
                 match location {
-                    Some(location) => write!(f, "sandboxed test panicked at {location}:\n{message}")?,
+                    Some(location) => {
+                        write!(f, "sandboxed test panicked at {location}:\n{message}")?
+                    }
                     None => write!(f, "sandboxed test panicked:\n{message}")?,
                 }
                 match backtrace {
@@ -122,9 +143,15 @@ impl fmt::Display for Outcome {
             }
             Outcome::ReturnedErr { debug } => write!(f, "sandboxed test returned Err: {debug}"),
             Outcome::Exited { code } => {
-                write!(f, "sandboxed test exited with code {code} before it reported a result")
+                write!(
+                    f,
+                    "sandboxed test exited with code {code} before it reported a result"
+                )
             }
-            Outcome::Signaled { signal, core_dumped } => write!(
+            Outcome::Signaled {
+                signal,
+                core_dumped,
+            } => write!(
                 f,
                 "sandboxed test was killed by {}{}",
                 signal_name(*signal),
@@ -135,7 +162,10 @@ impl fmt::Display for Outcome {
                 "sandboxed test timed out after {after:?}; every process of its sandbox was killed"
             ),
             Outcome::SetupFailed(failure) => {
-                write!(f, "sandbox setup failed, the test body did not run: {failure}")
+                write!(
+                    f,
+                    "sandbox setup failed, the test body did not run: {failure}"
+                )
             }
             Outcome::Unsupported { reason } => {
                 write!(f, "this host cannot run sandboxed tests: {reason}")
@@ -217,7 +247,10 @@ mod tests {
         assert_eq!(out.bytes().len(), Output::CAP);
         assert_eq!(out.total_len(), Output::CAP as u64 + 2);
         assert!(out.is_truncated());
-        assert!(out.truncation_note("stdout").unwrap().contains("kept the first 16777216 of 16777218"));
+        assert!(out
+            .truncation_note("stdout")
+            .unwrap()
+            .contains("kept the first 16777216 of 16777218"));
     }
 
     #[test]
@@ -227,9 +260,16 @@ mod tests {
             location: Some("tests/a.rs:3:5".into()),
             backtrace: None,
         };
-        assert_eq!(panicked.to_string(), "sandboxed test panicked at tests/a.rs:3:5:\nboom");
         assert_eq!(
-            Outcome::Signaled { signal: 9, core_dumped: false }.to_string(),
+            panicked.to_string(),
+            "sandboxed test panicked at tests/a.rs:3:5:\nboom"
+        );
+        assert_eq!(
+            Outcome::Signaled {
+                signal: 9,
+                core_dumped: false
+            }
+            .to_string(),
             "sandboxed test was killed by SIGKILL"
         );
     }

@@ -29,7 +29,10 @@ pub(crate) struct Plan {
 impl Plan {
     /// Writes the plan to a fresh memfd, ready to hand over.
     pub(crate) fn to_memfd(&self) -> std::io::Result<OwnedFd> {
-        let fd = nix::sys::memfd::memfd_create(c"sandbox-test-plan", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)?;
+        let fd = nix::sys::memfd::memfd_create(
+            c"sandbox-test-plan",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )?;
         let mut file = File::from(fd);
         serde_json::to_writer(&mut file, self)?;
         file.flush()?;

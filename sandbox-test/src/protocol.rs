@@ -61,7 +61,11 @@ impl std::fmt::Display for ChannelError {
 }
 
 /// Sends one message, with `fds` attached.
-pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, fds: &[RawFd]) -> Result<(), ChannelError> {
+pub(crate) fn send(
+    socket: BorrowedFd<'_>,
+    message: &Message,
+    fds: &[RawFd],
+) -> Result<(), ChannelError> {
     let bytes = serde_json::to_vec(message).map_err(|e| ChannelError::Garbled(e.to_string()))?;
     if bytes.len() > MAX_MESSAGE {
         return Err(ChannelError::Garbled(format!(
@@ -72,7 +76,13 @@ pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, fds: &[RawFd]) -> 
     let rights = [ControlMessage::ScmRights(fds)];
     let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
     loop {
-        match sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(&bytes)], cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+        match sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
             Ok(_) => return Ok(()),
             Err(Errno::EINTR) => continue,
             Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(ChannelError::Closed),
@@ -82,17 +92,29 @@ pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, fds: &[RawFd]) -> 
 }
 
 /// Receives one message and the fds attached to it. `buffer` must hold `MAX_MESSAGE` bytes.
-pub(crate) fn receive(socket: BorrowedFd<'_>, buffer: &mut [u8]) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
+pub(crate) fn receive(
+    socket: BorrowedFd<'_>,
+    buffer: &mut [u8],
+) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
     let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
     let (len, fds) = loop {
         let mut iov = [IoSliceMut::new(buffer)];
-        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC) {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Ok(msg) => {
                 let mut fds = Vec::new();
                 for cmsg in msg.cmsgs().map_err(ChannelError::Io)? {
                     if let ControlMessageOwned::ScmRights(received) = cmsg {
                         // SAFETY: the kernel just installed these fds in this process for us.
-                        fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                        fds.extend(
+                            received
+                                .into_iter()
+                                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                        );
                     }
                 }
                 if msg.flags.contains(MsgFlags::MSG_TRUNC) {
@@ -108,6 +130,7 @@ pub(crate) fn receive(socket: BorrowedFd<'_>, buffer: &mut [u8]) -> Result<(Mess
     if len == 0 {
         return Err(ChannelError::Closed);
     }
-    let message = serde_json::from_slice(&buffer[..len]).map_err(|e| ChannelError::Garbled(e.to_string()))?;
+    let message =
+        serde_json::from_slice(&buffer[..len]).map_err(|e| ChannelError::Garbled(e.to_string()))?;
     Ok((message, fds))
 }

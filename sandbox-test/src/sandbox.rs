@@ -75,7 +75,8 @@ impl Sandbox {
 
     /// Sets a variable in the body's environment (the value is taken now, in the parent).
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
@@ -95,7 +96,10 @@ impl Sandbox {
     pub fn workdir(mut self, path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         if !path.is_absolute() {
-            self.invalid.push(format!("the workdir `{}` is not an absolute path", path.display()));
+            self.invalid.push(format!(
+                "the workdir `{}` is not an absolute path",
+                path.display()
+            ));
         }
         self.workdir = Workdir::Path(path);
         self
@@ -125,7 +129,11 @@ impl Sandbox {
             });
         }
         let (entry, body) = body::addresses(body);
-        let mut env: Vec<(OsString, OsString)> = if self.clear_env { Vec::new() } else { std::env::vars_os().collect() };
+        let mut env: Vec<(OsString, OsString)> = if self.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
         for (key, value) in &self.env {
             env.retain(|(k, _)| k != key);
             env.push((key.clone(), value.clone()));

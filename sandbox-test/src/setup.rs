@@ -42,8 +42,13 @@ pub(crate) fn sandbox_main(
         // Without a channel there is nobody to tell; the parent sees the exit code.
         Err(_) => exit(SETUP_FAILED),
     };
-    let step = Steps { channel: channel.as_fd() };
-    step.run("die with the fork server", namespaces::die_with_parent(fork_server));
+    let step = Steps {
+        channel: channel.as_fd(),
+    };
+    step.run(
+        "die with the fork server",
+        namespaces::die_with_parent(fork_server),
+    );
     let plan = step.run("read the plan", plan.map_err(StepError::Other));
     first_process(&plan, &step)
 }
@@ -82,7 +87,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     step.run("set the hostname", namespaces::set_hostname(&plan.hostname));
     // ip link set lo up
     step.run("bring up lo", net::bring_up_loopback());
-    let forwarded = step.run("block the signals init forwards", namespaces::block_forwarded_signals());
+    let forwarded = step.run(
+        "block the signals init forwards",
+        namespaces::block_forwarded_signals(),
+    );
     match step.run("fork the body", namespaces::fork()) {
         None => {
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
@@ -99,9 +107,15 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
-    step.run("keep the channel from subprocesses", set_cloexec(step.channel));
+    step.run(
+        "keep the channel from subprocesses",
+        set_cloexec(step.channel),
+    );
     step.run("set the environment", body::set_environment(&plan.env));
-    step.run("enter the working directory", filesystem::enter_workdir(&plan.workdir));
+    step.run(
+        "enter the working directory",
+        filesystem::enter_workdir(&plan.workdir),
+    );
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());
@@ -153,8 +167,16 @@ impl Steps<'_> {
 
 /// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, and closes every
 /// other fd inherited from the fork server (other tests' channels among them).
-fn install_standard_fds(channel: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> Result<BorrowedFd<'static>, Errno> {
-    let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())?;
+fn install_standard_fds(
+    channel: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<BorrowedFd<'static>, Errno> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )?;
     // SAFETY: `open` returned a new fd that nothing else owns.
     let null = unsafe { OwnedFd::from_raw_fd(null) };
     let sources = [null, stdout, stderr, channel];
@@ -176,7 +198,10 @@ fn install_standard_fds(channel: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> R
 }
 
 fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
-    nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+    nix::fcntl::fcntl(
+        fd.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
     Ok(())
 }
 

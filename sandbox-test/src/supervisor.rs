@@ -52,16 +52,33 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
         Ok(fd) => fd,
         Err(e) => return failure("write the plan", e.to_string(), None),
     };
-    let sockets = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC);
+    let sockets = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    );
     let pipes = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .and_then(|out| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map(|err| (out, err)));
-    let ((channel, channel_child), ((out_read, out_write), (err_read, err_write))) = match (sockets, pipes) {
-        (Ok(sockets), Ok(pipes)) => (sockets, pipes),
-        (Err(errno), _) | (_, Err(errno)) => return failure("create the channel", errno.desc(), Some(errno)),
-    };
-    let fds = [plan_fd.as_raw_fd(), channel_child.as_raw_fd(), out_write.as_raw_fd(), err_write.as_raw_fd()];
+    let ((channel, channel_child), ((out_read, out_write), (err_read, err_write))) =
+        match (sockets, pipes) {
+            (Ok(sockets), Ok(pipes)) => (sockets, pipes),
+            (Err(errno), _) | (_, Err(errno)) => {
+                return failure("create the channel", errno.desc(), Some(errno))
+            }
+        };
+    let fds = [
+        plan_fd.as_raw_fd(),
+        channel_child.as_raw_fd(),
+        out_write.as_raw_fd(),
+        err_write.as_raw_fd(),
+    ];
     if let Err(e) = protocol::send(server, &Message::Spawn, &fds) {
-        return failure("ask the fork server for a sandbox", format!("the fork server is gone: {e}"), None);
+        return failure(
+            "ask the fork server for a sandbox",
+            format!("the fork server is gone: {e}"),
+            None,
+        );
     }
     drop((plan_fd, channel_child, out_write, err_write));
     collect(channel, out_read, err_read, timeout)
@@ -86,19 +103,24 @@ fn collect(channel: OwnedFd, out: OwnedFd, err: OwnedFd, timeout: Duration) -> R
             kill(pidfd);
         }
         if killed_at.is_some_and(|at| now >= at + KILL_GRACE) {
-            heard.notes.push("the sandbox did not go away within 10s of being killed".into());
+            heard
+                .notes
+                .push("the sandbox did not go away within 10s of being killed".into());
             break;
         }
         let wait = match killed_at {
             None => deadline - now,
-            Some(at) => (at + KILL_GRACE).saturating_duration_since(now).min(Duration::from_millis(100)),
+            Some(at) => (at + KILL_GRACE)
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100)),
         };
         let mut fds: Vec<PollFd> = open
             .iter()
             .flatten()
             .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        let timeout = PollTimeout::try_from(wait.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let timeout = PollTimeout::try_from(wait.as_millis().clamp(1, i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => {
@@ -129,13 +151,24 @@ fn collect(channel: OwnedFd, out: OwnedFd, err: OwnedFd, timeout: Duration) -> R
     if let Some(garbled) = heard.garbled {
         notes.push(garbled);
     }
-    Report { outcome, stdout, stderr, notes }
+    Report {
+        outcome,
+        stdout,
+        stderr,
+        notes,
+    }
 }
 
 fn kill(pidfd: &OwnedFd) {
     // SAFETY: pidfd_send_signal on a pidfd we own; the pidfd pins the process identity.
     unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<()>(), 0);
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<()>(),
+            0,
+        );
     }
 }
 
@@ -185,23 +218,45 @@ fn judge(heard: &Heard, timed_out: Option<Duration>) -> Outcome {
         return Outcome::TimedOut { after };
     }
     if let Some(reason) = &heard.unsupported {
-        return Outcome::Unsupported { reason: reason.clone() };
+        return Outcome::Unsupported {
+            reason: reason.clone(),
+        };
     }
     if let Some(failure) = &heard.setup_failed {
         return Outcome::SetupFailed(failure.clone());
     }
     match (&heard.verdict, heard.body_exit) {
-        (Some(Verdict::Panicked { message, location, backtrace }), _) => Outcome::Panicked {
+        (
+            Some(Verdict::Panicked {
+                message,
+                location,
+                backtrace,
+            }),
+            _,
+        ) => Outcome::Panicked {
             message: message.clone(),
             location: location.clone(),
             backtrace: backtrace.clone(),
         },
-        (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr { debug: debug.clone() },
-        (_, Some(ExitStatus::Signal { signal, core_dumped })) => Outcome::Signaled { signal, core_dumped },
+        (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr {
+            debug: debug.clone(),
+        },
+        (
+            _,
+            Some(ExitStatus::Signal {
+                signal,
+                core_dumped,
+            }),
+        ) => Outcome::Signaled {
+            signal,
+            core_dumped,
+        },
         (None, Some(ExitStatus::Code(code))) => Outcome::Exited { code },
         (Some(Verdict::Passed), Some(ExitStatus::Code(0))) => match heard.sandbox_exit {
             Some(ExitStatus::Code(0)) => Outcome::Passed,
-            other => incomplete(format!("the body passed, but the sandbox's first process ended with {other:?}")),
+            other => incomplete(format!(
+                "the body passed, but the sandbox's first process ended with {other:?}"
+            )),
         },
         (Some(Verdict::Passed), Some(ExitStatus::Code(code))) => Outcome::Exited { code },
         (_, None) => incomplete(match (heard.sandbox_exit, &heard.garbled) {
@@ -213,5 +268,9 @@ fn judge(heard: &Heard, timed_out: Option<Duration>) -> Outcome {
 }
 
 fn incomplete(detail: String) -> Outcome {
-    Outcome::SetupFailed(SetupFailure { step: "supervise the sandbox".into(), errno: None, detail })
+    Outcome::SetupFailed(SetupFailure {
+        step: "supervise the sandbox".into(),
+        errno: None,
+        detail,
+    })
 }

@@ -52,9 +52,15 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(parse_duration("s").unwrap_err().contains("does not start with a number"));
-        assert!(parse_duration("3d").unwrap_err().contains("unknown unit `d`"));
+        assert!(parse_duration("s")
+            .unwrap_err()
+            .contains("does not start with a number"));
+        assert!(parse_duration("3d")
+            .unwrap_err()
+            .contains("unknown unit `d`"));
         assert!(parse_duration("0s").unwrap_err().contains("zero"));
-        assert!(parse_duration("99999999999999999999h").unwrap_err().contains("too large"));
+        assert!(parse_duration("99999999999999999999h")
+            .unwrap_err()
+            .contains("too large"));
     }
 }

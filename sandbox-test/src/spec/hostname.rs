@@ -6,9 +6,15 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
         return Err("the hostname is empty".into());
     }
     if name.len() > 64 {
-        return Err(format!("the hostname `{name}` is {} bytes; the kernel takes at most 64", name.len()));
+        return Err(format!(
+            "the hostname `{name}` is {} bytes; the kernel takes at most 64",
+            name.len()
+        ));
     }
-    if let Some(c) = name.chars().find(|c| *c == '\0' || *c == '/' || c.is_whitespace()) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| *c == '\0' || *c == '/' || c.is_whitespace())
+    {
         return Err(format!("the hostname `{name}` contains {c:?}"));
     }
     Ok(())
@@ -22,7 +28,9 @@ mod tests {
     fn accepts_names_and_refuses_the_rest() {
         assert_eq!(check_hostname("sandbox"), Ok(()));
         assert!(check_hostname("").is_err());
-        assert!(check_hostname(&"x".repeat(65)).unwrap_err().contains("65 bytes"));
+        assert!(check_hostname(&"x".repeat(65))
+            .unwrap_err()
+            .contains("65 bytes"));
         assert!(check_hostname("a b").is_err());
     }
 }
