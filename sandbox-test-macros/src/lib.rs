@@ -7,6 +7,7 @@ use proc_macro::TokenStream;
 mod above;
 mod expand;
 mod model;
+mod seccomp;
 #[path = "../../sandbox-test/src/spec/mod.rs"]
 #[allow(dead_code)]
 mod spec;

@@ -99,6 +99,12 @@ pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture);
     }));
 
+    // The last setup step, right before the body: nothing of the harness's own preparation
+    // runs under the filter.
+    if let Err(failure) = crate::seccomp::load::load_in_body(plan.seccomp.as_ref(), channel) {
+        let _ = protocol::send(channel, &Message::SetupFailed(failure), &[]);
+        crate::setup::exit(125);
+    }
     // SAFETY: `plan.entry` is `call::<R>` of this very image (see `addresses`).
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(plan.entry) };
     let verdict = match std::panic::catch_unwind(|| entry(plan.body)) {

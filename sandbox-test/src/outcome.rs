@@ -113,6 +113,12 @@ pub enum Outcome {
     SetupFailed(SetupFailure),
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
     Unsupported { reason: String },
+    /// The body made a syscall its seccomp policy forbids (`on_violation = "fail"`, or a
+    /// profile's `SCMP_ACT_TRAP`): the call, its arguments and where it was made.
+    SeccompViolation(Box<crate::seccomp::Violation>),
+    /// The kernel killed the body for a forbidden syscall (`on_violation = "kill"`, or a
+    /// profile's kill action).
+    KilledBySeccomp,
 }
 
 impl Outcome {
@@ -170,6 +176,13 @@ impl fmt::Display for Outcome {
             Outcome::Unsupported { reason } => {
                 write!(f, "this host cannot run sandboxed tests: {reason}")
             }
+            Outcome::SeccompViolation(violation) => {
+                write!(f, "sandboxed test made a forbidden syscall: {violation}")
+            }
+            Outcome::KilledBySeccomp => write!(
+                f,
+                "sandboxed test was killed by seccomp (SIGSYS) for a forbidden syscall"
+            ),
         }
     }
 }
@@ -233,6 +246,8 @@ pub struct Report {
     pub stderr: Output,
     /// Things the test output should mention (e.g. a missing helper library).
     pub notes: Vec<String>,
+    /// What the seccomp filter saw: every violation, and what `record` recorded.
+    pub seccomp: crate::seccomp::SeccompReport,
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub(crate) struct Plan {
     /// The body's whole environment.
     pub env: Vec<(OsString, OsString)>,
     pub workdir: Workdir,
+    /// The seccomp filter, compiled in the parent; `None` for `seccomp = "off"`.
+    pub seccomp: Option<crate::seccomp::CompiledFilter>,
 }
 
 impl Plan {

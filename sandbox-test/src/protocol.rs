@@ -34,6 +34,9 @@ pub(crate) enum Message {
     Verdict(Verdict),
     /// Any sandbox process → test thread: something the test output should mention.
     Note(String),
+    /// Body (its SIGSYS handler) or its seccomp supervisor → test thread: a forbidden
+    /// call, or a recorded one.
+    Seccomp(crate::seccomp::SeccompEvent),
     /// Init (pid 1) → test thread: how the body process ended.
     BodyExited(ExitStatus),
     /// Fork server → test thread: the sandbox's first process was reaped. Nothing follows.

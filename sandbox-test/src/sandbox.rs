@@ -31,6 +31,8 @@ pub struct Sandbox {
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) clear_env: bool,
     pub(crate) workdir: Workdir,
+    /// The seccomp policy (see `seccomp/builder.rs` for its options).
+    pub(crate) seccomp: crate::seccomp::Policy,
     /// Options that were refused; `run` reports the first without starting anything.
     pub(crate) invalid: Vec<String>,
 }
@@ -43,6 +45,7 @@ impl Default for Sandbox {
             env: Vec::new(),
             clear_env: false,
             workdir: Workdir::Inherit,
+            seccomp: crate::seccomp::Policy::Baseline,
             invalid: Vec::new(),
         }
     }
@@ -109,12 +112,17 @@ impl Sandbox {
     /// the body; the body never runs outside a sandbox.
     pub fn run<R: TestBody>(&self, body: fn() -> R) -> Report {
         match self.plan(body) {
-            Ok(plan) => supervisor::supervise(&plan, self.timeout),
+            Ok(plan) => {
+                let mut report = supervisor::supervise(&plan, self.timeout);
+                crate::seccomp::builder::conclude(&self.seccomp, plan.seccomp.as_ref(), &mut report);
+                report
+            }
             Err(failure) => Report {
                 outcome: Outcome::SetupFailed(failure),
                 stdout: Default::default(),
                 stderr: Default::default(),
                 notes: Vec::new(),
+                seccomp: Default::default(),
             },
         }
     }
@@ -144,6 +152,7 @@ impl Sandbox {
             hostname: self.hostname.clone(),
             env,
             workdir: self.workdir.clone(),
+            seccomp: crate::seccomp::builder::plan_filter(&self.seccomp)?,
         })
     }
 }

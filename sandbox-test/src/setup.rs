@@ -119,6 +119,8 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());
+    // Last: the seccomp filter, loaded by `body::run` right before it calls the body
+    // (`seccomp::load::load_in_body`).
     body::run(plan, step.channel)
 }
 

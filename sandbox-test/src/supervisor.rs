@@ -26,6 +26,7 @@ struct Heard {
     body_exit: Option<ExitStatus>,
     sandbox_exit: Option<ExitStatus>,
     notes: Vec<String>,
+    seccomp: Vec<crate::seccomp::SeccompEvent>,
     garbled: Option<String>,
 }
 
@@ -39,6 +40,7 @@ fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Repor
         stdout: Output::default(),
         stderr: Output::default(),
         notes: Vec::new(),
+        seccomp: Default::default(),
     }
 }
 
@@ -156,6 +158,10 @@ fn collect(channel: OwnedFd, out: OwnedFd, err: OwnedFd, timeout: Duration) -> R
         stdout,
         stderr,
         notes,
+        seccomp: crate::seccomp::SeccompReport {
+            events: heard.seccomp,
+            ..Default::default()
+        },
     }
 }
 
@@ -188,6 +194,7 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
         Message::Unsupported { reason } => heard.unsupported = Some(reason),
         Message::Verdict(v) => heard.verdict = Some(v),
         Message::Note(note) => heard.notes.push(note),
+        Message::Seccomp(event) => heard.seccomp.push(event),
         Message::BodyExited(status) => heard.body_exit = Some(status),
         Message::SandboxExited(status) => heard.sandbox_exit = Some(status),
         Message::Spawn => heard.garbled = Some("the sandbox sent a Spawn request".into()),

@@ -170,3 +170,23 @@ fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
     }
     None
 }
+
+/// The last setup step, in the body process right before the body: loads the plan's
+/// filter, reporting events as protocol messages on `channel`.
+pub(crate) fn load_in_body(
+    filter: Option<&CompiledFilter>,
+    channel: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), crate::outcome::SetupFailure> {
+    let Some(filter) = filter else { return Ok(()) };
+    apply(filter, channel.as_raw_fd(), |event| {
+        serde_json::to_vec(&crate::protocol::Message::Seccomp(event.clone())).unwrap_or_default()
+    })
+    .map_err(|e| crate::outcome::SetupFailure {
+        step: "load the seccomp filter".into(),
+        errno: match e {
+            SeccompError::Load { errno, .. } => Some(errno),
+            _ => None,
+        },
+        detail: e.to_string(),
+    })
+}

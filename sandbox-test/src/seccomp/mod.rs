@@ -15,6 +15,7 @@
 //! needs to report the verdict and exit are always allowed: [`HARNESS_SYSCALLS`]. A `deny`
 //! list naming one of them is an error.
 
+pub mod builder;
 pub mod compile;
 pub mod groups;
 pub mod load;
@@ -23,6 +24,7 @@ pub mod profile;
 pub mod record;
 pub mod report;
 
+pub use builder::SeccompReport;
 pub use compile::{compile, CompiledFilter};
 pub use policy::Policy;
 pub use report::{SeccompEvent, Violation};
