@@ -1,0 +1,327 @@
+//! Seccomp end to end: each policy, through `#[sandboxed]` and through `Sandbox::run`.
+
+use std::path::PathBuf;
+
+use sandbox_test::{sandboxed, Outcome, Report, Sandbox};
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/seccomp")
+        .join(name)
+}
+
+fn violation(report: &Report) -> &sandbox_test::seccomp::Violation {
+    match &report.outcome {
+        Outcome::SeccompViolation(v) => v,
+        other => panic!("expected a seccomp violation, got: {other}\n{report:?}"),
+    }
+}
+
+// --- baseline -------------------------------------------------------------------------
+
+#[sandboxed]
+fn baseline_denies_escape_calls_with_eperm() {
+    // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0).
+    assert_eq!(unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) }, -1);
+    assert_eq!(errno(), libc::EPERM);
+    // SAFETY: plain unshare.
+    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUSER) }, -1);
+    assert_eq!(errno(), libc::EPERM);
+    // SAFETY: bpf with no arguments.
+    assert_eq!(unsafe { libc::syscall(libc::SYS_bpf, 0, 0, 0) }, -1);
+    assert_eq!(errno(), libc::EPERM);
+    // Ordinary work goes on: threads, files, subprocesses.
+    assert_eq!(std::thread::spawn(|| 5).join().unwrap(), 5);
+    assert!(std::process::Command::new("true").status().unwrap().success());
+}
+
+#[sandboxed(seccomp = "off")]
+fn off_means_no_filter() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(status.contains("Seccomp:\t0"), "{status}");
+}
+
+#[sandboxed]
+fn the_baseline_filter_is_loaded_with_no_new_privs() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(status.contains("Seccomp:\t2"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+}
+
+// --- the three violation modes ----------------------------------------------------------
+
+fn calls_getppid() {
+    // SAFETY: getppid has no arguments.
+    unsafe { libc::syscall(libc::SYS_getppid) };
+}
+
+#[test]
+fn fail_mode_names_the_call_and_the_line() {
+    let report = Sandbox::new().seccomp_deny(&["getppid"]).run(calls_getppid);
+    let v = violation(&report);
+    assert_eq!(v.syscall, "getppid");
+    assert_eq!(v.errno, None);
+    let at = v.user_frame().and_then(|f| f.location()).unwrap_or_default();
+    assert!(at.contains("tests/seccomp.rs:"), "{v}");
+    let text = report.outcome.to_string();
+    assert!(text.contains("forbidden syscall `getppid`"), "{text}");
+    assert!(text.contains("tests/seccomp.rs:"), "{text}");
+}
+
+fn denied_twice_with_eacces() {
+    // SAFETY: getppid has no arguments.
+    assert_eq!(unsafe { libc::syscall(libc::SYS_getppid) }, -1);
+    assert_eq!(errno(), libc::EACCES);
+    let mut uts = unsafe { std::mem::zeroed() };
+    // SAFETY: uname into a local.
+    assert_eq!(unsafe { libc::uname(&mut uts) }, -1);
+    assert_eq!(errno(), libc::EACCES);
+}
+
+#[test]
+fn errno_mode_goes_on_and_lists_every_violation() {
+    let report = Sandbox::new()
+        .seccomp_deny(&["getppid", "uname"])
+        .seccomp_on_violation("errno")
+        .seccomp_errno("EACCES")
+        .run(denied_twice_with_eacces);
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    let names: Vec<_> = report.seccomp.violations.iter().map(|v| v.syscall.as_str()).collect();
+    assert_eq!(names, ["getppid", "uname"]);
+    assert!(report.notes.iter().any(|n| n.contains("`uname`")), "{:?}", report.notes);
+}
+
+#[sandboxed(seccomp(deny = ["getppid", "uname"], on_violation = "errno", errno = "EACCES"))]
+fn errno_mode_through_the_attribute() {
+    denied_twice_with_eacces();
+}
+
+#[test]
+fn kill_mode_is_reported_as_killed_by_seccomp() {
+    let report = Sandbox::new()
+        .seccomp_deny(&["getppid"])
+        .seccomp_on_violation("kill")
+        .run(calls_getppid);
+    assert_eq!(report.outcome, Outcome::KilledBySeccomp, "{}", report.outcome);
+}
+
+fn allowlisted_body() {
+    println!("only the allowed calls");
+}
+
+#[test]
+fn allow_list_admits_the_listed_calls_and_the_harness() {
+    let report = Sandbox::new().seccomp_allow(&["getpid"]).run(allowlisted_body);
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    assert_eq!(report.stdout.text(), "only the allowed calls\n");
+    let report = Sandbox::new().seccomp_allow(&["getpid"]).run(calls_getppid);
+    assert_eq!(violation(&report).syscall, "getppid");
+}
+
+#[sandboxed(seccomp(deny = ["@mount", "@keyring"], on_violation = "errno"))]
+fn groups_expand() {
+    // SAFETY: umount2 of a path string.
+    assert_eq!(unsafe { libc::umount2(c"/tmp".as_ptr(), 0) }, -1);
+    assert_eq!(errno(), libc::EPERM);
+}
+
+// --- the article's two profiles and Docker's ---------------------------------------------
+
+#[sandboxed(seccomp(profile = "tests/fixtures/seccomp/seed-block-clock_nanosleep.json"))]
+fn article_profile_denies_clock_nanosleep() {
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1000,
+    };
+    // SAFETY: a short relative sleep.
+    let rc = unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &ts, std::ptr::null_mut()) };
+    assert_eq!(rc, libc::EPERM);
+}
+
+fn reads_a_file() {
+    std::fs::read("/proc/self/status").expect("reading a file");
+}
+
+#[test]
+fn article_allowlist_fails_and_names_the_first_call_needed() {
+    let report = Sandbox::new()
+        .seccomp_profile(fixture("seed-minimal-allowlist.json"))
+        .run(reads_a_file);
+    assert!(
+        matches!(report.outcome, Outcome::Panicked { .. }),
+        "{}",
+        report.outcome
+    );
+    let first = &report.seccomp.violations[0];
+    assert!(first.syscall.starts_with("open"), "{first}");
+    assert_eq!(first.errno, Some(libc::EPERM));
+    assert!(report.notes[0].contains(&first.syscall), "{:?}", report.notes);
+}
+
+#[sandboxed(seccomp(profile = "tests/fixtures/seccomp/moby-default.json"))]
+fn docker_default_passes_an_ordinary_body_and_denies_mount_and_keyctl() {
+    std::fs::write("/tmp/x", b"data").unwrap();
+    assert_eq!(std::fs::read("/tmp/x").unwrap(), b"data");
+    assert_eq!(std::thread::spawn(|| 3).join().unwrap(), 3);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    // SAFETY: a tmpfs mount attempt.
+    let rc = unsafe {
+        libc::mount(c"none".as_ptr(), c"/mnt".as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null())
+    };
+    assert_eq!((rc, errno()), (-1, libc::EPERM));
+    // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0).
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) };
+    assert_eq!((rc, errno()), (-1, libc::EPERM));
+}
+
+#[test]
+fn every_fixture_profile_loads_in_a_sandbox() {
+    for entry in std::fs::read_dir(fixture("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let report = Sandbox::new().seccomp_profile(&path).run(|| {});
+        // The minimal allowlist still lets an empty body report; all others pass it too.
+        assert!(report.outcome.is_passed(), "{}: {}", path.display(), report.outcome);
+    }
+}
+
+#[test]
+fn a_bad_profile_names_the_file_and_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.json");
+    std::fs::write(
+        &path,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["read"],"action":"SCMP_ACT_ALLOW"},
+            {"names":["write"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#,
+    )
+    .unwrap();
+    let report = Sandbox::new().seccomp_profile(&path).run(|| {});
+    let Outcome::SetupFailed(f) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert!(f.detail.contains("bad.json"), "{f}");
+    assert!(f.detail.contains("syscalls[1]"), "{f}");
+    assert!(f.detail.contains("index 9"), "{f}");
+}
+
+#[test]
+fn an_unknown_syscall_name_is_a_setup_failure_naming_it() {
+    let report = Sandbox::new().seccomp_deny(&["not_a_syscall"]).run(|| {});
+    let Outcome::SetupFailed(f) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert!(f.detail.contains("not_a_syscall"), "{f}");
+}
+
+// --- record, then replay ----------------------------------------------------------------
+
+fn recorded_body() {
+    // SAFETY: getppid has no arguments.
+    assert!(unsafe { libc::syscall(libc::SYS_getppid) } > 0);
+    std::fs::read("/proc/self/status").unwrap();
+    assert_eq!(std::thread::spawn(|| 1).join().unwrap(), 1);
+}
+
+#[test]
+fn record_then_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recorded.json");
+    let report = Sandbox::new().seccomp_record(&path).run(recorded_body);
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    assert!(report.seccomp.recorded.iter().any(|n| n == "getppid"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"SCMP_ACT_ERRNO\""), "{text}");
+    assert!(text.contains("\"getppid\""), "{text}");
+
+    let replay = Sandbox::new().seccomp_profile(&path).run(recorded_body);
+    assert!(replay.outcome.is_passed(), "{}\n{:?}", replay.outcome, replay.notes);
+    assert!(replay.seccomp.violations.is_empty(), "{:?}", replay.notes);
+
+    // The recording is minimal: the same profile without getppid refuses it.
+    let trimmed = text.replace("\"getppid\",", "");
+    std::fs::write(&path, trimmed).unwrap();
+    let replay = Sandbox::new().seccomp_profile(&path).run(recorded_body);
+    assert!(!replay.outcome.is_passed());
+    assert_eq!(replay.seccomp.violations[0].syscall, "getppid");
+}
+
+// --- foreign arches, threads, subprocesses ------------------------------------------------
+
+#[cfg(target_arch = "x86_64")]
+fn int80_getpid() -> i64 {
+    let r: i64;
+    // SAFETY: i386 getpid (20) through the compat entry; touches no memory.
+    unsafe { std::arch::asm!("int 0x80", inlateout("rax") 20i64 => r, options(nostack)) };
+    r
+}
+
+#[cfg(target_arch = "x86_64")]
+#[sandboxed]
+fn int80_and_x32_never_succeed() {
+    assert_eq!(int80_getpid(), -i64::from(libc::EPERM));
+    // SAFETY: x32 getpid: the filter answers EPERM where the kernel alone says ENOSYS.
+    assert_eq!(unsafe { libc::syscall(0x4000_0000 | libc::SYS_getpid) }, -1);
+    assert_eq!(errno(), libc::EPERM);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn int80_in_fail_mode() {
+    int80_getpid();
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn int80_is_a_violation_named_with_its_arch() {
+    let report = Sandbox::new().seccomp_deny(&["getppid"]).run(int80_in_fail_mode);
+    let v = violation(&report);
+    assert_eq!((v.syscall.as_str(), v.arch.as_str()), ("getpid", "i386"), "{v}");
+}
+
+fn violates_in_a_second_thread() {
+    std::thread::spawn(calls_getppid).join().unwrap();
+    // Not reached: the violation ended the whole process.
+    std::thread::sleep(std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn a_violation_in_a_second_thread_ends_the_test() {
+    let report = Sandbox::new()
+        .timeout(std::time::Duration::from_secs(20))
+        .seccomp_deny(&["getppid"])
+        .run(violates_in_a_second_thread);
+    assert_eq!(violation(&report).syscall, "getppid");
+}
+
+#[sandboxed(seccomp(deny = ["uname"], on_violation = "errno"))]
+fn a_subprocess_is_filtered_too() {
+    let out = std::process::Command::new("uname").output().unwrap();
+    assert!(!out.status.success(), "uname ran: {out:?}");
+}
+
+#[test]
+fn a_subprocess_violation_is_listed() {
+    let report = Sandbox::new()
+        .seccomp_deny(&["uname"])
+        .seccomp_on_violation("errno")
+        .run(|| {
+            let _ = std::process::Command::new("uname").output();
+        });
+    let v = report.seccomp.violations.iter().find(|v| v.syscall == "uname");
+    assert!(v.is_some_and(|v| v.pid != 2), "{:?}", report.seccomp.violations);
+}
+
+#[test]
+fn conflicting_options_are_refused() {
+    let report = Sandbox::new().seccomp_deny(&["a"]).seccomp_off().run(|| {});
+    assert!(matches!(report.outcome, Outcome::SetupFailed(_)), "{}", report.outcome);
+    let report = Sandbox::new().seccomp_on_violation("errno").run(|| {});
+    assert!(matches!(report.outcome, Outcome::SetupFailed(_)), "{}", report.outcome);
+}
