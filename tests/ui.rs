@@ -1,0 +1,7 @@
+//! Bad attribute arguments are compile errors spanned on the value.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}

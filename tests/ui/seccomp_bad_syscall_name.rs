@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(seccomp(deny = ["Connect()"]))]
+fn body() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(seccomp(deny = ["connect"], errno = "EACCES"))]
+fn body() {}
+
+fn main() {}

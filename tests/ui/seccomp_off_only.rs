@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(seccomp = "on")]
+fn body() {}
+
+fn main() {}
