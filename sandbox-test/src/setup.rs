@@ -23,7 +23,7 @@ use crate::protocol::{self, Message};
 use crate::{body, capabilities, filesystem, namespaces, net};
 
 /// The fd every sandbox process reports on.
-const CHANNEL_FD: RawFd = 3;
+pub(crate) const CHANNEL_FD: RawFd = 3;
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
 

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::groups::{resolve, resolve_names};
 use super::policy::{OnViolation, Policy, Rules};
 use super::profile::{self, Action};
-use super::{debug_note, SeccompError, HARNESS_SYSCALLS};
+use super::{debug_note, SeccompError, CHANNEL_ONLY, HARNESS_SYSCALLS};
+use crate::spec::seccomp::SyscallItem;
 use crate::spec::seccomp::BASELINE_DENY;
 
 const EPERM: i32 = libc::EPERM;
@@ -216,21 +217,50 @@ fn baseline() -> Result<CompiledFilter, SeccompError> {
     b.finish()
 }
 
+/// The descriptor the harness reports on in the body (see `setup.rs`).
+fn channel_fd() -> u64 {
+    crate::setup::CHANNEL_FD as u64
+}
+
+/// Adds the harness's own calls as allowed, except those in `except` (the policy
+/// decides them itself). sendmsg/sendto only on the channel.
+fn allow_harness(b: &mut Builder, except: &[i32]) -> Result<(), SeccompError> {
+    for (name, nr) in resolve_names(HARNESS_SYSCALLS)? {
+        if except.contains(&nr) {
+            continue;
+        }
+        let on_channel = [ScmpArgCompare::new(0, ScmpCompareOp::Equal, channel_fd())];
+        let conditions: &[ScmpArgCompare] = if CHANNEL_ONLY.contains(&name.as_str()) {
+            &on_channel
+        } else {
+            &[]
+        };
+        b.rule(ScmpAction::Allow, nr, conditions)
+            .map_err(libseccomp)?;
+    }
+    Ok(())
+}
+
 fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     let resolved = resolve(&rules.items)?;
-    if let Some((name, _)) = resolved
-        .syscalls
-        .iter()
-        .find(|(n, _)| HARNESS_SYSCALLS.contains(&n.as_str()))
-    {
-        return Err(SeccompError::HarnessNeeds { name: name.clone() });
-    }
     let action = violation_action(rules);
     let mut b = Builder::new(ScmpAction::Allow, action)?;
-    for (_, nr) in &resolved.syscalls {
-        b.rule(action, *nr, &[]).map_err(libseccomp)?;
-    }
     b.out.skipped = resolved.skipped;
+    for (name, nr) in &resolved.syscalls {
+        if CHANNEL_ONLY.contains(&name.as_str()) {
+            // Denied everywhere but on the channel the harness reports on.
+            let elsewhere = ScmpArgCompare::new(0, ScmpCompareOp::NotEqual, channel_fd());
+            b.rule(action, *nr, &[elsewhere]).map_err(libseccomp)?;
+        } else if HARNESS_SYSCALLS.contains(&name.as_str()) {
+            if rules.items.contains(&SyscallItem::Syscall(name.clone())) {
+                return Err(SeccompError::HarnessNeeds { name: name.clone() });
+            }
+            debug_note(&format!("`{name}` stays allowed: the harness needs it"));
+            b.out.skipped.push(name.clone());
+        } else {
+            b.rule(action, *nr, &[]).map_err(libseccomp)?;
+        }
+    }
     if action == ScmpAction::Notify {
         b.out.notify = Some(NotifyReply::Errno(rules.errno));
     }
@@ -238,15 +268,15 @@ fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
 }
 
 fn allow(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
-    let mut resolved = resolve(&rules.items)?;
-    resolved.syscalls.extend(resolve_names(HARNESS_SYSCALLS)?);
-    resolved.syscalls.sort();
-    resolved.syscalls.dedup();
+    let resolved = resolve(&rules.items)?;
     let action = violation_action(rules);
     let mut b = Builder::new(action, action)?;
+    let mut listed = Vec::new();
     for (_, nr) in &resolved.syscalls {
         b.rule(ScmpAction::Allow, *nr, &[]).map_err(libseccomp)?;
+        listed.push(*nr);
     }
+    allow_harness(&mut b, &listed)?;
     b.out.skipped = resolved.skipped;
     if action == ScmpAction::Notify {
         b.out.notify = Some(NotifyReply::Errno(rules.errno));
@@ -300,20 +330,14 @@ fn profile(path: &std::path::Path) -> Result<CompiledFilter, SeccompError> {
             .iter()
             .flat_map(|r| r.syscalls.iter().map(|(_, nr)| *nr))
             .collect();
-        for (_, nr) in resolve_names(HARNESS_SYSCALLS)? {
-            if !mentioned.contains(&nr) {
-                b.rule(ScmpAction::Allow, nr, &[]).map_err(libseccomp)?;
-            }
-        }
+        allow_harness(&mut b, &mentioned)?;
     }
     b.finish()
 }
 
 fn record() -> Result<CompiledFilter, SeccompError> {
     let mut b = Builder::new(ScmpAction::Notify, ScmpAction::Errno(EPERM))?;
-    for (_, nr) in resolve_names(HARNESS_SYSCALLS)? {
-        b.rule(ScmpAction::Allow, nr, &[]).map_err(libseccomp)?;
-    }
+    allow_harness(&mut b, &[])?;
     b.out.notify = Some(NotifyReply::Continue);
     b.finish()
 }

@@ -50,42 +50,47 @@ pub fn apply(
         None => None,
     };
     let listener = load_bpf(filter, supervisor.is_some())?;
-    if let (Some(socket), Some(listener)) = (supervisor, listener) {
-        let sent = send_fd(&socket, &listener);
-        // Plain close(2): dropping an OwnedFd checks it with fcntl in debug builds, a
-        // call the filter may refuse.
-        // SAFETY: both descriptors are ours and closed once.
-        unsafe {
-            libc::close(socket.into_raw_fd());
-            libc::close(listener.into_raw_fd());
+    if let (Some(pipe), Some(listener)) = (supervisor, listener) {
+        // Tell the supervisor the listener's number with write(2), a call every filter
+        // allows; it takes the descriptor itself with pidfd_getfd(2). (Passing it with
+        // SCM_RIGHTS would need a sendmsg the filter may refuse.) The listener stays open
+        // here (close-on-exec) so that it is still there when the supervisor takes it.
+        let number = listener.into_raw_fd().to_ne_bytes();
+        // SAFETY: writing 4 bytes from a local; plain close of our own pipe end.
+        let written = unsafe {
+            let n = libc::write(pipe.as_raw_fd(), number.as_ptr().cast(), number.len());
+            libc::close(pipe.into_raw_fd());
+            n
+        };
+        if written != number.len() as isize {
+            return Err(SeccompError::Load {
+                step: "handing the listener to the supervisor",
+                errno: errno(),
+            });
         }
-        sent?;
     }
     Ok(())
 }
 
-/// Forks the supervisor before the filter exists (so it is not filtered). It waits for
-/// the listener descriptor on the returned socket.
+/// Forks the supervisor before the filter exists (so it is not filtered). Returns the
+/// pipe on which the body will tell it the listener's descriptor number.
 fn spawn_supervisor(
     reply: super::compile::NotifyReply,
     sink: EventSink,
 ) -> Result<OwnedFd, SeccompError> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for two descriptors.
-    check("socketpair", unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        ) as libc::c_long
+    check("pipe", unsafe {
+        libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) as libc::c_long
     })?;
     // SAFETY: both are fresh descriptors we own.
-    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: getpid cannot fail.
+    let body = unsafe { libc::getpid() };
     // SAFETY: the body process is single-threaded during setup.
     let pid = check("fork (seccomp supervisor)", unsafe { libc::fork() as libc::c_long })?;
     if pid == 0 {
-        drop(ours);
+        drop(write);
         // Don't hold the test's output pipes open.
         // SAFETY: closing our own copies of stdin/stdout/stderr.
         unsafe {
@@ -93,9 +98,9 @@ fn spawn_supervisor(
             libc::close(1);
             libc::close(2);
         }
-        let status = match recv_fd(&theirs) {
+        let status = match take_listener(&read, body) {
             Some(listener) => {
-                drop(theirs);
+                drop(read);
                 supervise(&listener, reply, &sink);
                 0
             }
@@ -104,7 +109,33 @@ fn spawn_supervisor(
         // SAFETY: leave without running the parent's atexit handlers.
         unsafe { libc::_exit(status) };
     }
-    Ok(ours)
+    drop(read);
+    // Under Yama's ptrace_scope=1 the supervisor (a child) may take a descriptor of the
+    // body only if the body says so; without Yama this fails harmlessly.
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0) };
+    Ok(write)
+}
+
+/// In the supervisor: reads the listener's number, takes it from the body.
+fn take_listener(pipe: &OwnedFd, body: libc::pid_t) -> Option<OwnedFd> {
+    let mut number = [0u8; 4];
+    // SAFETY: reading into a local buffer.
+    let n = unsafe { libc::read(pipe.as_raw_fd(), number.as_mut_ptr().cast(), number.len()) };
+    if n != number.len() as isize {
+        return None;
+    }
+    let target = i32::from_ne_bytes(number);
+    // SAFETY: pidfd_open and pidfd_getfd return fresh descriptors or -1.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, body, 0);
+        if pidfd < 0 {
+            return None;
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as RawFd);
+        let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0);
+        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as RawFd))
+    }
 }
 
 fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, SeccompError> {
@@ -130,45 +161,6 @@ fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, Se
     })?;
     // SAFETY: with NEW_LISTENER the return value is a fresh descriptor.
     Ok(listen.then(|| unsafe { OwnedFd::from_raw_fd(rc as RawFd) }))
-}
-
-fn send_fd(socket: &OwnedFd, fd: &OwnedFd) -> Result<(), SeccompError> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let fds = [fd.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"L")];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| SeccompError::Load {
-        step: "passing the listener to the supervisor",
-        errno: e as i32,
-    })?;
-    Ok(())
-}
-
-fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!(RawFd);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ok()?;
-    for cmsg in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: received descriptors are ours.
-            return fds.first().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-    }
-    None
 }
 
 /// The last setup step, in the body process right before the body: loads the plan's

@@ -12,8 +12,10 @@
 //!
 //! # The harness's own syscalls
 //! Under `allow` lists and profiles whose default action denies, the calls the harness
-//! needs to report the verdict and exit are always allowed: [`HARNESS_SYSCALLS`]. A `deny`
-//! list naming one of them is an error.
+//! needs to report the verdict and exit are always allowed: [`HARNESS_SYSCALLS`];
+//! `sendmsg` and `sendto` only on the channel's descriptor ([`CHANNEL_ONLY`]). A `deny`
+//! list may name those two (they stay allowed on the channel only); naming another harness
+//! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
 pub mod builder;
 pub mod compile;
@@ -55,6 +57,9 @@ pub const HARNESS_SYSCALLS: &[&str] = &[
     "write",
     "writev",
 ];
+
+/// Harness calls that are allowed only on the channel's descriptor (their first argument).
+pub const CHANNEL_ONLY: &[&str] = &["sendmsg", "sendto"];
 
 /// A seccomp policy that cannot be compiled or loaded.
 #[derive(Debug)]

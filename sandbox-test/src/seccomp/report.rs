@@ -119,7 +119,7 @@ impl Violation {
             args: raw.args,
             pid: raw.pid,
             errno: raw.errno,
-            backtrace: symbolize(&raw.frames),
+            backtrace: trim_harness(symbolize(&raw.frames)),
         }
     }
 
@@ -166,6 +166,18 @@ impl fmt::Display for Violation {
         }
         Ok(())
     }
+}
+
+/// Drops the frames of the harness that called the body (and everything below it).
+fn trim_harness(mut frames: Vec<Frame>) -> Vec<Frame> {
+    if let Some(at) = frames.iter().position(|f| {
+        f.function
+            .as_deref()
+            .is_some_and(|n| n.starts_with("sandbox_test::body::"))
+    }) {
+        frames.truncate(at);
+    }
+    frames
 }
 
 /// Resolves return addresses in this process. The first address is the faulting

@@ -1,0 +1,56 @@
+//! Proving that code avoids forbidden syscalls, and what the report looks like when it
+//! does not. Run with `cargo run --example forbidden_syscalls`.
+//!
+//! In a test suite the same policies are one attribute away:
+//! `#[sandboxed(seccomp(deny = ["@network-io"]))]`,
+//! `#[sandboxed(seccomp(profile = "docker-default.json"))]`, ...
+
+use sandbox_test::{Outcome, Sandbox};
+
+/// Code that should never touch the network, but does.
+fn phones_home() {
+    let _ = std::net::TcpStream::connect("127.0.0.1:9");
+}
+
+/// Code that tries a privileged call and copes with EPERM.
+fn tries_to_mount() {
+    // SAFETY: a mount attempt with static strings.
+    let rc = unsafe {
+        libc::mount(c"none".as_ptr(), c"/mnt".as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null())
+    };
+    println!("mount returned {rc}: {}", std::io::Error::last_os_error());
+}
+
+fn main() {
+    println!("== deny = [\"@network-io\"], on_violation = \"fail\"");
+    let report = Sandbox::new().seccomp_deny(&["@network-io"]).run(phones_home);
+    println!("{}\n", report.outcome);
+    assert!(matches!(report.outcome, Outcome::SeccompViolation(_)));
+
+    println!("== the same, on_violation = \"errno\": the call fails, the body goes on");
+    let report = Sandbox::new()
+        .seccomp_deny(&["@network-io"])
+        .seccomp_on_violation("errno")
+        .run(phones_home);
+    println!("outcome: {}", report.outcome);
+    for v in &report.seccomp.violations {
+        println!("violation: {v}");
+    }
+    println!();
+
+    println!("== on_violation = \"kill\"");
+    let report = Sandbox::new()
+        .seccomp_deny(&["@network-io"])
+        .seccomp_on_violation("kill")
+        .run(phones_home);
+    println!("{}\n", report.outcome);
+
+    println!("== Docker's default profile: mount is refused with EPERM");
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seccomp/moby-default.json");
+    let report = Sandbox::new().seccomp_profile(profile).run(tries_to_mount);
+    print!("{}", report.stdout.text());
+    println!("outcome: {}", report.outcome);
+    for v in &report.seccomp.violations {
+        println!("violation: {v}");
+    }
+}
