@@ -26,7 +26,11 @@ fn proc_pids() -> BTreeSet<u32> {
 #[sandboxed(env(HOST_PID = std::process::id()))]
 fn the_body_is_pid_2_under_a_minimal_init_and_sees_only_the_sandbox() {
     assert_eq!(std::process::id(), 2, "the body is never pid 1");
-    assert_eq!(std::os::unix::process::parent_id(), 1, "the sandbox's init is the parent");
+    assert_eq!(
+        std::os::unix::process::parent_id(),
+        1,
+        "the sandbox's init is the parent"
+    );
     assert_eq!(proc_pids(), BTreeSet::from([1, 2]));
     let host_pid: u32 = std::env::var("HOST_PID").unwrap().parse().unwrap();
     assert!(host_pid > 2, "the harness runs in the host's pid namespace");
@@ -38,14 +42,21 @@ fn create_a_file_in_the_shared_dir() {
     assert_eq!(nix::unistd::getgid().as_raw(), 0, "gid 0 inside");
     let dir = std::env::var("SHARED_DIR").unwrap();
     std::fs::write(format!("{dir}/made-inside"), "x").unwrap();
-    assert_eq!(std::fs::metadata(format!("{dir}/made-inside")).unwrap().uid(), 0);
+    assert_eq!(
+        std::fs::metadata(format!("{dir}/made-inside"))
+            .unwrap()
+            .uid(),
+        0
+    );
 }
 
 #[test]
 fn root_inside_is_the_caller_outside() {
     // /var/tmp: shared with the sandbox (its /tmp is private) and writable by any user.
     let shared = tempfile::tempdir_in("/var/tmp").unwrap();
-    let report = Sandbox::new().env("SHARED_DIR", shared.path()).run(create_a_file_in_the_shared_dir);
+    let report = Sandbox::new()
+        .env("SHARED_DIR", shared.path())
+        .run(create_a_file_in_the_shared_dir);
     assert_passed(&report);
     let made = std::fs::metadata(shared.path().join("made-inside")).unwrap();
     assert_eq!(made.uid(), nix::unistd::getuid().as_raw());
@@ -65,17 +76,27 @@ fn the_hostname_can_be_chosen() {
 #[sandboxed]
 fn the_network_has_only_lo_and_it_is_up() {
     let interfaces: Vec<_> = nix::ifaddrs::getifaddrs().unwrap().collect();
-    let names: BTreeSet<String> = interfaces.iter().map(|i| i.interface_name.clone()).collect();
+    let names: BTreeSet<String> = interfaces
+        .iter()
+        .map(|i| i.interface_name.clone())
+        .collect();
     assert_eq!(names, BTreeSet::from(["lo".to_owned()]));
-    assert!(interfaces.iter().all(|i| i.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)));
+    assert!(interfaces
+        .iter()
+        .all(|i| i.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)));
     let dev = std::fs::read_to_string("/proc/net/dev").unwrap();
-    let listed: Vec<&str> = dev.lines().skip(2).map(|l| l.split(':').next().unwrap().trim()).collect();
+    let listed: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .map(|l| l.split(':').next().unwrap().trim())
+        .collect();
     assert_eq!(listed, ["lo"]);
 }
 
 /// Each of four tests binds the same fixed port and holds it while the others run.
 fn bind_the_fixed_port() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:47123").expect("the port is free in this sandbox");
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:47123").expect("the port is free in this sandbox");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let _client = std::net::TcpStream::connect("127.0.0.1:47123").unwrap();
     listener.accept().unwrap();
@@ -113,17 +134,29 @@ fn four_sandboxes_bind_the_same_port_at_the_same_time() {
 
 fn tmp_is_private() {
     let host_file = std::env::var("HOST_TMP_FILE").unwrap();
-    assert!(!std::path::Path::new(&host_file).exists(), "the host's /tmp is not visible");
-    assert_eq!(std::fs::read_dir("/tmp").unwrap().count(), 0, "/tmp starts empty");
+    assert!(
+        !std::path::Path::new(&host_file).exists(),
+        "the host's /tmp is not visible"
+    );
+    assert_eq!(
+        std::fs::read_dir("/tmp").unwrap().count(),
+        0,
+        "/tmp starts empty"
+    );
     std::fs::write("/tmp/made-inside-sandbox", "x").unwrap();
     let mount = std::fs::read_to_string("/proc/self/mounts").unwrap();
-    assert!(mount.lines().any(|l| l.starts_with("tmpfs /tmp tmpfs")), "{mount}");
+    assert!(
+        mount.lines().any(|l| l.starts_with("tmpfs /tmp tmpfs")),
+        "{mount}"
+    );
 }
 
 #[test]
 fn tmp_is_a_private_tmpfs() {
     let host_file = tempfile::NamedTempFile::new_in("/tmp").unwrap();
-    let report = Sandbox::new().env("HOST_TMP_FILE", host_file.path()).run(tmp_is_private);
+    let report = Sandbox::new()
+        .env("HOST_TMP_FILE", host_file.path())
+        .run(tmp_is_private);
     assert_passed(&report);
     assert!(!std::path::Path::new("/tmp/made-inside-sandbox").exists());
 }
@@ -165,7 +198,10 @@ fn no_capabilities_and_no_new_privs() {
     assert_eq!(field("CapBnd:"), "0000000000000000");
     assert_eq!(field("NoNewPrivs:"), "1");
     // Being uid 0 inside grants nothing: changing the hostname needs CAP_SYS_ADMIN.
-    assert_eq!(nix::unistd::sethostname("other"), Err(nix::errno::Errno::EPERM));
+    assert_eq!(
+        nix::unistd::sethostname("other"),
+        Err(nix::errno::Errno::EPERM)
+    );
 }
 
 fn every_namespace_is_new() {
@@ -191,8 +227,14 @@ fn env_values_are_evaluated_in_the_parent() {
     assert_eq!(std::env::var("GREETING").unwrap(), "hello");
     assert_eq!(std::env::var("ANSWER").unwrap(), "42");
     let from_parent = std::env::var("FROM_PARENT").unwrap();
-    assert_ne!(from_parent, "pid 2", "evaluated in the parent, not in the sandbox");
-    assert!(std::env::var_os("PATH").is_some(), "the rest of the environment is inherited");
+    assert_ne!(
+        from_parent, "pid 2",
+        "evaluated in the parent, not in the sandbox"
+    );
+    assert!(
+        std::env::var_os("PATH").is_some(),
+        "the rest of the environment is inherited"
+    );
 }
 
 #[sandboxed(clear_env, env(ONLY = "this"))]
@@ -211,12 +253,18 @@ fn workdir_temp_is_a_fresh_empty_directory() {
 
 #[sandboxed(workdir = "/proc")]
 fn workdir_can_be_an_absolute_path() {
-    assert_eq!(std::env::current_dir().unwrap(), std::path::Path::new("/proc"));
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        std::path::Path::new("/proc")
+    );
 }
 
 #[sandboxed]
 fn the_working_directory_is_inherited_by_default() {
-    assert_eq!(std::env::current_dir().unwrap(), std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    );
 }
 
 #[test]
@@ -228,7 +276,11 @@ fn a_bad_hostname_is_a_setup_failure_and_nothing_runs() {
     match report.outcome {
         Outcome::SetupFailed(failure) => {
             assert_eq!(failure.step, "check the sandbox's options");
-            assert!(failure.detail.contains("contains ' '"), "{}", failure.detail);
+            assert!(
+                failure.detail.contains("contains ' '"),
+                "{}",
+                failure.detail
+            );
         }
         other => panic!("{other}"),
     }

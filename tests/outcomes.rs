@@ -14,11 +14,18 @@ fn panics() {
 fn a_panic_carries_its_message_and_location() {
     let report = Sandbox::new().run(panics);
     match report.outcome {
-        Outcome::Panicked { message, location, backtrace } => {
+        Outcome::Panicked {
+            message,
+            location,
+            backtrace,
+        } => {
             assert_eq!(message, "boom 3");
             let location = location.unwrap();
             assert!(location.starts_with("tests/outcomes.rs:10:"), "{location}");
-            assert_eq!(backtrace.is_some(), std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0"));
+            assert_eq!(
+                backtrace.is_some(),
+                std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0")
+            );
         }
         other => panic!("{other}"),
     }
@@ -30,10 +37,18 @@ fn panics_with_a_backtrace() {
 
 #[test]
 fn rust_backtrace_brings_the_backtrace_back() {
-    let report = Sandbox::new().env("RUST_BACKTRACE", "1").run(panics_with_a_backtrace);
+    let report = Sandbox::new()
+        .env("RUST_BACKTRACE", "1")
+        .run(panics_with_a_backtrace);
     match report.outcome {
-        Outcome::Panicked { backtrace: Some(backtrace), .. } => {
-            assert!(backtrace.contains("outcomes::panics_with_a_backtrace"), "{backtrace}");
+        Outcome::Panicked {
+            backtrace: Some(backtrace),
+            ..
+        } => {
+            assert!(
+                backtrace.contains("outcomes::panics_with_a_backtrace"),
+                "{backtrace}"
+            );
         }
         other => panic!("{other}"),
     }
@@ -46,7 +61,12 @@ fn returns_err() -> Result<(), String> {
 #[test]
 fn an_err_carries_its_debug_text() {
     let report = Sandbox::new().run(returns_err);
-    assert_eq!(report.outcome, Outcome::ReturnedErr { debug: "\"not today\"".into() });
+    assert_eq!(
+        report.outcome,
+        Outcome::ReturnedErr {
+            debug: "\"not today\"".into()
+        }
+    );
 }
 
 fn exits_early() {
@@ -57,7 +77,10 @@ fn exits_early() {
 fn exit_0_before_reporting_is_not_a_pass() {
     let report = Sandbox::new().run(exits_early);
     assert_eq!(report.outcome, Outcome::Exited { code: 0 });
-    assert!(report.outcome.to_string().contains("exited with code 0 before it reported"));
+    assert!(report
+        .outcome
+        .to_string()
+        .contains("exited with code 0 before it reported"));
 }
 
 fn exits_with_3() {
@@ -66,7 +89,10 @@ fn exits_with_3() {
 
 #[test]
 fn an_exit_code_is_reported() {
-    assert_eq!(Sandbox::new().run(exits_with_3).outcome, Outcome::Exited { code: 3 });
+    assert_eq!(
+        Sandbox::new().run(exits_with_3).outcome,
+        Outcome::Exited { code: 3 }
+    );
 }
 
 fn aborts() {
@@ -77,7 +103,13 @@ fn aborts() {
 fn abort_is_killed_by_sigabrt() {
     let report = Sandbox::new().run(aborts);
     assert!(
-        matches!(report.outcome, Outcome::Signaled { signal: libc::SIGABRT, .. }),
+        matches!(
+            report.outcome,
+            Outcome::Signaled {
+                signal: libc::SIGABRT,
+                ..
+            }
+        ),
         "{}",
         report.outcome
     );
@@ -90,8 +122,17 @@ fn kills_itself() {
 #[test]
 fn sigkill_is_reported() {
     let report = Sandbox::new().run(kills_itself);
-    assert_eq!(report.outcome, Outcome::Signaled { signal: libc::SIGKILL, core_dumped: false });
-    assert_eq!(report.outcome.to_string(), "sandboxed test was killed by SIGKILL");
+    assert_eq!(
+        report.outcome,
+        Outcome::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false
+        }
+    );
+    assert_eq!(
+        report.outcome.to_string(),
+        "sandboxed test was killed by SIGKILL"
+    );
 }
 
 fn segfaults() {
@@ -103,7 +144,13 @@ fn segfaults() {
 fn a_segfault_is_killed_by_sigsegv() {
     let report = Sandbox::new().run(segfaults);
     assert!(
-        matches!(report.outcome, Outcome::Signaled { signal: libc::SIGSEGV, .. }),
+        matches!(
+            report.outcome,
+            Outcome::Signaled {
+                signal: libc::SIGSEGV,
+                ..
+            }
+        ),
         "{}",
         report.outcome
     );
@@ -116,14 +163,24 @@ fn loops_forever() {
 
 #[test]
 fn an_endless_loop_times_out() {
-    let report = Sandbox::new().timeout(Duration::from_millis(500)).run(loops_forever);
-    assert_eq!(report.outcome, Outcome::TimedOut { after: Duration::from_millis(500) });
+    let report = Sandbox::new()
+        .timeout(Duration::from_millis(500))
+        .run(loops_forever);
+    assert_eq!(
+        report.outcome,
+        Outcome::TimedOut {
+            after: Duration::from_millis(500)
+        }
+    );
 }
 
 /// Starts a `sleep` with a unique duration (so the host can find it) and returns at once.
 fn leaves_a_grandchild_behind() {
     let marker = std::env::var("MARKER").unwrap();
-    std::process::Command::new("sleep").arg(&marker).spawn().unwrap();
+    std::process::Command::new("sleep")
+        .arg(&marker)
+        .spawn()
+        .unwrap();
     std::process::Command::new("sh")
         .args(["-c", &format!("sleep {marker} &")])
         .status()
@@ -144,7 +201,9 @@ fn processes_with_argument(marker: &str) -> Vec<String> {
 #[test]
 fn processes_that_outlive_the_body_are_killed() {
     let marker = format!("{}.{}", 900 + std::process::id() % 100, std::process::id());
-    let report = Sandbox::new().env("MARKER", &marker).run(leaves_a_grandchild_behind);
+    let report = Sandbox::new()
+        .env("MARKER", &marker)
+        .run(leaves_a_grandchild_behind);
     assert!(report.outcome.is_passed(), "{}", report.outcome);
     assert_eq!(processes_with_argument(&marker), Vec::<String>::new());
 }
@@ -184,7 +243,10 @@ fn prints_from_a_subprocess() {
 fn output_of_the_body_and_its_subprocesses_is_captured() {
     let report = Sandbox::new().run(prints_from_a_subprocess);
     assert!(report.outcome.is_passed(), "{}", report.outcome);
-    assert_eq!(report.stdout.text(), "from the body\nfrom a subprocess\nno newline at the end");
+    assert_eq!(
+        report.stdout.text(),
+        "from the body\nfrom a subprocess\nno newline at the end"
+    );
     assert_eq!(report.stderr.text(), "to stderr\n");
 }
 
@@ -194,7 +256,11 @@ fn starts_a_nested_sandbox() {
     match report.outcome {
         Outcome::SetupFailed(failure) => {
             assert_eq!(failure.step, "reach the fork server");
-            assert!(failure.detail.contains("cannot start another sandbox"), "{}", failure.detail);
+            assert!(
+                failure.detail.contains("cannot start another sandbox"),
+                "{}",
+                failure.detail
+            );
         }
         other => panic!("{other}"),
     }
@@ -218,6 +284,8 @@ fn signals_reach_the_body() {
 
 #[test]
 fn the_init_forwards_signals_to_the_body() {
-    let report = Sandbox::new().timeout(Duration::from_secs(20)).run(signals_reach_the_body);
+    let report = Sandbox::new()
+        .timeout(Duration::from_secs(20))
+        .run(signals_reach_the_body);
     assert!(report.outcome.is_passed(), "{}", report.outcome);
 }
