@@ -85,10 +85,18 @@ fn main() {
         .map(|a| a.parse().expect("RUNS is a number"))
         .unwrap_or(500);
     println!("per-test cost over {runs} runs each (median / p90):");
-    for (name, one) in [("plain #[test]", plain as fn()), ("#[sandboxed]", sandboxed), ("raw fork+unshare", raw)] {
+    for (name, one) in [
+        ("plain #[test]", plain as fn()),
+        ("#[sandboxed]", sandboxed),
+        ("raw fork+unshare", raw),
+    ] {
         // One warm-up run, so that first-time page faults do not count.
         one();
         let (median, p90) = median_and_p90(measure(runs, one));
-        println!("  {name:<18} {:>9.3} ms / {:>9.3} ms", median.as_secs_f64() * 1e3, p90.as_secs_f64() * 1e3);
+        println!(
+            "  {name:<18} {:>9.3} ms / {:>9.3} ms",
+            median.as_secs_f64() * 1e3,
+            p90.as_secs_f64() * 1e3
+        );
     }
 }

@@ -11,14 +11,40 @@ use sandbox_test::{Outcome, Sandbox};
 fn look_around() {
     let pids: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok().map(|p| p.to_string()))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .parse::<u32>()
+                .ok()
+                .map(|p| p.to_string())
+        })
         .collect();
     let interfaces: Vec<String> = interfaces();
-    println!("  pid:        {} (processes in /proc: {})", std::process::id(), pids.join(", "));
-    println!("  uid:        {}", std::fs::read_to_string("/proc/self/status").unwrap().lines().find(|l| l.starts_with("Uid:")).unwrap());
-    println!("  hostname:   {}", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim());
+    println!(
+        "  pid:        {} (processes in /proc: {})",
+        std::process::id(),
+        pids.join(", ")
+    );
+    println!(
+        "  uid:        {}",
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap()
+    );
+    println!(
+        "  hostname:   {}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
     println!("  interfaces: {}", interfaces.join(", "));
-    println!("  /tmp:       {} entries", std::fs::read_dir("/tmp").unwrap().count());
+    println!(
+        "  /tmp:       {} entries",
+        std::fs::read_dir("/tmp").unwrap().count()
+    );
 }
 
 /// Interface names from /proc/net/dev (the sandbox's own network namespace).
@@ -33,7 +59,10 @@ fn interfaces() -> Vec<String> {
 
 fn passes() {
     let listener = std::net::TcpListener::bind("127.0.0.1:8080").unwrap();
-    println!("  bound {} — the host's port 8080 is untouched", listener.local_addr().unwrap());
+    println!(
+        "  bound {} — the host's port 8080 is untouched",
+        listener.local_addr().unwrap()
+    );
 }
 
 fn fails() {
@@ -42,7 +71,13 @@ fn fails() {
 }
 
 fn main() {
-    println!("The host: pid {}, hostname {}", std::process::id(), std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim());
+    println!(
+        "The host: pid {}, hostname {}",
+        std::process::id(),
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
 
     println!("\n1. The sandbox's own view:");
     let report = Sandbox::new().run(look_around);

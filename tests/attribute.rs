@@ -67,7 +67,10 @@ fn every_test_is_registered_once() {
         .output()
         .unwrap();
     let listing = String::from_utf8(output.stdout).unwrap();
-    let mut names: Vec<&str> = listing.lines().filter_map(|l| l.strip_suffix(": test")).collect();
+    let mut names: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .collect();
     let count = names.len();
     names.sort();
     names.dedup();

@@ -161,7 +161,7 @@ fn tmp_is_a_private_tmpfs() {
     assert!(!std::path::Path::new("/tmp/made-inside-sandbox").exists());
 }
 
-const QUEUE_KEY: libc::key_t = 0x5b7e_57;
+const QUEUE_KEY: libc::key_t = 0x005b_7e57;
 
 fn create_a_message_queue() {
     // SAFETY: plain SysV IPC call.

@@ -177,7 +177,9 @@ fn an_endless_loop_times_out() {
 /// Starts a `sleep` with a unique duration (so the host can find it) and returns at once.
 fn leaves_a_grandchild_behind() {
     let marker = std::env::var("MARKER").unwrap();
-    std::process::Command::new("sleep")
+    // Deliberately left running: the sandbox must kill it.
+    #[allow(clippy::zombie_processes)]
+    let _orphan = std::process::Command::new("sleep")
         .arg(&marker)
         .spawn()
         .unwrap();
