@@ -230,10 +230,7 @@ pub fn parse_offset(input: &str) -> Result<i64, TimeSpecError> {
             pos += 1;
         }
         if pos == start {
-            return Err(fail(format!(
-                "expected a number at {:?}",
-                &input[start..]
-            )));
+            return Err(fail(format!("expected a number at {:?}", &input[start..])));
         }
         let digits = &input[start..pos];
         let number: i64 = digits
@@ -331,7 +328,9 @@ fn parse_instant_parts(input: &str) -> Result<(i64, u32), String> {
             c.literal(b':', "':' in the UTC offset (+HH:MM)")?;
             let minutes = c.number(2, "2-digit offset minutes")?;
             if hours > 23 || minutes > 59 {
-                return Err(format!("UTC offset {hours:02}:{minutes:02} is out of range"));
+                return Err(format!(
+                    "UTC offset {hours:02}:{minutes:02} is out of range"
+                ));
             }
             let secs = hours * 3_600 + minutes * 60;
             if sign == b'-' {
@@ -344,7 +343,10 @@ fn parse_instant_parts(input: &str) -> Result<(i64, u32), String> {
         Some(_) => return Err(c.unexpected("'Z' or a UTC offset like +02:00")),
     };
     if c.pos != input.len() {
-        return Err(format!("unexpected {:?} after the instant", &input[c.pos..]));
+        return Err(format!(
+            "unexpected {:?} after the instant",
+            &input[c.pos..]
+        ));
     }
     if !(1..=12).contains(&month) {
         return Err(format!("month {month:02} does not exist"));
@@ -514,8 +516,7 @@ pub fn format_rfc3339(time: SystemTime) -> String {
         second_of_day % 3_600 / 60,
         second_of_day % 60,
     );
-    let mut text =
-        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+    let mut text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
     if nanos != 0 {
         let fraction = format!("{nanos:09}");
         text.push('.');
@@ -557,10 +558,7 @@ mod tests {
         assert_eq!(secs("2038-01-19t03:14:08z"), (2_147_483_648, 0));
         assert_eq!(secs("2038-01-19 03:14:08Z"), (2_147_483_648, 0));
         assert_eq!(secs("2038-01-19T03:14:08.5Z"), (2_147_483_648, 500_000_000));
-        assert_eq!(
-            secs("2038-01-19T03:14:08.000000001Z"),
-            (2_147_483_648, 1)
-        );
+        assert_eq!(secs("2038-01-19T03:14:08.000000001Z"), (2_147_483_648, 1));
         assert_eq!(secs("1969-12-31T23:59:59.25Z"), (-1, 250_000_000));
         assert_eq!(
             parse_instant("1969-12-31T23:59:59.25Z").unwrap(),
@@ -570,7 +568,10 @@ mod tests {
 
     #[test]
     fn leap_years() {
-        assert_eq!(secs("2028-02-29T23:59:59Z").0 + 1, secs("2028-03-01T00:00:00Z").0);
+        assert_eq!(
+            secs("2028-02-29T23:59:59Z").0 + 1,
+            secs("2028-03-01T00:00:00Z").0
+        );
         assert_eq!(secs("2000-02-29T00:00:00Z").0, 951_782_400);
         assert!(is_leap_year(2000) && is_leap_year(2028) && is_leap_year(2400));
         assert!(!is_leap_year(1900) && !is_leap_year(2100) && !is_leap_year(2027));
@@ -620,16 +621,34 @@ mod tests {
     fn bad_instants_say_what_is_wrong() {
         let cases = [
             ("", "ends where a 4-digit year should follow"),
-            ("38-01-19T03:14:08Z", "expected a 4-digit year at byte 2, found '-'"),
-            ("2038/01/19T03:14:08Z", "expected '-' after the year at byte 4, found '/'"),
+            (
+                "38-01-19T03:14:08Z",
+                "expected a 4-digit year at byte 2, found '-'",
+            ),
+            (
+                "2038/01/19T03:14:08Z",
+                "expected '-' after the year at byte 4, found '/'",
+            ),
             ("2038-01-19", "the time of day is missing"),
-            ("2038-01-19T03:14Z", "':' after the minutes (seconds are required)"),
+            (
+                "2038-01-19T03:14Z",
+                "':' after the minutes (seconds are required)",
+            ),
             ("2038-01-19T03:14:08", "the UTC offset is missing"),
             ("2038-01-19T03:14:08+0200", "':' in the UTC offset"),
-            ("2038-01-19T03:14:08+24:00", "UTC offset 24:00 is out of range"),
+            (
+                "2038-01-19T03:14:08+24:00",
+                "UTC offset 24:00 is out of range",
+            ),
             ("2038-01-19T03:14:08.Z", "digits after the decimal point"),
-            ("2038-01-19T03:14:08.1234567891Z", "more than 9 fraction digits"),
-            ("2038-01-19T03:14:08Z ", "unexpected \" \" after the instant"),
+            (
+                "2038-01-19T03:14:08.1234567891Z",
+                "more than 9 fraction digits",
+            ),
+            (
+                "2038-01-19T03:14:08Z ",
+                "unexpected \" \" after the instant",
+            ),
             ("2038-13-01T00:00:00Z", "month 13 does not exist"),
             ("2038-00-01T00:00:00Z", "month 00 does not exist"),
             ("2038-01-00T00:00:00Z", "day 00 does not exist"),
@@ -670,7 +689,10 @@ mod tests {
             ("+d", "expected a number at \"d\""),
             ("+1d2d", "unit d appears twice"),
             ("+1d ", "expected a number at \" \""),
-            ("+99999999999999999999s", "99999999999999999999 is too large"),
+            (
+                "+99999999999999999999s",
+                "99999999999999999999 is too large",
+            ),
             ("+9999999999999999y", "it is too large"),
         ];
         for (input, expected) in cases {
@@ -684,7 +706,9 @@ mod tests {
     fn realtime_is_an_instant_or_an_offset() {
         assert_eq!(
             parse_realtime("2038-01-19T03:14:08Z"),
-            Ok(Realtime::At(UNIX_EPOCH + Duration::from_secs(2_147_483_648)))
+            Ok(Realtime::At(
+                UNIX_EPOCH + Duration::from_secs(2_147_483_648)
+            ))
         );
         assert_eq!(parse_realtime("+400d"), Ok(Realtime::Offset(400 * 86_400)));
         assert!(parse_realtime("tomorrow")
@@ -695,7 +719,10 @@ mod tests {
             parse_realtime("+10001y"),
             Err(TimeSpecError::RealtimeOffsetTooLarge { .. })
         ));
-        assert_eq!(parse_realtime("-10000y"), Ok(Realtime::Offset(-MAX_REALTIME_OFFSET_SECS)));
+        assert_eq!(
+            parse_realtime("-10000y"),
+            Ok(Realtime::Offset(-MAX_REALTIME_OFFSET_SECS))
+        );
         assert!(check_instant_range(-62_167_219_200).is_ok());
         assert!(check_instant_range(-62_167_219_201).is_err());
         assert!(check_instant_range(253_402_300_799).is_ok());
@@ -733,7 +760,10 @@ mod tests {
 
     #[test]
     fn freeze_needs_realtime() {
-        assert_eq!(validate_group(None, true), Err(TimeSpecError::FreezeWithoutRealtime));
+        assert_eq!(
+            validate_group(None, true),
+            Err(TimeSpecError::FreezeWithoutRealtime)
+        );
         assert_eq!(validate_group(Some(&Realtime::Offset(1)), true), Ok(()));
         assert_eq!(validate_group(None, false), Ok(()));
     }
