@@ -6,14 +6,16 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Lit, LitStr, Meta, Token};
+use syn::{LitStr, Meta, Token};
 
+use crate::model::{flag, option_name, string_value};
 use crate::spec::time::{parse_namespace_offset, parse_realtime, validate_group, NamespaceClock};
 
 /// The parsed group.
 #[derive(Default)]
-pub struct Model {
+pub(crate) struct Model {
     pub realtime: Option<LitStr>,
     pub freeze: Option<Span>,
     pub monotonic: Option<LitStr>,
@@ -21,46 +23,46 @@ pub struct Model {
 }
 
 const USAGE: &str =
-    "expected time(realtime = \"...\", freeze, monotonic = \"...\", boottime = \"...\")";
+    "expected `time(realtime = \"...\", freeze, monotonic = \"...\", boottime = \"...\")`";
 
 /// Parses `time(...)`.
-pub fn parse(meta: &Meta) -> syn::Result<Model> {
+pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
     let Meta::List(list) = meta else {
-        return Err(syn::Error::new_spanned(meta, USAGE));
+        return Err(syn::Error::new(meta.span(), USAGE));
     };
+    let items = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
     let mut model = Model::default();
-    list.parse_nested_meta(|nested| {
-        let key = nested
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        if key == "freeze" {
-            if nested.input.peek(Token![=]) {
-                return Err(nested.error("`freeze` takes no value: write time(..., freeze)"));
-            }
-            if model.freeze.is_some() {
-                return Err(nested.error("`freeze` is given twice"));
-            }
-            model.freeze = Some(nested.path.span());
-            return Ok(());
-        }
-        let path = &nested.path;
+    for item in &items {
+        let key = option_name(item)?;
         let slot = match key.as_str() {
+            "freeze" => {
+                flag(item)?;
+                if model.freeze.is_some() {
+                    return Err(syn::Error::new(item.span(), "`freeze` is given twice"));
+                }
+                model.freeze = Some(item.span());
+                continue;
+            }
             "realtime" => &mut model.realtime,
             "monotonic" => &mut model.monotonic,
             "boottime" => &mut model.boottime,
             _ => {
-                return Err(nested.error(format!(
-                    "unknown time option `{}`; expected realtime, freeze, monotonic or boottime",
-                    quote!(#path).to_string().replace(' ', "")
-                )))
+                return Err(syn::Error::new(
+                    item.path().span(),
+                    format!(
+                        "unknown time option `{key}`; expected realtime, freeze, monotonic or \
+                         boottime"
+                    ),
+                ))
             }
         };
         if slot.is_some() {
-            return Err(nested.error(format!("`{key}` is given twice")));
+            return Err(syn::Error::new(
+                item.path().span(),
+                format!("`{key}` is given twice"),
+            ));
         }
-        let value = string_value(nested.value()?.parse()?, &key)?;
+        let value = string_value(item)?;
         let checked = match key.as_str() {
             "realtime" => parse_realtime(&value.value()).map(drop),
             "monotonic" => {
@@ -70,44 +72,22 @@ pub fn parse(meta: &Meta) -> syn::Result<Model> {
         };
         checked.map_err(|error| syn::Error::new(value.span(), error))?;
         *slot = Some(value);
-        Ok(())
-    })?;
+    }
     if let Some(freeze) = model.freeze {
+        // The realtime value, if any, parsed above.
         let realtime = model
             .realtime
             .as_ref()
-            .map(|value| parse_realtime(&value.value()))
-            .transpose()
-            .map_err(|error| syn::Error::new(freeze, error))?;
+            .and_then(|value| parse_realtime(&value.value()).ok());
         validate_group(realtime.as_ref(), true).map_err(|error| syn::Error::new(freeze, error))?;
     }
     Ok(model)
 }
 
-fn string_value(expr: Expr, key: &str) -> syn::Result<LitStr> {
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(value),
-            ..
-        }) => Ok(value),
-        other => {
-            let example = if key == "realtime" {
-                "\"2038-01-19T03:14:08Z\" or \"+3650d\""
-            } else {
-                "\"+49d17h\""
-            };
-            Err(syn::Error::new_spanned(
-                other,
-                format!("`{key}` takes a string, e.g. {key} = {example}"),
-            ))
-        }
-    }
-}
-
 impl Model {
     /// The builder call, chained onto `::sandbox_test::Sandbox::new()`; nothing when the
     /// group moves no clock.
-    pub fn builder_calls(&self) -> TokenStream {
+    pub(crate) fn builder_calls(&self) -> TokenStream {
         let checked = "checked by #[sandboxed] at compile time";
         let mut travel = quote!(::sandbox_test::TimeTravel::new());
         if let Some(value) = &self.realtime {
@@ -176,12 +156,12 @@ mod tests {
         assert!(error(parse_quote!(time(monotonic = "-1d"))).contains("below zero"));
         assert!(error(parse_quote!(time(boottime = "+147y"))).contains("kernel's limit"));
         assert!(error(parse_quote!(time(freeze))).contains("`freeze` needs a `realtime`"));
-        assert!(error(parse_quote!(time(realtime = 2038))).contains("takes a string"));
+        assert!(error(parse_quote!(time(realtime = 2038))).contains("expected a string literal"));
         assert!(error(parse_quote!(time(freeze = true))).contains("takes no value"));
         assert!(error(parse_quote!(time(speed = "2x"))).contains("unknown time option"));
         assert!(
             error(parse_quote!(time(boottime = "+1d", boottime = "+2d"))).contains("given twice")
         );
-        assert!(error(parse_quote!(time)).contains("expected time("));
+        assert!(error(parse_quote!(time)).contains("expected `time("));
     }
 }

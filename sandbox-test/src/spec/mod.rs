@@ -1,3 +1,9 @@
-//! Option values and their parsers; std only, shared with the macro crate.
+//! Option values and their parsers.
+//!
+//! This module is std-only: the `#[sandboxed]` macro includes the same files with
+//! `#[path]`, so an attribute value is validated at compile time by exactly the parser the
+//! runtime uses.
 
+pub mod duration;
+pub mod hostname;
 pub mod time;

@@ -30,7 +30,7 @@ pub const LIBFAKETIME_ENV: &str = "SANDBOX_TEST_LIBFAKETIME";
 pub fn missing_note(searched: &[PathBuf]) -> String {
     let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
     format!(
-        "sandbox-test: note: libfaketime is missing (apt-get install libfaketime): programs \
+        "libfaketime is missing (apt-get install libfaketime): programs \
          the body executes read the real date; only the test process reads the moved one \
          (looked for {})",
         searched.join(", ")

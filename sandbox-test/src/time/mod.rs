@@ -13,26 +13,28 @@
 //! makes the `clock_gettime` syscall directly, or lives in a shared library of its own
 //! (which binds to glibc, not to the test binary) reads the real wall clock.
 
-pub mod faketime;
-pub mod namespace;
-pub mod wall_clock;
+pub(crate) mod faketime;
+pub(crate) mod namespace;
+pub(crate) mod wall_clock;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sandbox::Sandbox;
+use crate::setup::StepError;
 use crate::spec::time::{
     check_instant_range, parse_namespace_offset, parse_realtime, NamespaceClock, Realtime,
     TimeSpecError, MAX_NAMESPACE_CLOCK_SECS,
 };
-pub use namespace::NamespaceOffsets;
+use namespace::NamespaceOffsets;
 use wall_clock::{Timespec, Travel};
 
 /// How a sandboxed test moves its clocks.
 ///
 /// ```
 /// use sandbox_test::TimeTravel;
-/// # fn main() -> Result<(), sandbox_test::spec::time::TimeSpecError> {
+/// # fn main() -> Result<(), sandbox_test::TimeSpecError> {
 /// let y2038 = TimeTravel::new().realtime("2038-01-19T03:14:08Z")?;
 /// let leap_day = TimeTravel::new().frozen_at("2028-02-29T23:59:59Z")?;
 /// let later = TimeTravel::new().realtime("+400d")?;
@@ -86,7 +88,7 @@ impl TimeTravel {
 
     /// Resolves the travel in the parent, at run time: a frozen relative offset becomes
     /// the instant it names now.
-    pub fn plan(&self) -> Result<TimePlan, TimeSpecError> {
+    pub(crate) fn plan(&self) -> Result<TimePlan, TimeSpecError> {
         let wall_clock = match (self.realtime, self.frozen) {
             (None, _) => None,
             (Some(Realtime::At(instant)), frozen) => {
@@ -122,7 +124,7 @@ impl TimeTravel {
 
 /// The wall clock of the body, resolved in the parent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WallClock {
+pub(crate) enum WallClock {
     /// Reads this instant when the body starts, and ticks on.
     StartAt { secs: i64, nanos: u32 },
     /// Reads the real wall clock plus `secs`.
@@ -133,14 +135,14 @@ pub enum WallClock {
 
 /// The part of the plan that moves clocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimePlan {
+pub(crate) struct TimePlan {
     pub wall_clock: Option<WallClock>,
     pub monotonic_secs: u64,
     pub boottime_secs: u64,
 }
 
 impl TimePlan {
-    pub fn namespace_offsets(&self) -> NamespaceOffsets {
+    pub(crate) fn namespace_offsets(&self) -> NamespaceOffsets {
         NamespaceOffsets {
             monotonic: std::time::Duration::from_secs(self.monotonic_secs),
             boottime: std::time::Duration::from_secs(self.boottime_secs),
@@ -165,8 +167,8 @@ pub enum TimeError {
         offsets: String,
         source: std::io::Error,
     },
-    /// The test process does not read the moved wall clock.
-    NotInEffect(wall_clock::NotInEffect),
+    /// The test process does not read the moved wall clock (why, for a person).
+    NotInEffect(String),
 }
 
 impl fmt::Display for TimeError {
@@ -212,7 +214,7 @@ impl From<TimeSpecError> for TimeError {
 
 /// What [`install_wall_clock`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Installed {
+pub(crate) struct Installed {
     /// The travel in effect.
     pub travel: Travel,
     /// The environment set for programs the body executes.
@@ -224,7 +226,7 @@ pub struct Installed {
 /// Moves the wall clock of this process (call it in the body process, before the body),
 /// checks that it is in effect, and sets libfaketime's environment for the programs it
 /// will execute. `None` leaves every clock alone.
-pub fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Installed>, TimeError> {
+pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Installed>, TimeError> {
     let Some(clock) = clock else {
         return Ok(None);
     };
@@ -236,7 +238,7 @@ pub fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Installed>,
     wall_clock::set(Some(travel));
     if let Err(why) = wall_clock::verify() {
         wall_clock::set(None);
-        return Err(TimeError::NotInEffect(why));
+        return Err(TimeError::NotInEffect(why.to_string()));
     }
     let (subprocess_env, note) = match faketime::find_library() {
         Ok(library) => {
@@ -254,6 +256,48 @@ pub fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Installed>,
         subprocess_env,
         note,
     }))
+}
+
+impl Sandbox {
+    /// Moves the sandbox's clocks: see [`TimeTravel`].
+    ///
+    /// ```no_run
+    /// use sandbox_test::{Sandbox, TimeTravel};
+    ///
+    /// fn body() {
+    ///     assert!(unsafe { libc::time(std::ptr::null_mut()) } > i32::MAX.into());
+    /// }
+    ///
+    /// # fn main() -> Result<(), sandbox_test::TimeSpecError> {
+    /// let travel = TimeTravel::new().realtime("2038-01-19T03:14:08Z")?;
+    /// let report = Sandbox::new().time(travel).run(body);
+    /// # let _ = report;
+    /// # Ok(()) }
+    /// ```
+    pub fn time(mut self, travel: TimeTravel) -> Self {
+        self.time = travel;
+        self
+    }
+}
+
+impl From<TimeError> for StepError {
+    fn from(error: TimeError) -> Self {
+        StepError::Other(error.to_string())
+    }
+}
+
+/// Step of the sandbox's first process, right after it unshared the time namespace and
+/// before it forks: `unshare --time --monotonic ... --boottime ...`.
+pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
+    Ok(namespace::write_namespace_offsets(
+        &plan.namespace_offsets(),
+    )?)
+}
+
+/// Step of the body process, last before the body: moves the wall clock and checks it.
+/// Returns a note for the test's output when programs the body executes cannot follow.
+pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<Option<String>, StepError> {
+    Ok(install_wall_clock(plan.wall_clock)?.and_then(|installed| installed.note))
 }
 
 #[cfg(test)]

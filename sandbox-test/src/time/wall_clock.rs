@@ -37,12 +37,12 @@ pub struct Timespec {
 }
 
 impl Timespec {
-    pub fn from_system_time(time: SystemTime) -> Self {
+    pub(crate) fn from_system_time(time: SystemTime) -> Self {
         let (secs, nanos) = unix_parts(time);
         Timespec { secs, nanos }
     }
 
-    pub fn to_system_time(self) -> SystemTime {
+    pub(crate) fn to_system_time(self) -> SystemTime {
         system_time_from_unix(self.secs, self.nanos)
     }
 
@@ -58,7 +58,7 @@ impl Timespec {
         ts.tv_nsec = self.nanos.into();
     }
 
-    pub fn plus(self, other: Timespec) -> Timespec {
+    pub(crate) fn plus(self, other: Timespec) -> Timespec {
         let nanos = self.nanos + other.nanos;
         let carry = i64::from(nanos >= NANOS_PER_SEC);
         Timespec {
@@ -67,7 +67,7 @@ impl Timespec {
         }
     }
 
-    pub fn minus(self, other: Timespec) -> Timespec {
+    pub(crate) fn minus(self, other: Timespec) -> Timespec {
         let borrow = self.nanos < other.nanos;
         Timespec {
             secs: self.secs - other.secs - i64::from(borrow),
@@ -80,7 +80,7 @@ impl Timespec {
     }
 
     /// Signed nanoseconds, saturating (for comparisons with a tolerance).
-    pub fn as_nanos(self) -> i128 {
+    pub(crate) fn as_nanos(self) -> i128 {
         i128::from(self.secs) * i128::from(NANOS_PER_SEC) + i128::from(self.nanos)
     }
 }
@@ -121,7 +121,7 @@ static WRITER: Mutex<()> = Mutex::new(());
 
 /// The travel in effect, read with atomics only (async-signal-safe).
 #[inline]
-pub fn current() -> Option<Travel> {
+pub(crate) fn current() -> Option<Travel> {
     let current = CURRENT.load(Ordering::Acquire);
     let mode = current & ((1 << SLOT_SHIFT) - 1);
     if mode == MODE_OFF {
@@ -140,7 +140,7 @@ pub fn current() -> Option<Travel> {
 }
 
 /// Makes `travel` (or the real clock, for `None`) the wall clock of every thread.
-pub fn set(travel: Option<Travel>) {
+pub(crate) fn set(travel: Option<Travel>) {
     let _writer = WRITER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -186,7 +186,7 @@ fn is_moved_clock(clock: clockid_t) -> bool {
 }
 
 /// The real CLOCK_REALTIME, whatever is installed.
-pub fn real_now() -> Timespec {
+pub(crate) fn real_now() -> Timespec {
     let mut ts = MaybeUninit::<timespec>::zeroed();
     // SAFETY: `ts` is a valid timespec to write to.
     unsafe { real::clock_gettime()(libc::CLOCK_REALTIME, ts.as_mut_ptr()) };
@@ -195,7 +195,7 @@ pub fn real_now() -> Timespec {
 }
 
 /// CLOCK_REALTIME straight from the kernel, bypassing the vDSO and every interposer.
-pub fn raw_syscall_now() -> Timespec {
+pub(crate) fn raw_syscall_now() -> Timespec {
     let mut ts = MaybeUninit::<timespec>::zeroed();
     // SAFETY: clock_gettime writes one timespec to a valid pointer.
     unsafe {
@@ -323,7 +323,7 @@ pub unsafe extern "C" fn clock_nanosleep(
 }
 
 /// The travel that makes the wall clock read `instant` now.
-pub fn starting_at(instant: Timespec) -> Travel {
+pub(crate) fn starting_at(instant: Timespec) -> Travel {
     Travel::Shift(instant.minus(real_now()))
 }
 
@@ -357,7 +357,7 @@ impl std::fmt::Display for NotInEffect {
 
 /// Checks that what callers of the test binary read is the installed travel: std's
 /// `SystemTime::now()` and libc's `time()` against a raw `clock_gettime` syscall.
-pub fn verify() -> Result<(), NotInEffect> {
+pub(crate) fn verify() -> Result<(), NotInEffect> {
     let Some(travel) = current() else {
         return Ok(());
     };
@@ -432,7 +432,7 @@ mod real {
     }
 
     #[inline]
-    pub fn clock_gettime() -> ClockGettime {
+    pub(crate) fn clock_gettime() -> ClockGettime {
         let f = resolve(
             &CLOCK_GETTIME,
             c"clock_gettime",
@@ -443,28 +443,28 @@ mod real {
     }
 
     #[inline]
-    pub fn gettimeofday() -> Gettimeofday {
+    pub(crate) fn gettimeofday() -> Gettimeofday {
         let f = resolve(&GETTIMEOFDAY, c"gettimeofday", fallback_gettimeofday as _);
         // SAFETY: the symbol has this C signature.
         unsafe { std::mem::transmute::<*mut c_void, Gettimeofday>(f) }
     }
 
     #[inline]
-    pub fn time() -> Time {
+    pub(crate) fn time() -> Time {
         let f = resolve(&TIME, c"time", fallback_time as _);
         // SAFETY: the symbol has this C signature.
         unsafe { std::mem::transmute::<*mut c_void, Time>(f) }
     }
 
     #[inline]
-    pub fn timespec_get() -> TimespecGet {
+    pub(crate) fn timespec_get() -> TimespecGet {
         let f = resolve(&TIMESPEC_GET, c"timespec_get", fallback_timespec_get as _);
         // SAFETY: the symbol has this C signature.
         unsafe { std::mem::transmute::<*mut c_void, TimespecGet>(f) }
     }
 
     #[inline]
-    pub fn clock_nanosleep() -> ClockNanosleep {
+    pub(crate) fn clock_nanosleep() -> ClockNanosleep {
         let f = resolve(
             &CLOCK_NANOSLEEP,
             c"clock_nanosleep",
