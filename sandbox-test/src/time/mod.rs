@@ -297,6 +297,7 @@ pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
 /// Step of the body process, last before the body: moves the wall clock and checks it.
 /// Returns a note for the test's output when programs the body executes cannot follow.
 pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<Option<String>, StepError> {
+    wall_clock::prepare();
     Ok(install_wall_clock(plan.wall_clock)?.and_then(|installed| installed.note))
 }
 

@@ -361,14 +361,17 @@ pub(crate) fn verify() -> Result<(), NotInEffect> {
     let Some(travel) = current() else {
         return Ok(());
     };
-    // Readings a few microseconds apart; a generous tolerance covers preemption.
-    const TOLERANCE_NANOS: i128 = 500_000_000;
     let expected = moved(travel, libc::CLOCK_REALTIME, raw_syscall_now());
     let std_now = Timespec::from_system_time(SystemTime::now());
     // SAFETY: time() with a null pointer only returns the value.
     let libc_time = unsafe { libc::time(std::ptr::null_mut()) };
-    let off_by = std_now.minus(expected).as_nanos().abs();
-    if off_by > TOLERANCE_NANOS {
+    compare(expected, std_now, libc_time)
+}
+
+/// Readings taken a few microseconds apart; a generous tolerance covers preemption.
+fn compare(expected: Timespec, std_now: Timespec, libc_time: i64) -> Result<(), NotInEffect> {
+    const TOLERANCE_NANOS: i128 = 500_000_000;
+    if std_now.minus(expected).as_nanos().abs() > TOLERANCE_NANOS {
         return Err(NotInEffect {
             function: "std::time::SystemTime::now()",
             reads: format_rfc3339(std_now.to_system_time()),
@@ -383,6 +386,20 @@ pub(crate) fn verify() -> Result<(), NotInEffect> {
         });
     }
     Ok(())
+}
+
+/// Resolves the real functions now (a later first call may be in a signal handler), and
+/// keeps the exported definitions in every binary that links the setup sequence.
+pub(crate) fn prepare() {
+    std::hint::black_box((
+        clock_gettime as unsafe extern "C" fn(clockid_t, *mut timespec) -> c_int,
+        gettimeofday as unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int,
+        time as unsafe extern "C" fn(*mut libc::time_t) -> libc::time_t,
+        timespec_get as unsafe extern "C" fn(*mut timespec, c_int) -> c_int,
+        clock_nanosleep
+            as unsafe extern "C" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int,
+    ));
+    real::resolve_all();
 }
 
 /// The next definitions of the interposed functions (glibc's), resolved once.
@@ -408,7 +425,7 @@ mod real {
     #[link_section = ".init_array"]
     static RESOLVE_BEFORE_MAIN: extern "C" fn() = resolve_all;
 
-    extern "C" fn resolve_all() {
+    pub(crate) extern "C" fn resolve_all() {
         clock_gettime();
         gettimeofday();
         time();
@@ -536,6 +553,19 @@ mod tests {
         );
         assert_eq!(ts(-2, 600_000_000).as_nanos(), -1_400_000_000);
         assert_eq!(ts(5, 0).minus(ts(5, 0)), ts(0, 0));
+    }
+
+    #[test]
+    fn verification_names_the_function_and_both_readings() {
+        let y2038 = ts(2_147_483_648, 0);
+        assert_eq!(compare(y2038, ts(2_147_483_648, 1_000), 2_147_483_648), Ok(()));
+        let why = compare(y2038, ts(1_795_874_016, 0), 2_147_483_648).unwrap_err();
+        let text = why.to_string();
+        assert!(text.contains("SystemTime::now() reads 2026-11-28T"), "{text}");
+        assert!(text.contains("expected 2038-01-19T03:14:08Z"), "{text}");
+        assert!(text.contains("dynamically linked glibc"), "{text}");
+        let why = compare(y2038, y2038, 1_795_874_016).unwrap_err();
+        assert_eq!(why.function, "libc time()");
     }
 
     #[test]
