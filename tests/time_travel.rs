@@ -119,7 +119,7 @@ fn a_token_valid_for_a_year_has_expired_400_days_later() {
 #[sandboxed(time(realtime = "2038-01-19T03:14:08Z", freeze))]
 fn threads_see_the_same_moved_date() {
     let threads: Vec<_> = (0..4)
-        .map(|_| std::thread::spawn(|| wall_clock_readings()))
+        .map(|_| std::thread::spawn(wall_clock_readings))
         .collect();
     for thread in threads {
         for (name, secs) in thread.join().unwrap() {
@@ -180,9 +180,7 @@ fn the_hosts_clocks_are_untouched() -> Result<(), sandbox_test::TimeSpecError> {
     let monotonic_before = clock(libc::CLOCK_MONOTONIC).tv_sec;
     let uptime_before = uptime_secs();
     let real_before = SystemTime::now();
-    let offsets = TimeTravel::new()
-        .monotonic("+49d17h")?
-        .boottime("+497d")?;
+    let offsets = TimeTravel::new().monotonic("+49d17h")?.boottime("+497d")?;
     let report = Sandbox::new().time(offsets).run(sees_namespace_offsets);
     assert_eq!(report.outcome, Outcome::Passed, "{report:?}");
     let wall = TimeTravel::new().realtime("2038-01-19T03:14:08Z")?;
@@ -274,10 +272,19 @@ fn a_subprocess_keeps_the_namespace_clocks() {
     let clocks: Vec<i64> = line.split(' ').map(|n| n.parse().unwrap()).collect();
     let year = 365 * 86_400;
     // The wall clock moved once (libfaketime), not twice or not at all.
-    assert!((clocks[0] - Utc::now().timestamp()).abs() <= 5, "{clocks:?}");
+    assert!(
+        (clocks[0] - Utc::now().timestamp()).abs() <= 5,
+        "{clocks:?}"
+    );
     // Monotonic clocks are the namespace's: offset, but not made up by libfaketime.
-    assert!((MONOTONIC_OFFSET..MONOTONIC_OFFSET + year).contains(&clocks[1]), "{clocks:?}");
-    assert!((BOOTTIME_OFFSET..BOOTTIME_OFFSET + year).contains(&clocks[2]), "{clocks:?}");
+    assert!(
+        (MONOTONIC_OFFSET..MONOTONIC_OFFSET + year).contains(&clocks[1]),
+        "{clocks:?}"
+    );
+    assert!(
+        (BOOTTIME_OFFSET..BOOTTIME_OFFSET + year).contains(&clocks[2]),
+        "{clocks:?}"
+    );
     let uptime: f64 = run("cat", &["/proc/uptime"])
         .split_whitespace()
         .next()

@@ -78,6 +78,8 @@ pub enum TimeSpecError {
     Offset { input: String, reason: String },
     /// A `realtime` value that is neither an instant nor an offset.
     Realtime { input: String },
+    /// A relative offset without its sign.
+    OffsetWithoutSign { input: String },
     /// A relative `realtime` offset beyond [`MAX_REALTIME_OFFSET_SECS`].
     RealtimeOffsetTooLarge { input: String },
     /// A wall clock that would leave years 0000–9999.
@@ -114,6 +116,11 @@ impl fmt::Display for TimeSpecError {
                 f,
                 "{input:?} is neither an RFC 3339 instant (\"2038-01-19T03:14:08Z\") nor a \
                  signed relative offset (\"+3650d\", \"-90m\")"
+            ),
+            TimeSpecError::OffsetWithoutSign { input } => write!(
+                f,
+                "{input:?} looks like a relative offset without its sign: write \"+{input}\" \
+                 (later) or \"-{input}\" (earlier)"
             ),
             TimeSpecError::RealtimeOffsetTooLarge { input } => write!(
                 f,
@@ -163,7 +170,15 @@ pub fn parse_realtime(input: &str) -> Result<Realtime, TimeSpecError> {
             }
             Ok(Realtime::Offset(secs))
         }
-        Some(b'0'..=b'9') => parse_instant(input).map(Realtime::At),
+        Some(b'0'..=b'9') => parse_instant(input).map(Realtime::At).map_err(|error| {
+            if parse_offset(&format!("+{input}")).is_ok() {
+                TimeSpecError::OffsetWithoutSign {
+                    input: input.to_owned(),
+                }
+            } else {
+                error
+            }
+        }),
         _ => Err(TimeSpecError::Realtime {
             input: input.to_owned(),
         }),
@@ -711,6 +726,18 @@ mod tests {
             ))
         );
         assert_eq!(parse_realtime("+400d"), Ok(Realtime::Offset(400 * 86_400)));
+        let message = parse_realtime("3650d").unwrap_err().to_string();
+        assert!(
+            message.contains("without its sign: write \"+3650d\""),
+            "{message}"
+        );
+        let message = parse_realtime("2038-02-30T00:00:00Z")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("month 02 of 2038 has 28 days"),
+            "{message}"
+        );
         assert!(parse_realtime("tomorrow")
             .unwrap_err()
             .to_string()

@@ -9,9 +9,9 @@
 //!
 //! Limits: absolute CLOCK_REALTIME deadlines handed to the kernel other than through
 //! `clock_nanosleep` (`pthread_cond_timedwait`, `sem_timedwait`, timerfd, POSIX timers)
-//! count in real time; file times stay real; code that reads the vDSO or the TSC itself,
-//! makes the `clock_gettime` syscall directly, or lives in a shared library of its own
-//! (which binds to glibc, not to the test binary) reads the real wall clock.
+//! count in real time; file times stay real; code that reads the vDSO or the TSC itself
+//! or makes the `clock_gettime` syscall directly reads the real wall clock, and so do
+//! glibc's internal clock reads.
 
 pub(crate) mod faketime;
 pub(crate) mod namespace;

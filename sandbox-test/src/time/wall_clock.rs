@@ -3,7 +3,8 @@
 //! CLOCK_REALTIME is never virtualized by the kernel, so the runtime crate exports
 //! `clock_gettime`, `gettimeofday`, `time`, `timespec_get` and `clock_nanosleep`. The
 //! executable's definitions win over glibc's for every caller linked into the test binary
-//! (std's `SystemTime`, chrono, the `time` crate, the `libc` crate). Each one passes
+//! (std's `SystemTime`, chrono, the `time` crate, the `libc` crate), and, as the executable
+//! exports them, for the shared libraries it loads. Each one passes
 //! through to the next definition (`dlsym(RTLD_NEXT, ...)`, resolved once in a
 //! constructor) while no travel is installed: one atomic load and an indirect call.
 //!
@@ -558,10 +559,16 @@ mod tests {
     #[test]
     fn verification_names_the_function_and_both_readings() {
         let y2038 = ts(2_147_483_648, 0);
-        assert_eq!(compare(y2038, ts(2_147_483_648, 1_000), 2_147_483_648), Ok(()));
+        assert_eq!(
+            compare(y2038, ts(2_147_483_648, 1_000), 2_147_483_648),
+            Ok(())
+        );
         let why = compare(y2038, ts(1_795_874_016, 0), 2_147_483_648).unwrap_err();
         let text = why.to_string();
-        assert!(text.contains("SystemTime::now() reads 2026-11-28T"), "{text}");
+        assert!(
+            text.contains("SystemTime::now() reads 2026-11-28T"),
+            "{text}"
+        );
         assert!(text.contains("expected 2038-01-19T03:14:08Z"), "{text}");
         assert!(text.contains("dynamically linked glibc"), "{text}");
         let why = compare(y2038, y2038, 1_795_874_016).unwrap_err();
