@@ -16,7 +16,7 @@
 //! (any thread, a signal handler too) loads the word and the slot with atomics only, no
 //! lock. An install writes the free slot, then publishes it.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -393,12 +393,11 @@ fn compare(expected: Timespec, std_now: Timespec, libc_time: i64) -> Result<(), 
 /// keeps the exported definitions in every binary that links the setup sequence.
 pub(crate) fn prepare() {
     std::hint::black_box((
-        clock_gettime as unsafe extern "C" fn(clockid_t, *mut timespec) -> c_int,
-        gettimeofday as unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int,
-        time as unsafe extern "C" fn(*mut libc::time_t) -> libc::time_t,
-        timespec_get as unsafe extern "C" fn(*mut timespec, c_int) -> c_int,
-        clock_nanosleep
-            as unsafe extern "C" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int,
+        clock_gettime as real::ClockGettime,
+        gettimeofday as real::Gettimeofday,
+        time as real::Time,
+        timespec_get as real::TimespecGet,
+        clock_nanosleep as real::ClockNanosleep,
     ));
     real::resolve_all();
 }
@@ -407,18 +406,12 @@ pub(crate) fn prepare() {
 mod real {
     use super::*;
 
-    type ClockGettime = unsafe extern "C" fn(clockid_t, *mut timespec) -> c_int;
-    type Gettimeofday = unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int;
-    type Time = unsafe extern "C" fn(*mut libc::time_t) -> libc::time_t;
-    type TimespecGet = unsafe extern "C" fn(*mut timespec, c_int) -> c_int;
-    type ClockNanosleep =
+    pub(crate) type ClockGettime = unsafe extern "C" fn(clockid_t, *mut timespec) -> c_int;
+    pub(crate) type Gettimeofday = unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int;
+    pub(crate) type Time = unsafe extern "C" fn(*mut libc::time_t) -> libc::time_t;
+    pub(crate) type TimespecGet = unsafe extern "C" fn(*mut timespec, c_int) -> c_int;
+    pub(crate) type ClockNanosleep =
         unsafe extern "C" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int;
-
-    static CLOCK_GETTIME: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-    static GETTIMEOFDAY: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-    static TIME: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-    static TIMESPEC_GET: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-    static CLOCK_NANOSLEEP: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
     /// Resolves every function before `main`, so that the first call in a signal handler
     /// or a forked child never runs `dlsym`.
@@ -435,61 +428,45 @@ mod real {
     }
 
     /// The cached pointer, else `dlsym(RTLD_NEXT, name)`, else the syscall `fallback`
-    /// (a static binary, or a libc without the function).
+    /// (a static binary, or a libc without the function). `name` ends with a NUL.
     #[inline]
-    fn resolve(cache: &AtomicPtr<c_void>, name: &CStr, fallback: *mut c_void) -> *mut c_void {
+    fn resolve(
+        cache: &AtomicPtr<c_void>,
+        name: &'static str,
+        fallback: *mut c_void,
+    ) -> *mut c_void {
         let cached = cache.load(Ordering::Relaxed);
         if !cached.is_null() {
             return cached;
         }
+        debug_assert!(name.ends_with('\0'));
         // SAFETY: dlsym with a NUL-terminated name.
-        let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+        let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
         let function = if found.is_null() { fallback } else { found };
         cache.store(function, Ordering::Relaxed);
         function
     }
 
-    #[inline]
-    pub(crate) fn clock_gettime() -> ClockGettime {
-        let f = resolve(
-            &CLOCK_GETTIME,
-            c"clock_gettime",
-            fallback_clock_gettime as _,
-        );
-        // SAFETY: the symbol has this C signature.
-        unsafe { std::mem::transmute::<*mut c_void, ClockGettime>(f) }
+    /// `fn $name() -> $type`: the next definition of the C function `$name`.
+    macro_rules! next_definition {
+        ($($name:ident: $type:ty = $fallback:ident;)*) => {$(
+            #[inline]
+            pub(crate) fn $name() -> $type {
+                static CACHE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+                let name = concat!(stringify!($name), "\0");
+                let function = resolve(&CACHE, name, $fallback as *mut c_void);
+                // SAFETY: the C function `$name` has this signature.
+                unsafe { std::mem::transmute::<*mut c_void, $type>(function) }
+            }
+        )*};
     }
 
-    #[inline]
-    pub(crate) fn gettimeofday() -> Gettimeofday {
-        let f = resolve(&GETTIMEOFDAY, c"gettimeofday", fallback_gettimeofday as _);
-        // SAFETY: the symbol has this C signature.
-        unsafe { std::mem::transmute::<*mut c_void, Gettimeofday>(f) }
-    }
-
-    #[inline]
-    pub(crate) fn time() -> Time {
-        let f = resolve(&TIME, c"time", fallback_time as _);
-        // SAFETY: the symbol has this C signature.
-        unsafe { std::mem::transmute::<*mut c_void, Time>(f) }
-    }
-
-    #[inline]
-    pub(crate) fn timespec_get() -> TimespecGet {
-        let f = resolve(&TIMESPEC_GET, c"timespec_get", fallback_timespec_get as _);
-        // SAFETY: the symbol has this C signature.
-        unsafe { std::mem::transmute::<*mut c_void, TimespecGet>(f) }
-    }
-
-    #[inline]
-    pub(crate) fn clock_nanosleep() -> ClockNanosleep {
-        let f = resolve(
-            &CLOCK_NANOSLEEP,
-            c"clock_nanosleep",
-            fallback_clock_nanosleep as _,
-        );
-        // SAFETY: the symbol has this C signature.
-        unsafe { std::mem::transmute::<*mut c_void, ClockNanosleep>(f) }
+    next_definition! {
+        clock_gettime: ClockGettime = fallback_clock_gettime;
+        gettimeofday: Gettimeofday = fallback_gettimeofday;
+        time: Time = fallback_time;
+        timespec_get: TimespecGet = fallback_timespec_get;
+        clock_nanosleep: ClockNanosleep = fallback_clock_nanosleep;
     }
 
     unsafe extern "C" fn fallback_clock_gettime(clock: clockid_t, tp: *mut timespec) -> c_int {
