@@ -296,28 +296,96 @@ fn a_subprocess_keeps_the_namespace_clocks() {
 
 // Absolute deadlines on the moved clock
 
-#[sandboxed(time(realtime = "-90m"))]
-fn an_absolute_realtime_deadline_on_the_moved_clock_is_kept() {
+/// One second ahead on the (moved) CLOCK_REALTIME.
+fn one_second_ahead() -> libc::timespec {
     let mut deadline = clock(libc::CLOCK_REALTIME);
     deadline.tv_sec += 1;
-    let started = Instant::now();
-    let result = unsafe {
-        libc::clock_nanosleep(
-            libc::CLOCK_REALTIME,
-            libc::TIMER_ABSTIME,
-            &deadline,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(result, 0);
-    let slept = started.elapsed();
-    // Translated to the real deadline: neither 90 minutes early nor 90 minutes late.
-    assert!(
-        slept >= Duration::from_millis(900) && slept < Duration::from_secs(60),
-        "{slept:?}"
-    );
+    deadline
+}
+
+/// Runs a wait with a deadline one second ahead on the moved clock and checks that it
+/// waited for that second: untranslated, the real deadline would be long past (clock
+/// moved back) or 90 minutes away (clock moved forward).
+fn assert_waits_one_second(wait: impl FnOnce(&libc::timespec) -> libc::c_int, expected: i32) {
+    let deadline = assert_waits_about_a_second(wait, expected);
     let now = clock(libc::CLOCK_REALTIME);
     assert!((now.tv_sec, now.tv_nsec) >= (deadline.tv_sec, deadline.tv_nsec));
+}
+
+fn assert_waits_about_a_second(
+    wait: impl FnOnce(&libc::timespec) -> libc::c_int,
+    expected: i32,
+) -> libc::timespec {
+    let deadline = one_second_ahead();
+    let started = Instant::now();
+    assert_eq!(wait(&deadline), expected);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(60),
+        "{waited:?}"
+    );
+    deadline
+}
+
+#[sandboxed(time(realtime = "-90m"))]
+fn absolute_realtime_deadlines_on_the_moved_clock_are_kept() {
+    assert_waits_one_second(
+        |deadline| unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_REALTIME,
+                libc::TIMER_ABSTIME,
+                deadline,
+                std::ptr::null_mut(),
+            )
+        },
+        0,
+    );
+    let mut semaphore = MaybeUninit::<libc::sem_t>::zeroed();
+    assert_eq!(unsafe { libc::sem_init(semaphore.as_mut_ptr(), 0, 0) }, 0);
+    assert_waits_one_second(
+        |deadline| unsafe { libc::sem_timedwait(semaphore.as_mut_ptr(), deadline) },
+        -1,
+    );
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ETIMEDOUT)
+    );
+    static MUTEX: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let mutex: *mut libc::pthread_mutex_t =
+        Box::into_raw(Box::new(libc::PTHREAD_MUTEX_INITIALIZER));
+    let mutex_address = mutex as usize;
+    let holder = MUTEX.lock().unwrap();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mutex = mutex_address as *mut libc::pthread_mutex_t;
+        assert_eq!(unsafe { libc::pthread_mutex_lock(mutex) }, 0);
+        locked_tx.send(()).unwrap();
+        drop(MUTEX.lock());
+        assert_eq!(unsafe { libc::pthread_mutex_unlock(mutex) }, 0);
+    });
+    locked_rx.recv().unwrap();
+    assert_waits_one_second(
+        |deadline| unsafe { libc::pthread_mutex_timedlock(mutex, deadline) },
+        libc::ETIMEDOUT,
+    );
+    drop(holder);
+    thread.join().unwrap();
+}
+
+#[sandboxed(time(realtime = "+90m", freeze))]
+fn a_deadline_on_a_frozen_clock_ends_after_the_real_time_to_it() {
+    // The frozen clock never reaches it; the sleep ends after one real second.
+    assert_waits_about_a_second(
+        |deadline| unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_REALTIME,
+                libc::TIMER_ABSTIME,
+                deadline,
+                std::ptr::null_mut(),
+            )
+        },
+        0,
+    );
 }
 
 // Bad values at run time

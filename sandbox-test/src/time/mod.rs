@@ -8,8 +8,9 @@
 //!   and checks that it is in effect; it also prepares libfaketime for subprocesses.
 //!
 //! Limits: absolute CLOCK_REALTIME deadlines handed to the kernel other than through
-//! `clock_nanosleep` (`pthread_cond_timedwait`, `sem_timedwait`, timerfd, POSIX timers)
-//! count in real time; file times stay real; code that reads the vDSO or the TSC itself
+//! `clock_nanosleep`, `sem_timedwait` and `pthread_mutex_timedlock` (`pthread_cond_timedwait`,
+//! whose clock is hidden in the condition variable, timerfd, POSIX timers) count in real
+//! time; file times stay real; code that reads the vDSO or the TSC itself
 //! or makes the `clock_gettime` syscall directly reads the real wall clock, and so do
 //! glibc's internal clock reads.
 

