@@ -327,19 +327,20 @@ fn assert_waits_about_a_second(
     deadline
 }
 
+fn sleep_until(deadline: &libc::timespec) -> libc::c_int {
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_REALTIME,
+            libc::TIMER_ABSTIME,
+            deadline,
+            std::ptr::null_mut(),
+        )
+    }
+}
+
 #[sandboxed(time(realtime = "-90m"))]
 fn absolute_realtime_deadlines_on_the_moved_clock_are_kept() {
-    assert_waits_one_second(
-        |deadline| unsafe {
-            libc::clock_nanosleep(
-                libc::CLOCK_REALTIME,
-                libc::TIMER_ABSTIME,
-                deadline,
-                std::ptr::null_mut(),
-            )
-        },
-        0,
-    );
+    assert_waits_one_second(sleep_until, 0);
     let mut semaphore = MaybeUninit::<libc::sem_t>::zeroed();
     assert_eq!(unsafe { libc::sem_init(semaphore.as_mut_ptr(), 0, 0) }, 0);
     assert_waits_one_second(
@@ -375,17 +376,7 @@ fn absolute_realtime_deadlines_on_the_moved_clock_are_kept() {
 #[sandboxed(time(realtime = "+90m", freeze))]
 fn a_deadline_on_a_frozen_clock_ends_after_the_real_time_to_it() {
     // The frozen clock never reaches it; the sleep ends after one real second.
-    assert_waits_about_a_second(
-        |deadline| unsafe {
-            libc::clock_nanosleep(
-                libc::CLOCK_REALTIME,
-                libc::TIMER_ABSTIME,
-                deadline,
-                std::ptr::null_mut(),
-            )
-        },
-        0,
-    );
+    assert_waits_about_a_second(sleep_until, 0);
 }
 
 // Bad values at run time

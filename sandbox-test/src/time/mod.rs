@@ -213,21 +213,11 @@ impl From<TimeSpecError> for TimeError {
     }
 }
 
-/// What [`install_wall_clock`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Installed {
-    /// The travel in effect.
-    pub travel: Travel,
-    /// The environment set for programs the body executes.
-    pub subprocess_env: Vec<(&'static str, String)>,
-    /// Why programs the body executes read the real date, for the test's output.
-    pub note: Option<String>,
-}
-
 /// Moves the wall clock of this process (call it in the body process, before the body),
 /// checks that it is in effect, and sets libfaketime's environment for the programs it
-/// will execute. `None` leaves every clock alone.
-pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Installed>, TimeError> {
+/// will execute. `None` leaves every clock alone. Returns why programs the body executes
+/// read the real date, if they do, for the test's output.
+pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<String>, TimeError> {
     let Some(clock) = clock else {
         return Ok(None);
     };
@@ -241,22 +231,16 @@ pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Inst
         wall_clock::set(None);
         return Err(TimeError::NotInEffect(why.to_string()));
     }
-    let (subprocess_env, note) = match faketime::find_library() {
+    match faketime::find_library() {
         Ok(library) => {
             let existing = std::env::var("LD_PRELOAD").ok();
-            let vars = faketime::environment(travel, &library, existing.as_deref());
-            for (name, value) in &vars {
+            for (name, value) in faketime::environment(travel, &library, existing.as_deref()) {
                 std::env::set_var(name, value);
             }
-            (vars, None)
+            Ok(None)
         }
-        Err(searched) => (Vec::new(), Some(faketime::missing_note(&searched))),
-    };
-    Ok(Some(Installed {
-        travel,
-        subprocess_env,
-        note,
-    }))
+        Err(searched) => Ok(Some(faketime::missing_note(&searched))),
+    }
 }
 
 impl Sandbox {
@@ -299,7 +283,7 @@ pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
 /// Returns a note for the test's output when programs the body executes cannot follow.
 pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<Option<String>, StepError> {
     wall_clock::prepare();
-    Ok(install_wall_clock(plan.wall_clock)?.and_then(|installed| installed.note))
+    Ok(install_wall_clock(plan.wall_clock)?)
 }
 
 #[cfg(test)]
