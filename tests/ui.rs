@@ -1,7 +1,6 @@
-//! Compile errors of `#[sandboxed]`: each file in tests/ui/ must fail to compile with the
-//! message in its `.stderr`, spanned on the bad value.
+//! Bad `#[sandboxed]` arguments are compile errors that point at the bad token.
 
 #[test]
-fn bad_attribute_arguments_are_compile_errors() {
+fn bad_arguments_are_compile_errors() {
     trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
 }

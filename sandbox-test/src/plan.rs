@@ -37,8 +37,7 @@ impl Plan {
             nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
         )?;
         let mut file = File::from(fd);
-        serde_json::to_writer(&mut file, self)?;
-        file.flush()?;
+        file.write_all(&serde_json::to_vec(self)?)?;
         Ok(file.into())
     }
 
