@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...)";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,
@@ -19,6 +19,7 @@ pub(crate) struct Model {
     pub env: Vec<(Ident, Expr)>,
     pub clear_env: bool,
     pub workdir: Option<Workdir>,
+    pub time: Option<crate::time::Model>,
 }
 
 pub(crate) enum Workdir {
@@ -36,6 +37,7 @@ impl Model {
             env: Vec::new(),
             clear_env: false,
             workdir: None,
+            time: None,
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in &metas {
@@ -61,6 +63,7 @@ impl Model {
                     model.hostname = Some(text);
                 }
                 "env" => model.env = env_pairs(meta)?,
+                "time" => model.time = Some(crate::time::parse(meta)?),
                 "clear_env" => {
                     flag(meta)?;
                     model.clear_env = true;
@@ -110,6 +113,9 @@ impl Model {
             None => {}
             Some(Workdir::Temp) => calls.extend(quote!(.workdir_temp())),
             Some(Workdir::Path(path)) => calls.extend(quote!(.workdir(#path))),
+        }
+        if let Some(time) = &self.time {
+            calls.extend(time.builder_calls());
         }
         calls
     }

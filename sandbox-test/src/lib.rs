@@ -29,12 +29,15 @@ mod setup;
 #[allow(dead_code)]
 mod spec;
 mod supervisor;
+mod time;
 
 pub use body::TestBody;
 pub use filesystem::Workdir;
 pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure};
 pub use sandbox::Sandbox;
 pub use sandbox_test_macros::sandboxed;
+pub use spec::time::TimeSpecError;
+pub use time::{TimeError, TimeTravel};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]

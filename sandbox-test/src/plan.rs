@@ -11,6 +11,7 @@ use std::os::fd::OwnedFd;
 use serde::{Deserialize, Serialize};
 
 use crate::filesystem::Workdir;
+use crate::time::TimePlan;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Plan {
@@ -24,6 +25,8 @@ pub(crate) struct Plan {
     /// The body's whole environment.
     pub env: Vec<(OsString, OsString)>,
     pub workdir: Workdir,
+    /// Time-namespace offsets and the body's wall clock.
+    pub time: TimePlan,
 }
 
 impl Plan {

@@ -9,6 +9,7 @@ use crate::filesystem::Workdir;
 use crate::outcome::{Outcome, Report, SetupFailure};
 use crate::plan::Plan;
 use crate::supervisor;
+use crate::time::TimeTravel;
 
 /// The sandbox a test runs in. `#[sandboxed(...)]` builds one from its arguments; tests
 /// can build one themselves and [`run`](Sandbox::run) a function in it to look at the
@@ -31,6 +32,7 @@ pub struct Sandbox {
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) clear_env: bool,
     pub(crate) workdir: Workdir,
+    pub(crate) time: TimeTravel,
     /// Options that were refused; `run` reports the first without starting anything.
     pub(crate) invalid: Vec<String>,
 }
@@ -43,6 +45,7 @@ impl Default for Sandbox {
             env: Vec::new(),
             clear_env: false,
             workdir: Workdir::Inherit,
+            time: TimeTravel::new(),
             invalid: Vec::new(),
         }
     }
@@ -138,12 +141,18 @@ impl Sandbox {
             env.retain(|(k, _)| k != key);
             env.push((key.clone(), value.clone()));
         }
+        let time = self.time.plan().map_err(|why| SetupFailure {
+            step: "resolve the time travel".into(),
+            errno: None,
+            detail: why.to_string(),
+        })?;
         Ok(Plan {
             entry,
             body,
             hostname: self.hostname.clone(),
             env,
             workdir: self.workdir.clone(),
+            time,
         })
     }
 }
