@@ -3,17 +3,7 @@
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 
-use sandbox_test::{sandboxed, Outcome, Report, Sandbox};
-
-fn assert_passed(report: &Report) {
-    assert!(
-        report.outcome.is_passed(),
-        "{}\nstdout: {}\nstderr: {}",
-        report.outcome,
-        report.stdout.text(),
-        report.stderr.text()
-    );
-}
+use sandbox_test::{sandboxed, Outcome, Sandbox};
 
 /// The pids /proc lists.
 fn proc_pids() -> BTreeSet<u32> {
@@ -57,7 +47,7 @@ fn root_inside_is_the_caller_outside() {
     let report = Sandbox::new()
         .env("SHARED_DIR", shared.path())
         .run(create_a_file_in_the_shared_dir);
-    assert_passed(&report);
+    report.assert_passed();
     let made = std::fs::metadata(shared.path().join("made-inside")).unwrap();
     assert_eq!(made.uid(), nix::unistd::getuid().as_raw());
     assert_eq!(made.gid(), nix::unistd::getgid().as_raw());
@@ -128,7 +118,7 @@ fn four_sandboxes_bind_the_same_port_at_the_same_time() {
         .map(|_| std::thread::spawn(|| Sandbox::new().run(bind_the_fixed_port)))
         .collect();
     for handle in handles {
-        assert_passed(&handle.join().unwrap());
+        handle.join().unwrap().assert_passed();
     }
 }
 
@@ -159,7 +149,7 @@ fn tmp_is_a_private_tmpfs() {
     let report = Sandbox::new()
         .env("HOST_TMP_FILE", host_file.path())
         .run(tmp_is_private);
-    assert_passed(&report);
+    report.assert_passed();
     assert!(!std::path::Path::new("/tmp/made-inside-sandbox").exists());
 }
 
@@ -176,7 +166,7 @@ fn create_a_message_queue() {
 #[test]
 fn a_sysv_message_queue_made_inside_is_not_visible_outside() {
     let report = Sandbox::new().run(create_a_message_queue);
-    assert_passed(&report);
+    report.assert_passed();
     // SAFETY: plain SysV IPC call.
     let outside = unsafe { libc::msgget(QUEUE_KEY, 0) };
     let error = std::io::Error::last_os_error();
@@ -221,7 +211,7 @@ fn namespaces_differ_from_the_hosts() {
         let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
         sandbox = sandbox.env(format!("HOST_NS_{ns}"), host);
     }
-    assert_passed(&sandbox.run(every_namespace_is_new));
+    sandbox.run(every_namespace_is_new).assert_passed();
 }
 
 #[sandboxed(env(GREETING = "hello", ANSWER = 6 * 7, FROM_PARENT = format!("pid {}", std::process::id())))]

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use sandbox_test::sandboxed;
 
+mod common;
+
 #[sandboxed(timeout = "5m")]
 #[ignore = "run by a_killed_test_process_takes_its_sandboxes_with_it, which then kills it"]
 fn probe() {
@@ -16,21 +18,6 @@ fn probe() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(300));
-}
-
-/// Pids whose command line contains `needle`.
-fn pids_running(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            String::from_utf8_lossy(&cmdline)
-                .contains(needle)
-                .then_some(pid)
-        })
-        .collect()
 }
 
 /// Whether `pid` is gone or a zombie.
@@ -68,9 +55,9 @@ fn a_killed_test_process_takes_its_sandboxes_with_it() {
         .spawn()
         .unwrap();
     wait_until("the sandbox's sleep runs", || {
-        !pids_running(&marker).is_empty()
+        !common::processes_running(&marker).is_empty()
     });
-    let sleeper = pids_running(&marker)[0];
+    let sleeper = common::processes_running(&marker)[0].0;
     let pid = test_process.id();
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
     let fork_server: u32 = children

@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use sandbox_test::{Outcome, Output, Sandbox};
 
+mod common;
+
+/// The line of the `panic!` below.
+const PANIC_LINE: u32 = line!() + 4;
+
 fn panics() {
     let n = 3;
     panic!("boom {n}");
@@ -21,7 +26,10 @@ fn a_panic_carries_its_message_and_location() {
         } => {
             assert_eq!(message, "boom 3");
             let location = location.unwrap();
-            assert!(location.starts_with("tests/outcomes.rs:10:"), "{location}");
+            assert!(
+                location.starts_with(&format!("tests/outcomes.rs:{PANIC_LINE}:")),
+                "{location}"
+            );
             assert_eq!(
                 backtrace.is_some(),
                 std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0")
@@ -189,25 +197,14 @@ fn leaves_a_grandchild_behind() {
         .unwrap();
 }
 
-fn processes_with_argument(marker: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| {
-            let cmdline = std::fs::read(entry.ok()?.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            cmdline.contains(marker).then_some(cmdline)
-        })
-        .collect()
-}
-
 #[test]
 fn processes_that_outlive_the_body_are_killed() {
     let marker = format!("{}.{}", 900 + std::process::id() % 100, std::process::id());
     let report = Sandbox::new()
         .env("MARKER", &marker)
         .run(leaves_a_grandchild_behind);
-    assert!(report.outcome.is_passed(), "{}", report.outcome);
-    assert_eq!(processes_with_argument(&marker), Vec::<String>::new());
+    report.assert_passed();
+    assert_eq!(common::processes_running(&marker), []);
 }
 
 fn floods_stdout_and_stderr() {
@@ -224,7 +221,7 @@ fn floods_stdout_and_stderr() {
 #[test]
 fn a_hundred_megabytes_of_output_do_not_deadlock() {
     let report = Sandbox::new().run(floods_stdout_and_stderr);
-    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    report.assert_passed();
     assert_eq!(report.stdout.total_len(), 100 * 1024 * 1024);
     assert_eq!(report.stdout.bytes().len(), Output::CAP);
     assert!(report.stdout.is_truncated());
@@ -244,7 +241,7 @@ fn prints_from_a_subprocess() {
 #[test]
 fn output_of_the_body_and_its_subprocesses_is_captured() {
     let report = Sandbox::new().run(prints_from_a_subprocess);
-    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    report.assert_passed();
     assert_eq!(
         report.stdout.text(),
         "from the body\nfrom a subprocess\nno newline at the end"
@@ -271,7 +268,7 @@ fn starts_a_nested_sandbox() {
 #[test]
 fn a_body_cannot_start_a_sandbox_and_says_why() {
     let report = Sandbox::new().run(starts_a_nested_sandbox);
-    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    report.assert_passed();
 }
 
 fn signals_reach_the_body() {
@@ -289,5 +286,5 @@ fn the_init_forwards_signals_to_the_body() {
     let report = Sandbox::new()
         .timeout(Duration::from_secs(20))
         .run(signals_reach_the_body);
-    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    report.assert_passed();
 }
