@@ -57,6 +57,13 @@ fn rust_backtrace_brings_the_backtrace_back() {
                 backtrace.contains("outcomes::panics_with_a_backtrace"),
                 "{backtrace}"
             );
+            // Short, as Rust's own: it starts at the panicking function and stops at the body.
+            assert!(
+                backtrace.trim_start().starts_with("0: outcomes::panics\n"),
+                "{backtrace}"
+            );
+            assert!(!backtrace.contains("rust_begin_unwind"), "{backtrace}");
+            assert!(!backtrace.contains("sandbox_test::body"), "{backtrace}");
         }
         other => panic!("{other}"),
     }
