@@ -1,1 +1,3 @@
 pub use sandbox_test_macros::sandboxed;
+
+pub mod spec;
