@@ -1,0 +1,145 @@
+//! Network namespace modes: `loopback` (private namespace, `lo` up), `none` (private
+//! namespace, nothing up) and `host` (the host's namespace).
+//!
+//! The namespace itself is created by the sandbox's `unshare` (see [`needs_namespace`]);
+//! this module configures it from inside, with plain ioctls (no `ip` binary needed).
+
+use std::fmt;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+
+pub use crate::spec::net::NetMode;
+
+/// Why the network could not be configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetError {
+    /// The socket used for interface ioctls could not be created.
+    Socket(Errno),
+    /// `SIOCGIFFLAGS` on the named interface failed.
+    GetFlags(&'static str, Errno),
+    /// `SIOCSIFFLAGS` on the named interface failed.
+    SetFlags(&'static str, Errno),
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetError::Socket(e) => write!(f, "cannot open a socket to configure the network: {e}"),
+            NetError::GetFlags(name, e) => write!(f, "cannot read the flags of `{name}`: {e}"),
+            NetError::SetFlags(name, e) => write!(f, "cannot bring `{name}` up: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NetError {}
+
+/// The loopback interface of every network namespace.
+const LOOPBACK: &str = "lo";
+
+nix::ioctl_read_bad!(get_interface_flags, libc::SIOCGIFFLAGS, libc::ifreq);
+nix::ioctl_write_ptr_bad!(set_interface_flags, libc::SIOCSIFFLAGS, libc::ifreq);
+
+/// Whether the sandbox must `unshare(CLONE_NEWNET)` for `mode`.
+pub fn needs_namespace(mode: NetMode) -> bool {
+    match mode {
+        NetMode::Loopback | NetMode::None => true,
+        NetMode::Host => false,
+    }
+}
+
+/// Setup step (sandbox init, inside the new network namespace): configures the
+/// namespace for `mode`. `none` and `host` need nothing.
+pub fn configure(mode: NetMode) -> Result<(), NetError> {
+    match mode {
+        NetMode::Loopback => bring_up_loopback(),
+        NetMode::None | NetMode::Host => Ok(()),
+    }
+}
+
+/// Sets `IFF_UP` on `lo` of the current network namespace (needs `CAP_NET_ADMIN` over it).
+/// The kernel assigns 127.0.0.1/8 and ::1 when `lo` comes up.
+pub fn bring_up_loopback() -> Result<(), NetError> {
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(NetError::Socket)?;
+    let mut request = interface_request(LOOPBACK);
+    // SAFETY: `request` is a valid ifreq naming an interface; the kernel fills ifru_flags.
+    unsafe { get_interface_flags(socket.as_raw_fd(), &mut request) }
+        .map_err(|e| NetError::GetFlags(LOOPBACK, e))?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = unsafe { request.ifr_ifru.ifru_flags };
+    request.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: `request` names the interface and carries the new flags.
+    unsafe { set_interface_flags(socket.as_raw_fd(), &request) }
+        .map_err(|e| NetError::SetFlags(LOOPBACK, e))?;
+    Ok(())
+}
+
+fn interface_request(name: &str) -> libc::ifreq {
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+        *slot = byte as libc::c_char;
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use nix::sched::CloneFlags;
+
+    use super::*;
+    use crate::test_support::in_namespaces;
+
+    #[test]
+    fn loopback_carries_tcp_inside_a_fresh_namespace() {
+        in_namespaces(CloneFlags::CLONE_NEWNET, || {
+            configure(NetMode::Loopback).map_err(|e| e.to_string())?;
+            let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            let mut client = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
+            client.write_all(b"ping").map_err(|e| e.to_string())?;
+            let (mut server, _) = listener.accept().map_err(|e| e.to_string())?;
+            let mut got = [0u8; 4];
+            server.read_exact(&mut got).map_err(|e| e.to_string())?;
+            if &got != b"ping" {
+                return Err(format!("server read {got:?}"));
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn none_leaves_loopback_down() {
+        in_namespaces(CloneFlags::CLONE_NEWNET, || {
+            configure(NetMode::None).map_err(|e| e.to_string())?;
+            // The kernel may already have 127.0.0.1 on a down `lo`, so a bind can succeed;
+            // a connect, even to a socket listening in this namespace, cannot.
+            let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            match TcpStream::connect(address) {
+                Ok(_) => Err("connected over a down lo".to_owned()),
+                Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) => Ok(()),
+                Err(e) => Err(format!("unexpected error: {e}")),
+            }
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn only_host_mode_shares_the_namespace() {
+        assert!(needs_namespace(NetMode::Loopback));
+        assert!(needs_namespace(NetMode::None));
+        assert!(!needs_namespace(NetMode::Host));
+    }
+}
