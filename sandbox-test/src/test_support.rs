@@ -50,8 +50,10 @@ pub(crate) fn in_namespaces(
 fn enter(flags: CloneFlags, uid: u32, gid: u32) -> Result<(), String> {
     unshare(CloneFlags::CLONE_NEWUSER | flags).map_err(|e| format!("unshare: {e}"))?;
     std::fs::write("/proc/self/setgroups", "deny").map_err(|e| format!("setgroups: {e}"))?;
-    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")).map_err(|e| format!("uid_map: {e}"))?;
-    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")).map_err(|e| format!("gid_map: {e}"))?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
+        .map_err(|e| format!("uid_map: {e}"))?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
+        .map_err(|e| format!("gid_map: {e}"))?;
     Ok(())
 }
 

@@ -1,0 +1,4 @@
+//! Mounts inside the sandbox.
+
+pub mod isolation;
+pub mod mountinfo;
