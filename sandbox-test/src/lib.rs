@@ -1,8 +1,49 @@
-pub use sandbox_test_macros::sandboxed;
+//! Run each test in a real Linux sandbox.
+//!
+//! `#[sandboxed]` on a test runs its body in a forked child with fresh user, pid, mount,
+//! uts, ipc, net, cgroup and time namespaces, no capabilities and `no_new_privs`, and
+//! brings the verdict back to the libtest harness. See the README for the options.
+//!
+//! ```no_run
+//! use sandbox_test::sandboxed;
+//!
+//! #[sandboxed(timeout = "10s", hostname = "box")]
+//! fn sees_its_own_hostname() {
+//!     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim(), "box");
+//! }
+//! ```
 
-pub mod filesystem;
-pub mod limits;
-pub mod net;
-pub mod spec;
+mod body;
+mod capabilities;
+mod filesystem;
+mod fork_server;
+mod harness;
+mod limits;
+mod namespaces;
+mod net;
+mod outcome;
+mod plan;
+mod protocol;
+mod sandbox;
+mod setup;
+// Also compiled into the macro crate, which uses every parser; the runtime uses some.
+#[allow(dead_code)]
+mod spec;
+mod supervisor;
 #[cfg(test)]
 mod test_support;
+
+pub use body::TestBody;
+pub use filesystem::Workdir;
+pub use limits::attribution::LimitHit;
+pub use limits::{LimitKind, Mechanism};
+pub use net::NetMode;
+pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure};
+pub use sandbox::Sandbox;
+pub use sandbox_test_macros::sandboxed;
+
+/// Used by the code `#[sandboxed]` generates; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::harness::{env_value, run_test, EnvValue};
+}

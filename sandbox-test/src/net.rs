@@ -8,9 +8,22 @@ use std::fmt;
 use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
+use nix::sched::CloneFlags;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
+use crate::sandbox::Sandbox;
+use crate::setup::StepError;
 pub use crate::spec::net::NetMode;
+
+impl Sandbox {
+    /// The network the body sees: [`NetMode::Loopback`] (the default: a private network
+    /// namespace with `lo` up), [`NetMode::None`] (a private namespace with nothing up:
+    /// every connect fails) or [`NetMode::Host`] (the host's network namespace).
+    pub fn net(mut self, mode: NetMode) -> Self {
+        self.net = mode;
+        self
+    }
+}
 
 /// Why the network could not be configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +48,16 @@ impl fmt::Display for NetError {
 
 impl std::error::Error for NetError {}
 
+impl From<NetError> for StepError {
+    fn from(error: NetError) -> Self {
+        match error {
+            NetError::Socket(errno)
+            | NetError::GetFlags(_, errno)
+            | NetError::SetFlags(_, errno) => StepError::Sys(error.to_string(), errno),
+        }
+    }
+}
+
 /// The loopback interface of every network namespace.
 const LOOPBACK: &str = "lo";
 
@@ -46,6 +69,36 @@ pub fn needs_namespace(mode: NetMode) -> bool {
     match mode {
         NetMode::Loopback | NetMode::None => true,
         NetMode::Host => false,
+    }
+}
+
+/// `flags` with `CLONE_NEWNET` only when `mode` needs a network namespace.
+pub(crate) fn namespace_flags(flags: CloneFlags, mode: NetMode) -> CloneFlags {
+    if needs_namespace(mode) {
+        flags | CloneFlags::CLONE_NEWNET
+    } else {
+        flags.difference(CloneFlags::CLONE_NEWNET)
+    }
+}
+
+/// Serde for [`NetMode`] (the spec types are std-only), as its `net = "..."` spelling.
+pub(crate) mod serde_mode {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::NetMode;
+
+    pub(crate) fn serialize<S: Serializer>(
+        mode: &NetMode,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(mode.as_str())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<NetMode, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -141,5 +194,27 @@ mod tests {
         assert!(needs_namespace(NetMode::Loopback));
         assert!(needs_namespace(NetMode::None));
         assert!(!needs_namespace(NetMode::Host));
+        let all = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET;
+        assert_eq!(
+            namespace_flags(all, NetMode::Host),
+            CloneFlags::CLONE_NEWUSER
+        );
+        assert_eq!(namespace_flags(all, NetMode::None), all);
+    }
+
+    #[test]
+    fn modes_cross_the_plan_as_their_spelling() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Carrier {
+            #[serde(with = "serde_mode")]
+            net: NetMode,
+        }
+        let json = serde_json::to_string(&Carrier { net: NetMode::Host }).unwrap();
+        assert_eq!(json, r#"{"net":"host"}"#);
+        assert_eq!(
+            serde_json::from_str::<Carrier>(&json).unwrap().net,
+            NetMode::Host
+        );
+        assert!(serde_json::from_str::<Carrier>(r#"{"net":"wifi"}"#).is_err());
     }
 }

@@ -16,11 +16,15 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
-use nix::unistd::{getgid, getuid};
+use nix::unistd::{getegid, geteuid};
 use serde::{Deserialize, Serialize};
 
 use super::mountinfo;
+use crate::filesystem::Workdir;
+use crate::sandbox::Sandbox;
+use crate::setup::StepError;
 use crate::spec::bind::BindSpec;
+use crate::spec::path::parse_absolute_path;
 
 /// The filesystem options of one sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +57,70 @@ impl From<BindSpec> for Bind {
             source: spec.source,
             target: spec.target,
             read_only: spec.read_only,
+        }
+    }
+}
+
+impl Sandbox {
+    /// Every host mount is read-only inside, except /tmp, /proc, the workdir, the paths
+    /// given to [`writable`](Sandbox::writable) and read-write binds. Writes fail with
+    /// EROFS; the body cannot remount them read-write.
+    pub fn readonly_root(mut self) -> Self {
+        self.fs.readonly_root = true;
+        self
+    }
+
+    /// Keeps this absolute path (and what is mounted below it) writable under
+    /// [`readonly_root`](Sandbox::readonly_root).
+    pub fn writable(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Some(path) = self.absolute("writable", path.into()) {
+            self.fs.writable.push(path);
+        }
+        self
+    }
+
+    /// Covers this absolute path with an empty tmpfs (a directory) or /dev/null (a file, a
+    /// socket), so what the host has there is unreachable. A missing path is left alone.
+    pub fn hide(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Some(path) = self.absolute("hide", path.into()) {
+            self.fs.hide.push(path);
+        }
+        self
+    }
+
+    /// Mounts the host's `source` at `target` inside, read-write. `target` must exist,
+    /// unless it is below /tmp or a hidden path, where it is created.
+    pub fn bind(self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.bind_mount(source.into(), target.into(), false)
+    }
+
+    /// [`bind`](Sandbox::bind), read-only (writes fail with EROFS).
+    pub fn bind_ro(self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.bind_mount(source.into(), target.into(), true)
+    }
+
+    fn bind_mount(mut self, source: PathBuf, target: PathBuf, read_only: bool) -> Self {
+        let source = self.absolute("bind source", source);
+        let target = self.absolute("bind target", target);
+        if let (Some(source), Some(target)) = (source, target) {
+            self.fs.bind.push(Bind {
+                source,
+                target,
+                read_only,
+            });
+        }
+        self
+    }
+
+    /// `path` normalized, or None with the reason recorded in the refused options.
+    fn absolute(&mut self, option: &str, path: PathBuf) -> Option<PathBuf> {
+        let text = path.to_string_lossy();
+        match parse_absolute_path(&text) {
+            Ok(path) => Some(path),
+            Err(why) => {
+                self.invalid.push(format!("{option}: {why}"));
+                None
+            }
         }
     }
 }
@@ -115,6 +183,36 @@ impl fmt::Display for FsError {
 }
 
 impl std::error::Error for FsError {}
+
+/// The sandbox's own writable mounts.
+const SANDBOX_PROC: &str = "/proc";
+/// The sandbox's private tmpfs, where bind targets may be created.
+const SANDBOX_TMP: &str = "/tmp";
+
+/// Init step, after /proc and /tmp are mounted: [`apply`] with the sandbox's own
+/// writable places (/proc, /tmp, the workdir).
+pub(crate) fn apply_in_sandbox(config: &FsIsolation, workdir: &Workdir) -> Result<(), StepError> {
+    if config.is_empty() {
+        return Ok(());
+    }
+    let workdir = match workdir {
+        Workdir::Inherit => std::env::current_dir().ok(),
+        Workdir::Path(path) => Some(path.clone()),
+        Workdir::Temp => None,
+    };
+    let mut writable = vec![Path::new(SANDBOX_PROC), Path::new(SANDBOX_TMP)];
+    writable.extend(workdir.as_deref());
+    apply(config, &writable, &[Path::new(SANDBOX_TMP)]).map_err(StepError::from)
+}
+
+impl From<FsError> for StepError {
+    fn from(error: FsError) -> Self {
+        match &error {
+            FsError::Mount { errno, .. } => StepError::Sys(error.to_string(), *errno),
+            _ => StepError::Other(error.to_string()),
+        }
+    }
+}
 
 /// Setup step: applies `config` in order (hide, bind, read-only pass). `sandbox_writable`
 /// are the sandbox's own writable mounts (/tmp, /proc, the workdir); `scratch` are the
@@ -339,7 +437,9 @@ fn mount_id_at(path: &Path) -> Option<u64> {
 /// longer be removed, even by root inside. Must run single-threaded, after every step
 /// that needs privileges over the sandbox's other namespaces (network, hostname).
 pub fn lock_mounts() -> Result<(), FsError> {
-    let (uid, gid) = (getuid(), getgid());
+    // Effective ids: the real uid may be the overflow uid (see `limits`), which has no
+    // mapping to keep.
+    let (uid, gid) = (geteuid(), getegid());
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|errno| {
         FsError::Lock {
             action: "unshare",

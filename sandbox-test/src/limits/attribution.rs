@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::cgroup::CgroupEvents;
+use super::cgroup::{CgroupEvents, SandboxCgroup};
 use super::{Enforcement, LimitKind, Mechanism};
+use crate::outcome::{ExitStatus, Outcome, Output};
 use crate::spec::cpu::whole_seconds;
 
 /// A limit that stopped the body.
@@ -55,6 +56,58 @@ pub struct Evidence<'a> {
     pub output: &'a str,
     /// The sandbox cgroup's counters, when a cgroup enforced limits.
     pub cgroup_events: Option<CgroupEvents>,
+}
+
+/// Parent, once the sandbox is gone: wraps `outcome` in [`Outcome::LimitExceeded`] when
+/// the evidence shows a limit stopped the body. A pass, a timeout or a setup failure is
+/// left as it is.
+pub(crate) fn attribute_outcome(
+    enforcement: &Enforcement,
+    outcome: Outcome,
+    body_exit: Option<ExitStatus>,
+    cpu_time: Option<Duration>,
+    streams: &[&Output],
+) -> Outcome {
+    let failed = matches!(
+        outcome,
+        Outcome::Panicked { .. }
+            | Outcome::ReturnedErr { .. }
+            | Outcome::Exited { .. }
+            | Outcome::Signaled { .. }
+    );
+    if enforcement.limits.is_empty() || !failed {
+        return outcome;
+    }
+    let signal = match body_exit {
+        Some(ExitStatus::Signal { signal, .. }) => Some(signal),
+        _ => None,
+    };
+    let mut output = match &outcome {
+        Outcome::Panicked { message, .. } => message.clone(),
+        Outcome::ReturnedErr { debug } => debug.clone(),
+        _ => String::new(),
+    };
+    for stream in streams {
+        output.push('\n');
+        output.push_str(&stream.text());
+    }
+    let evidence = Evidence {
+        failed,
+        signal,
+        cpu_time,
+        output: &output,
+        cgroup_events: enforcement
+            .cgroup
+            .as_ref()
+            .map(|dir| SandboxCgroup { dir: dir.clone() }.events()),
+    };
+    match attribute(enforcement, &evidence) {
+        Some(hit) => Outcome::LimitExceeded {
+            hit,
+            outcome: Box::new(outcome),
+        },
+        None => outcome,
+    }
 }
 
 /// Errno spellings as std (`(os error N)`), nix (`ENAME`) and strerror print them.
@@ -348,6 +401,60 @@ mod tests {
         assert_eq!(
             attribute(&enforcement, &forks).map(|h| h.mechanism),
             Some(Mechanism::CgroupPidsMax)
+        );
+    }
+
+    #[test]
+    fn outcomes_are_wrapped_only_with_evidence() {
+        let enforcement = rlimits(Limits {
+            files: Some(8),
+            ..Limits::default()
+        });
+        let mut stderr = Output::default();
+        stderr.push(b"opening: Too many open files (os error 24)\n");
+        let panicked = Outcome::Panicked {
+            message: "boom".into(),
+            location: None,
+            backtrace: None,
+        };
+        let wrapped = attribute_outcome(
+            &enforcement,
+            panicked.clone(),
+            Some(ExitStatus::Code(101)),
+            None,
+            &[&stderr],
+        );
+        let Outcome::LimitExceeded { hit, outcome } = &wrapped else {
+            panic!("{wrapped:?}")
+        };
+        assert_eq!(
+            (hit.limit, *outcome.clone()),
+            (LimitKind::Files, panicked.clone())
+        );
+        assert!(wrapped
+            .to_string()
+            .starts_with("sandboxed test hit its files limit 8 enforced by RLIMIT_NOFILE"));
+        // A pass stays a pass, whatever the output says.
+        assert_eq!(
+            attribute_outcome(
+                &enforcement,
+                Outcome::Passed,
+                Some(ExitStatus::Code(0)),
+                None,
+                &[&stderr]
+            ),
+            Outcome::Passed
+        );
+        // No limits, no attribution.
+        assert_eq!(
+            attribute_outcome(
+                &rlimits(Limits::default()),
+                panicked.clone(),
+                None,
+                None,
+                &[&stderr]
+            ),
+            panicked
         );
     }
 

@@ -1,0 +1,197 @@
+//! The attribute's arguments, parsed and checked.
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
+
+use crate::spec;
+
+/// Every option `#[sandboxed(...)]` takes.
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir";
+
+pub(crate) struct Model {
+    pub timeout: Option<Duration>,
+    pub hostname: Option<LitStr>,
+    pub env: Vec<(Ident, Expr)>,
+    pub clear_env: bool,
+    pub workdir: Option<Workdir>,
+}
+
+pub(crate) enum Workdir {
+    Temp,
+    Path(LitStr),
+}
+
+impl Model {
+    pub(crate) fn parse(args: TokenStream) -> syn::Result<Model> {
+        let metas =
+            syn::parse::Parser::parse2(Punctuated::<Meta, Token![,]>::parse_terminated, args)?;
+        let mut model = Model {
+            timeout: None,
+            hostname: None,
+            env: Vec::new(),
+            clear_env: false,
+            workdir: None,
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for meta in &metas {
+            let name = option_name(meta)?;
+            if seen.contains(&name) {
+                return Err(syn::Error::new(
+                    meta.path().span(),
+                    format!("`{name}` is given twice"),
+                ));
+            }
+            seen.push(name.clone());
+            match name.as_str() {
+                "timeout" => {
+                    let text = string_value(meta)?;
+                    let timeout = spec::duration::parse_duration(&text.value())
+                        .map_err(|why| syn::Error::new(text.span(), why))?;
+                    model.timeout = Some(timeout);
+                }
+                "hostname" => {
+                    let text = string_value(meta)?;
+                    spec::hostname::check_hostname(&text.value())
+                        .map_err(|why| syn::Error::new(text.span(), why))?;
+                    model.hostname = Some(text);
+                }
+                "env" => model.env = env_pairs(meta)?,
+                "clear_env" => {
+                    flag(meta)?;
+                    model.clear_env = true;
+                }
+                "workdir" => {
+                    let text = string_value(meta)?;
+                    model.workdir = Some(match text.value().as_str() {
+                        "temp" => Workdir::Temp,
+                        path if path.starts_with('/') => Workdir::Path(text),
+                        _ => {
+                            return Err(syn::Error::new(
+                                text.span(),
+                                "`workdir` takes \"temp\" (a fresh directory, removed afterwards) or an absolute path",
+                            ))
+                        }
+                    });
+                }
+                _ => {
+                    return Err(syn::Error::new(
+                        meta.path().span(),
+                        format!("unknown option `{name}`; #[sandboxed] takes: {OPTIONS}"),
+                    ))
+                }
+            }
+        }
+        Ok(model)
+    }
+
+    /// The builder calls that make this model's `Sandbox`.
+    pub(crate) fn builder_calls(&self) -> TokenStream {
+        let mut calls = TokenStream::new();
+        if let Some(timeout) = self.timeout {
+            let nanos = timeout.as_nanos() as u64;
+            calls.extend(quote!(.timeout(::std::time::Duration::from_nanos(#nanos))));
+        }
+        if let Some(hostname) = &self.hostname {
+            calls.extend(quote!(.hostname(#hostname)));
+        }
+        if self.clear_env {
+            calls.extend(quote!(.clear_env()));
+        }
+        for (key, value) in &self.env {
+            let key = key.to_string();
+            calls.extend(quote!(.env(#key, ::sandbox_test::__private::env_value(&(#value)))));
+        }
+        match &self.workdir {
+            None => {}
+            Some(Workdir::Temp) => calls.extend(quote!(.workdir_temp())),
+            Some(Workdir::Path(path)) => calls.extend(quote!(.workdir(#path))),
+        }
+        calls
+    }
+}
+
+/// The option's name: a single identifier.
+pub(crate) fn option_name(meta: &Meta) -> syn::Result<String> {
+    meta.path()
+        .get_ident()
+        .map(|ident| ident.to_string())
+        .ok_or_else(|| {
+            syn::Error::new(
+                meta.path().span(),
+                format!("expected an option name; #[sandboxed] takes: {OPTIONS}"),
+            )
+        })
+}
+
+/// `name = "text"`.
+pub(crate) fn string_value(meta: &Meta) -> syn::Result<LitStr> {
+    match meta {
+        Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) => Ok(text.clone()),
+            other => Err(syn::Error::new(other.span(), "expected a string literal")),
+        },
+        _ => Err(syn::Error::new(
+            meta.span(),
+            format!("expected `{} = \"...\"`", path_text(meta)),
+        )),
+    }
+}
+
+/// A bare `name`.
+pub(crate) fn flag(meta: &Meta) -> syn::Result<()> {
+    match meta {
+        Meta::Path(_) => Ok(()),
+        _ => Err(syn::Error::new(
+            meta.span(),
+            format!("`{}` takes no value", path_text(meta)),
+        )),
+    }
+}
+
+fn path_text(meta: &Meta) -> String {
+    meta.path()
+        .get_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_default()
+}
+
+/// `env(KEY = expr, ...)`.
+fn env_pairs(meta: &Meta) -> syn::Result<Vec<(Ident, Expr)>> {
+    let Meta::List(list) = meta else {
+        return Err(syn::Error::new(
+            meta.span(),
+            "expected `env(KEY = value, ...)`",
+        ));
+    };
+    let items = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
+    let mut pairs: Vec<(Ident, Expr)> = Vec::new();
+    for item in items {
+        let Meta::NameValue(nv) = item else {
+            return Err(syn::Error::new(item.span(), "expected `KEY = value`"));
+        };
+        let key = nv
+            .path
+            .get_ident()
+            .cloned()
+            .ok_or_else(|| syn::Error::new(nv.path.span(), "expected a variable name"))?;
+        if pairs.iter().any(|(k, _)| *k == key) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("`{key}` is given twice"),
+            ));
+        }
+        pairs.push((key, nv.value));
+    }
+    if pairs.is_empty() {
+        return Err(syn::Error::new(Span::call_site(), "`env()` is empty"));
+    }
+    Ok(pairs)
+}

@@ -1,0 +1,127 @@
+//! The body process's last part: run the test body, catch its panic, report its verdict.
+
+use std::ffi::OsString;
+use std::fmt::Debug;
+use std::io::Write;
+use std::os::fd::BorrowedFd;
+use std::sync::Mutex;
+
+use crate::outcome::Verdict;
+use crate::plan::Plan;
+use crate::protocol::{self, Message};
+use crate::setup::StepError;
+
+/// What a sandboxed test body may return: `()` or `Result<(), E: Debug>`.
+pub trait TestBody {
+    /// `Err` carries the `Debug` text of the error the body returned.
+    #[doc(hidden)]
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl TestBody for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Debug> TestBody for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// The trampoline the sandbox calls with the body's address.
+type Entry = fn(usize) -> Result<(), String>;
+
+fn call<R: TestBody>(body: usize) -> Result<(), String> {
+    // SAFETY: `body` is the address of an `fn() -> R` taken in `entry_for::<R>` by the same
+    // binary image (the sandbox is a fork of a fork of the test process, never an exec).
+    let body: fn() -> R = unsafe { std::mem::transmute::<usize, fn() -> R>(body) };
+    body().into_result()
+}
+
+/// The addresses that go into the plan: the trampoline for `R`, and the body.
+pub(crate) fn addresses<R: TestBody>(body: fn() -> R) -> (usize, usize) {
+    (call::<R> as Entry as usize, body as usize)
+}
+
+/// `env -i KEY=VALUE ...`: the body's whole environment, as the parent decided it.
+pub(crate) fn set_environment(env: &[(OsString, OsString)]) -> Result<(), StepError> {
+    for (key, _) in std::env::vars_os() {
+        std::env::remove_var(key);
+    }
+    for (key, value) in env {
+        std::env::set_var(key, value);
+    }
+    Ok(())
+}
+
+/// What the panic hook saw of the body thread's panic.
+struct PanicCapture {
+    message: String,
+    location: Option<String>,
+    backtrace: Option<String>,
+}
+
+static PANIC: Mutex<Option<PanicCapture>> = Mutex::new(None);
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// Runs the body and reports its verdict. Never returns.
+pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
+    // As in any Rust program: a write to a closed pipe is an EPIPE error, not a signal.
+    // SAFETY: setting a signal disposition in a single-threaded process.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let body_thread = std::thread::current().id();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != body_thread {
+            // Another thread of the body: say it as Rust would.
+            return default_hook(info);
+        }
+        let backtrace = std::backtrace::Backtrace::capture();
+        let capture = PanicCapture {
+            message: panic_message(info.payload()),
+            location: info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+            backtrace: (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+                .then(|| backtrace.to_string()),
+        };
+        *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture);
+    }));
+
+    // SAFETY: `plan.entry` is `call::<R>` of this very image (see `addresses`).
+    let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(plan.entry) };
+    let verdict = match std::panic::catch_unwind(|| entry(plan.body)) {
+        Ok(Ok(())) => Verdict::Passed,
+        Ok(Err(debug)) => Verdict::ReturnedErr { debug },
+        Err(payload) => match PANIC.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(c) => Verdict::Panicked {
+                message: c.message,
+                location: c.location,
+                backtrace: c.backtrace,
+            },
+            None => Verdict::Panicked {
+                message: panic_message(&*payload),
+                location: None,
+                backtrace: None,
+            },
+        },
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    if protocol::send(channel, &Message::Verdict(verdict), &[]).is_err() {
+        crate::setup::exit(124);
+    }
+    // A normal exit, so the C library flushes its buffers and the status says it was clean.
+    std::process::exit(0)
+}

@@ -1,0 +1,68 @@
+//! Privileges: the body runs with no capabilities at all and with no_new_privs.
+
+use nix::errno::Errno;
+
+use crate::setup::StepError;
+
+/// Empties the bounding, ambient, inheritable, permitted and effective sets. With the
+/// bounding set empty, not even an `execve` as uid 0 gets a capability back.
+pub(crate) fn drop_all() -> Result<(), StepError> {
+    let last: libc::c_ulong = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(63);
+    for cap in 0..=last {
+        // SAFETY: plain prctl calls.
+        Errno::result(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) }).map_err(
+            |errno| {
+                StepError::Sys(
+                    format!("dropping capability {cap} from the bounding set"),
+                    errno,
+                )
+            },
+        )?;
+    }
+    // SAFETY: plain prctl call.
+    Errno::result(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    })
+    .map_err(|errno| StepError::Sys("clearing the ambient capabilities".into(), errno))?;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capset reads a v3 header and two data words, which we pass.
+    Errno::result(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) })
+        .map_err(|errno| StepError::Sys("capset to nothing".into(), errno))?;
+    Ok(())
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: no execve can grant privileges again.
+pub(crate) fn set_no_new_privs() -> Result<(), StepError> {
+    nix::sys::prctl::set_no_new_privs()
+        .map_err(|errno| StepError::Sys("prctl(PR_SET_NO_NEW_PRIVS)".into(), errno))
+}

@@ -1,0 +1,205 @@
+//! The fork server: a process forked once, before `main`, while the test binary is still
+//! single-threaded and small. Every sandbox is a fork of it, so no sandbox inherits a lock
+//! that one of libtest's threads held, and forking stays cheap however big the harness grows.
+//!
+//! A test thread asks for a sandbox by sending [`Message::Spawn`] with four fds (plan,
+//! channel, stdout, stderr) over the server socket. The server forks the sandbox's first
+//! process, answers `Spawned` with a pidfd on the test's channel, and, when it reaps that
+//! process, `SandboxExited`. It dies with the test process (`PR_SET_PDEATHSIG`) and when
+//! the test process closes its end of the socket.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
+
+use crate::outcome::{ExitStatus, SetupFailure};
+use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
+
+/// The test process's end of the server socket, or -1.
+static SERVER: AtomicI32 = AtomicI32::new(-1);
+/// Why the server could not start, if it could not.
+static START_ERROR: OnceLock<String> = OnceLock::new();
+
+/// Runs before `main` (glibc calls `.init_array` entries in the executable and its
+/// libraries before handing control to `main`), so libtest has no threads yet.
+#[used]
+#[link_section = ".init_array"]
+static START_FORK_SERVER: extern "C" fn() = start;
+
+extern "C" fn start() {
+    match spawn() {
+        Ok(fd) => SERVER.store(fd, Ordering::Release),
+        Err(errno) => {
+            let _ = START_ERROR.set(format!("forking the fork server failed: {errno}"));
+        }
+    }
+}
+
+/// The server socket, for sending `Spawn` requests.
+pub(crate) fn socket() -> Result<BorrowedFd<'static>, String> {
+    // Touch the constructor's static so the linker keeps the object that holds it.
+    let _ = std::hint::black_box(&START_FORK_SERVER);
+    match SERVER.load(Ordering::Acquire) {
+        // SAFETY: the fd is opened once, before main, and never closed in this process.
+        fd if fd >= 0 => Ok(unsafe { BorrowedFd::borrow_raw(fd) }),
+        _ => Err(START_ERROR.get().cloned().unwrap_or_else(|| {
+            "the fork server is not running in this process (it starts before `main` in a \
+             program that links sandbox_test; a sandboxed test's body cannot start another \
+             sandbox)"
+                .to_owned()
+        })),
+    }
+}
+
+fn spawn() -> Result<RawFd, Errno> {
+    let (client, server) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    let test_process = getpid();
+    // SAFETY: we are before `main`: single-threaded, no locks held.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            drop(client);
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            if getppid() == test_process {
+                serve(server);
+            }
+            // SAFETY: leaving the forked server without running the parent's atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { .. } => {
+            drop(server);
+            Ok(client.into_raw_fd())
+        }
+    }
+}
+
+/// A sandbox the server forked and has not reaped yet.
+struct Live {
+    pidfd: OwnedFd,
+    channel: OwnedFd,
+}
+
+fn serve(server: OwnedFd) {
+    let mut buffer = vec![0u8; MAX_MESSAGE];
+    let mut live: Vec<Live> = Vec::new();
+    loop {
+        let mut fds = vec![PollFd::new(server.as_fd(), PollFlags::POLLIN)];
+        fds.extend(
+            live.iter()
+                .map(|l| PollFd::new(l.pidfd.as_fd(), PollFlags::POLLIN)),
+        );
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+        let request_ready = fds[0].any().unwrap_or(false);
+        let exited: Vec<usize> = (0..live.len())
+            .filter(|&i| fds[i + 1].any().unwrap_or(false))
+            .collect();
+        drop(fds);
+        for index in exited.into_iter().rev() {
+            let sandbox = live.swap_remove(index);
+            let status = reap(sandbox.pidfd.as_fd());
+            let _ = protocol::send(
+                sandbox.channel.as_fd(),
+                &Message::SandboxExited(status),
+                &[],
+            );
+        }
+        if request_ready {
+            match protocol::receive(server.as_fd(), &mut buffer) {
+                Ok((Message::Spawn, fds)) => {
+                    if let Some(sandbox) = fork_sandbox(fds) {
+                        live.push(sandbox);
+                    }
+                }
+                Ok(_) | Err(ChannelError::Garbled(_)) => {}
+                // The test process is gone.
+                Err(ChannelError::Closed | ChannelError::Io(_)) => return,
+            }
+        }
+    }
+}
+
+/// Forks the sandbox's first process for one `Spawn` request.
+fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
+    let [plan, channel, stdout, stderr]: [OwnedFd; 4] = fds.try_into().ok()?;
+    let server = getpid();
+    // SAFETY: the fork server is single-threaded.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
+        Ok(ForkResult::Parent { child }) => match pidfd_open(child) {
+            Ok(pidfd) => {
+                let _ = protocol::send(
+                    channel.as_fd(),
+                    &Message::Spawned {
+                        pid: child.as_raw(),
+                    },
+                    &[pidfd.as_raw_fd()],
+                );
+                Some(Live { pidfd, channel })
+            }
+            Err(errno) => {
+                // Cannot happen for a child we have not reaped; kill it rather than lose it.
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(child, None);
+                fail(&channel, "open a pidfd for the sandbox", errno);
+                None
+            }
+        },
+        Err(errno) => {
+            fail(&channel, "fork the sandbox", errno);
+            None
+        }
+    }
+}
+
+fn fail(channel: &OwnedFd, step: &str, errno: Errno) {
+    let failure = SetupFailure {
+        step: step.to_owned(),
+        errno: Some(errno as i32),
+        detail: errno.desc().to_owned(),
+    };
+    let _ = protocol::send(channel.as_fd(), &Message::SetupFailed(failure), &[]);
+}
+
+pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall; on success it returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Waits for the process behind `pidfd` (our child) and returns how it ended.
+fn reap(pidfd: BorrowedFd<'_>) -> ExitStatus {
+    // SAFETY: siginfo_t is plain data; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        if rc == 0 {
+            return ExitStatus::from_siginfo(&info);
+        }
+        if Errno::last() != Errno::EINTR {
+            // Not our child any more: nothing better to say than that it is gone.
+            return ExitStatus::Signal {
+                signal: libc::SIGKILL,
+                core_dumped: false,
+            };
+        }
+    }
+}

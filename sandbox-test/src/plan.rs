@@ -1,0 +1,55 @@
+//! The `Plan`: everything a sandbox's processes need to know, decided in the parent.
+//!
+//! The parent builds it from a [`Sandbox`](crate::Sandbox), writes it to a memfd and hands
+//! that to the fork server; the sandbox's first process reads it back.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::fd::OwnedFd;
+
+use serde::{Deserialize, Serialize};
+
+use crate::filesystem::Workdir;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Plan {
+    /// Address of the monomorphised trampoline that calls the body (same image: the
+    /// sandbox is a fork of a fork of this process, without exec).
+    pub entry: usize,
+    /// Address of the body function, handed to `entry`.
+    pub body: usize,
+    /// The UTS hostname inside.
+    pub hostname: String,
+    /// The body's whole environment.
+    pub env: Vec<(OsString, OsString)>,
+    pub workdir: Workdir,
+    #[serde(with = "crate::net::serde_mode")]
+    pub net: crate::net::NetMode,
+    pub fs: crate::filesystem::isolation::FsIsolation,
+    pub limits: crate::limits::Enforcement,
+}
+
+impl Plan {
+    /// Writes the plan to a fresh memfd, ready to hand over.
+    pub(crate) fn to_memfd(&self) -> std::io::Result<OwnedFd> {
+        let fd = nix::sys::memfd::memfd_create(
+            c"sandbox-test-plan",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )?;
+        let mut file = File::from(fd);
+        serde_json::to_writer(&mut file, self)?;
+        file.flush()?;
+        Ok(file.into())
+    }
+
+    /// Reads a plan back from the memfd.
+    pub(crate) fn from_memfd(fd: OwnedFd) -> Result<Plan, String> {
+        let mut file = File::from(fd);
+        let mut bytes = Vec::new();
+        file.rewind()
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|e| format!("reading the plan: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("decoding the plan: {e}"))
+    }
+}

@@ -1,0 +1,139 @@
+//! The messages that cross the sandbox's sockets.
+//!
+//! Every socket is a `SOCK_SEQPACKET` unix socket: one message is one packet, so several
+//! processes (the fork server, the sandbox's init and its body) can write to the same
+//! channel without interleaving. A message is JSON; file descriptors ride along as
+//! `SCM_RIGHTS`.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{ExitStatus, SetupFailure, Verdict};
+
+/// The largest message a channel carries (a violation report with its backtrace is the
+/// biggest; the plan travels in a memfd, not in a message).
+pub(crate) const MAX_MESSAGE: usize = 192 * 1024;
+
+/// Everything that is said over a sandbox socket, by whom to whom.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Message {
+    /// Test thread → fork server: fork a sandbox. Carries four fds: the plan (a memfd),
+    /// the channel, stdout, stderr.
+    Spawn,
+    /// Fork server → test thread: the sandbox's first process exists. Carries its pidfd.
+    Spawned { pid: i32 },
+    /// Any sandbox process → test thread: a setup step failed; the body never ran.
+    SetupFailed(SetupFailure),
+    /// Sandbox → test thread: this host cannot run sandboxes (why, and the fix).
+    Unsupported { reason: String },
+    /// Body → test thread: how the test body itself ended.
+    Verdict(Verdict),
+    /// Any sandbox process → test thread: something the test output should mention.
+    Note(String),
+    /// Init (pid 1) → test thread, before `BodyExited` when a `cpu` limit is set: the CPU
+    /// time of the body's processes the init reaped.
+    BodyUsage { cpu_time: std::time::Duration },
+    /// Init (pid 1) → test thread: how the body process ended.
+    BodyExited(ExitStatus),
+    /// Fork server → test thread: the sandbox's first process was reaped. Nothing follows.
+    SandboxExited(ExitStatus),
+}
+
+/// A failure to talk over a channel.
+#[derive(Debug)]
+pub(crate) enum ChannelError {
+    Io(Errno),
+    /// The peer closed the socket.
+    Closed,
+    /// A packet that is not a `Message` (or was cut off).
+    Garbled(String),
+}
+
+impl std::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelError::Io(errno) => write!(f, "{errno}"),
+            ChannelError::Closed => write!(f, "the other end closed the channel"),
+            ChannelError::Garbled(why) => write!(f, "garbled message: {why}"),
+        }
+    }
+}
+
+/// Sends one message, with `fds` attached.
+pub(crate) fn send(
+    socket: BorrowedFd<'_>,
+    message: &Message,
+    fds: &[RawFd],
+) -> Result<(), ChannelError> {
+    let bytes = serde_json::to_vec(message).map_err(|e| ChannelError::Garbled(e.to_string()))?;
+    if bytes.len() > MAX_MESSAGE {
+        return Err(ChannelError::Garbled(format!(
+            "a message of {} bytes exceeds the limit of {MAX_MESSAGE}",
+            bytes.len()
+        )));
+    }
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    loop {
+        match sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(ChannelError::Closed),
+            Err(errno) => return Err(ChannelError::Io(errno)),
+        }
+    }
+}
+
+/// Receives one message and the fds attached to it. `buffer` must hold `MAX_MESSAGE` bytes.
+pub(crate) fn receive(
+    socket: BorrowedFd<'_>,
+    buffer: &mut [u8],
+) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
+    let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
+    let (len, fds) = loop {
+        let mut iov = [IoSliceMut::new(buffer)];
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => {
+                let mut fds = Vec::new();
+                for cmsg in msg.cmsgs().map_err(ChannelError::Io)? {
+                    if let ControlMessageOwned::ScmRights(received) = cmsg {
+                        // SAFETY: the kernel just installed these fds in this process for us.
+                        fds.extend(
+                            received
+                                .into_iter()
+                                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                        );
+                    }
+                }
+                if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                    return Err(ChannelError::Garbled("message truncated".into()));
+                }
+                break (msg.bytes, fds);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
+            Err(errno) => return Err(ChannelError::Io(errno)),
+        }
+    };
+    if len == 0 {
+        return Err(ChannelError::Closed);
+    }
+    let message =
+        serde_json::from_slice(&buffer[..len]).map_err(|e| ChannelError::Garbled(e.to_string()))?;
+    Ok((message, fds))
+}

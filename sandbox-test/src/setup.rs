@@ -1,0 +1,245 @@
+//! The sandbox's setup sequence, in order, as the article's script would write it:
+//!
+//! ```sh
+//! unshare --user --map-root-user --pid --fork --mount --mount-proc --uts --ipc --net \
+//!         --cgroup --time --monotonic ... --boottime ... \
+//!     sh -c 'hostname sandbox; ip link set lo up; mount -t tmpfs tmpfs /tmp; exec test-body'
+//! ```
+//!
+//! Three processes: the *first process* (forked by the fork server, still in the host's pid
+//! namespace) creates the namespaces; the *init* (pid 1 inside) sets up what lives in them
+//! and reaps; the *body* (pid 2) sheds its privileges and runs the test. Every step is a
+//! named function of its concept's module; a step that fails ends the sandbox with a
+//! `SetupFailed` (or `Unsupported`) message and the body never runs.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+use crate::outcome::SetupFailure;
+use crate::plan::Plan;
+use crate::protocol::{self, Message};
+use crate::{body, capabilities, filesystem, limits, namespaces, net};
+
+/// The fd every sandbox process reports on.
+const CHANNEL_FD: RawFd = 3;
+/// Exit code of a sandbox process that stopped because a step failed.
+const SETUP_FAILED: i32 = 125;
+
+/// Entry of the sandbox's first process, right after the fork server forked it.
+pub(crate) fn sandbox_main(
+    fork_server: Pid,
+    plan: OwnedFd,
+    channel: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> ! {
+    // Read the plan before the fds are rearranged (that closes every other fd).
+    let plan = Plan::from_memfd(plan);
+    let channel = match install_standard_fds(channel, stdout, stderr) {
+        Ok(channel) => channel,
+        // Without a channel there is nobody to tell; the parent sees the exit code.
+        Err(_) => exit(SETUP_FAILED),
+    };
+    let step = Steps {
+        channel: channel.as_fd(),
+    };
+    step.run(
+        "die with the fork server",
+        namespaces::die_with_parent(fork_server),
+    );
+    let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    first_process(&plan, &step)
+}
+
+/// The first process: creates the namespaces, then forks the init.
+fn first_process(plan: &Plan, step: &Steps) -> ! {
+    let ids = namespaces::caller_ids();
+    step.run(
+        "enter the sandbox's cgroup",
+        limits::enter_cgroup(&plan.limits).map_err(StepError::from),
+    );
+    step.run(
+        "make RLIMIT_NPROC apply",
+        limits::leave_exempt_real_uid(&plan.limits).map_err(StepError::from),
+    );
+    // unshare --user --pid --mount --uts --ipc --net --cgroup --time (--net unless host)
+    step.run(
+        "unshare namespaces",
+        namespaces::unshare(net::namespace_flags(namespaces::ALL, plan.net)),
+    );
+    // --map-root-user
+    step.run("map the caller to root", namespaces::map_root_user(ids));
+    // --fork: the next process is pid 1 of the new pid namespace
+    let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
+    match step.run("fork the init", namespaces::fork()) {
+        None => init(plan, step, lifeline),
+        Some(init) => {
+            // Holding the lifeline's write end until the init is gone is what keeps it alive.
+            let status = namespaces::wait_for(init);
+            drop(lifeline);
+            exit(match status {
+                crate::outcome::ExitStatus::Code(code) => code,
+                crate::outcome::ExitStatus::Signal { .. } => SETUP_FAILED,
+            })
+        }
+    }
+}
+
+/// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
+fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
+    step.run("die with the first process", lifeline.die_with_parent());
+    // --mount-proc, and a private /tmp
+    step.run("make mounts private", filesystem::make_mounts_private());
+    step.run("mount /proc", filesystem::mount_proc());
+    step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    // readonly_root, writable, hide, bind
+    step.run(
+        "isolate the filesystem",
+        filesystem::isolation::apply_in_sandbox(&plan.fs, &plan.workdir),
+    );
+    // hostname sandbox
+    step.run("set the hostname", namespaces::set_hostname(&plan.hostname));
+    // ip link set lo up (net = "loopback")
+    step.run(
+        "configure the network",
+        net::configure(plan.net).map_err(StepError::from),
+    );
+    let forwarded = step.run(
+        "block the signals init forwards",
+        namespaces::block_forwarded_signals(),
+    );
+    match step.run("fork the body", namespaces::fork()) {
+        None => {
+            step.run("unblock signals", namespaces::unblock_signals(&forwarded));
+            body_process(plan, step)
+        }
+        Some(body) => {
+            let status = namespaces::reap_and_forward(body, &forwarded);
+            if plan.limits.limits.cpu.is_some() {
+                let cpu_time = limits::reaped_cpu_time();
+                let _ = protocol::send(step.channel, &Message::BodyUsage { cpu_time }, &[]);
+            }
+            let _ = protocol::send(step.channel, &Message::BodyExited(status), &[]);
+            // When pid 1 exits, the kernel kills whatever the body left behind.
+            exit(0)
+        }
+    }
+}
+
+/// Pid 2: sheds everything the test should not have, then runs the body.
+fn body_process(plan: &Plan, step: &Steps) -> ! {
+    step.run(
+        "keep the channel from subprocesses",
+        set_cloexec(step.channel),
+    );
+    step.run("set the environment", body::set_environment(&plan.env));
+    step.run(
+        "enter the working directory",
+        filesystem::enter_workdir(&plan.workdir),
+    );
+    if plan.fs.needs_lock() {
+        step.run(
+            "lock the mounts",
+            filesystem::isolation::lock_mounts().map_err(StepError::from),
+        );
+    }
+    // Everything above needed root in the user namespace; nothing below does.
+    step.run("drop capabilities", capabilities::drop_all());
+    step.run("set no_new_privs", capabilities::set_no_new_privs());
+    step.run(
+        "apply the limits",
+        limits::apply_rlimits(&plan.limits, !plan.fs.needs_lock()).map_err(StepError::from),
+    );
+    body::run(plan, step.channel)
+}
+
+/// Why a step failed.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// A system call failed: what was being done, and the errno.
+    Sys(String, Errno),
+    /// Anything else, said for a person.
+    Other(String),
+    /// The host cannot do this at all: the cause and the fix.
+    Unsupported(String),
+}
+
+impl From<Errno> for StepError {
+    fn from(errno: Errno) -> Self {
+        StepError::Sys(errno.desc().to_owned(), errno)
+    }
+}
+
+/// Runs steps, reporting the first failure on the channel and ending the process.
+struct Steps<'a> {
+    channel: BorrowedFd<'a>,
+}
+
+impl Steps<'_> {
+    fn run<T>(&self, name: &str, result: Result<T, StepError>) -> T {
+        let message = match result {
+            Ok(value) => return value,
+            Err(StepError::Sys(detail, errno)) => Message::SetupFailed(SetupFailure {
+                step: name.to_owned(),
+                errno: Some(errno as i32),
+                detail,
+            }),
+            Err(StepError::Other(detail)) => Message::SetupFailed(SetupFailure {
+                step: name.to_owned(),
+                errno: None,
+                detail,
+            }),
+            Err(StepError::Unsupported(reason)) => Message::Unsupported { reason },
+        };
+        let _ = protocol::send(self.channel, &message, &[]);
+        exit(SETUP_FAILED)
+    }
+}
+
+/// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, and closes every
+/// other fd inherited from the fork server (other tests' channels among them).
+fn install_standard_fds(
+    channel: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<BorrowedFd<'static>, Errno> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    let null = unsafe { OwnedFd::from_raw_fd(null) };
+    let sources = [null, stdout, stderr, channel];
+    // Lift the sources above the targets first, so that no dup2 clobbers a source.
+    let lifted: Vec<OwnedFd> = sources
+        .iter()
+        .map(|fd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(10)))
+        .map(|fd| fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+        .collect::<Result<_, _>>()?;
+    drop(sources);
+    for (target, fd) in lifted.iter().enumerate() {
+        nix::unistd::dup2(fd.as_raw_fd(), target as RawFd)?;
+    }
+    drop(lifted);
+    // SAFETY: closes fds above the four we keep; nothing in this fresh process uses them.
+    Errno::result(unsafe { libc::close_range(CHANNEL_FD as u32 + 1, u32::MAX, 0) })?;
+    // SAFETY: fd 3 is the channel, installed above and kept open for the process's life.
+    Ok(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) })
+}
+
+fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
+    nix::fcntl::fcntl(
+        fd.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    Ok(())
+}
+
+/// Leaves a sandbox process without running the test process's exit handlers.
+pub(crate) fn exit(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,292 @@
+//! The parent's side of one sandbox run: ask the fork server for a sandbox, collect its
+//! output and messages, enforce the timeout, and turn what it heard into an `Outcome`.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+use crate::fork_server;
+use crate::limits::{attribution, Enforcement};
+use crate::outcome::{ExitStatus, Outcome, Output, Report, SetupFailure, Verdict};
+use crate::plan::Plan;
+use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
+
+/// How long to wait for a killed sandbox to be gone before giving up on it.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything heard from one sandbox.
+#[derive(Default)]
+struct Heard {
+    pidfd: Option<OwnedFd>,
+    verdict: Option<Verdict>,
+    setup_failed: Option<SetupFailure>,
+    unsupported: Option<String>,
+    body_exit: Option<ExitStatus>,
+    body_cpu_time: Option<Duration>,
+    sandbox_exit: Option<ExitStatus>,
+    notes: Vec<String>,
+    garbled: Option<String>,
+}
+
+fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Report {
+    Report {
+        outcome: Outcome::SetupFailed(SetupFailure {
+            step: step.to_owned(),
+            errno: errno.map(|e| e as i32),
+            detail: detail.into(),
+        }),
+        stdout: Output::default(),
+        stderr: Output::default(),
+        notes: Vec::new(),
+    }
+}
+
+/// Runs `plan` in a new sandbox and waits for it to be gone.
+pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
+    let server = match fork_server::socket() {
+        Ok(server) => server,
+        Err(why) => return failure("reach the fork server", why, None),
+    };
+    let plan_fd = match plan.to_memfd() {
+        Ok(fd) => fd,
+        Err(e) => return failure("write the plan", e.to_string(), None),
+    };
+    let sockets = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    );
+    let pipes = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .and_then(|out| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map(|err| (out, err)));
+    let ((channel, channel_child), ((out_read, out_write), (err_read, err_write))) =
+        match (sockets, pipes) {
+            (Ok(sockets), Ok(pipes)) => (sockets, pipes),
+            (Err(errno), _) | (_, Err(errno)) => {
+                return failure("create the channel", errno.desc(), Some(errno))
+            }
+        };
+    let fds = [
+        plan_fd.as_raw_fd(),
+        channel_child.as_raw_fd(),
+        out_write.as_raw_fd(),
+        err_write.as_raw_fd(),
+    ];
+    if let Err(e) = protocol::send(server, &Message::Spawn, &fds) {
+        return failure(
+            "ask the fork server for a sandbox",
+            format!("the fork server is gone: {e}"),
+            None,
+        );
+    }
+    drop((plan_fd, channel_child, out_write, err_write));
+    collect(channel, out_read, err_read, timeout, &plan.limits)
+}
+
+/// The event loop: output, messages, the deadline, until every writer is gone.
+fn collect(
+    channel: OwnedFd,
+    out: OwnedFd,
+    err: OwnedFd,
+    timeout: Duration,
+    limits: &Enforcement,
+) -> Report {
+    let mut heard = Heard::default();
+    let mut stdout = Output::default();
+    let mut stderr = Output::default();
+    let mut open = [Some(channel), Some(out), Some(err)];
+    let mut buffer = vec![0u8; MAX_MESSAGE];
+    let deadline = Instant::now() + timeout;
+    let mut killed_at: Option<Instant> = None;
+
+    while open.iter().any(Option::is_some) {
+        let now = Instant::now();
+        if killed_at.is_none() && now >= deadline {
+            killed_at = Some(now);
+        }
+        if let (Some(_), Some(pidfd)) = (killed_at, &heard.pidfd) {
+            kill(pidfd);
+        }
+        if killed_at.is_some_and(|at| now >= at + KILL_GRACE) {
+            heard
+                .notes
+                .push("the sandbox did not go away within 10s of being killed".into());
+            break;
+        }
+        let wait = match killed_at {
+            None => deadline - now,
+            Some(at) => (at + KILL_GRACE)
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100)),
+        };
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .flatten()
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let timeout = PollTimeout::try_from(wait.as_millis().clamp(1, i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => {
+                heard.garbled = Some(format!("poll failed: {errno}"));
+                break;
+            }
+        }
+        let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(true)).collect();
+        drop(fds);
+        let mut ready = ready.into_iter();
+        for (slot, index) in open.iter_mut().zip(0..) {
+            let Some(fd) = slot else { continue };
+            if !ready.next().unwrap_or(false) {
+                continue;
+            }
+            let still_open = match index {
+                0 => receive(fd, &mut buffer, &mut heard),
+                1 => drain(fd, &mut stdout),
+                _ => drain(fd, &mut stderr),
+            };
+            if !still_open {
+                *slot = None;
+            }
+        }
+    }
+    let outcome = judge(&heard, killed_at.map(|_| timeout));
+    let outcome = attribution::attribute_outcome(
+        limits,
+        outcome,
+        heard.body_exit,
+        heard.body_cpu_time,
+        &[&stdout, &stderr],
+    );
+    let mut notes = heard.notes;
+    if let Some(garbled) = heard.garbled {
+        notes.push(garbled);
+    }
+    Report {
+        outcome,
+        stdout,
+        stderr,
+        notes,
+    }
+}
+
+fn kill(pidfd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal on a pidfd we own; the pidfd pins the process identity.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<()>(),
+            0,
+        );
+    }
+}
+
+/// Reads one message; false once the channel is closed.
+fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
+    let (message, mut fds) = match protocol::receive(channel.as_fd(), buffer) {
+        Ok(received) => received,
+        Err(ChannelError::Closed) => return false,
+        Err(e) => {
+            heard.garbled = Some(format!("the sandbox's channel failed: {e}"));
+            return false;
+        }
+    };
+    match message {
+        Message::Spawned { .. } => heard.pidfd = fds.pop(),
+        Message::SetupFailed(f) => heard.setup_failed = heard.setup_failed.take().or(Some(f)),
+        Message::Unsupported { reason } => heard.unsupported = Some(reason),
+        Message::Verdict(v) => heard.verdict = Some(v),
+        Message::Note(note) => heard.notes.push(note),
+        Message::BodyUsage { cpu_time } => heard.body_cpu_time = Some(cpu_time),
+        Message::BodyExited(status) => heard.body_exit = Some(status),
+        Message::SandboxExited(status) => heard.sandbox_exit = Some(status),
+        Message::Spawn => heard.garbled = Some("the sandbox sent a Spawn request".into()),
+    }
+    true
+}
+
+/// Reads what is there; false at end of file.
+fn drain(pipe: &OwnedFd, output: &mut Output) -> bool {
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        match nix::unistd::read(pipe.as_raw_fd(), &mut chunk) {
+            Ok(0) => return false,
+            Ok(n) => {
+                output.push(&chunk[..n]);
+                return true;
+            }
+            Err(Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// What happened, from what was heard. A pass needs the body's `Passed` *and* a clean exit
+/// of the body and of the sandbox.
+fn judge(heard: &Heard, timed_out: Option<Duration>) -> Outcome {
+    if let Some(after) = timed_out {
+        return Outcome::TimedOut { after };
+    }
+    if let Some(reason) = &heard.unsupported {
+        return Outcome::Unsupported {
+            reason: reason.clone(),
+        };
+    }
+    if let Some(failure) = &heard.setup_failed {
+        return Outcome::SetupFailed(failure.clone());
+    }
+    match (&heard.verdict, heard.body_exit) {
+        (
+            Some(Verdict::Panicked {
+                message,
+                location,
+                backtrace,
+            }),
+            _,
+        ) => Outcome::Panicked {
+            message: message.clone(),
+            location: location.clone(),
+            backtrace: backtrace.clone(),
+        },
+        (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr {
+            debug: debug.clone(),
+        },
+        (
+            _,
+            Some(ExitStatus::Signal {
+                signal,
+                core_dumped,
+            }),
+        ) => Outcome::Signaled {
+            signal,
+            core_dumped,
+        },
+        (None, Some(ExitStatus::Code(code))) => Outcome::Exited { code },
+        (Some(Verdict::Passed), Some(ExitStatus::Code(0))) => match heard.sandbox_exit {
+            Some(ExitStatus::Code(0)) => Outcome::Passed,
+            other => incomplete(format!(
+                "the body passed, but the sandbox's first process ended with {other:?}"
+            )),
+        },
+        (Some(Verdict::Passed), Some(ExitStatus::Code(code))) => Outcome::Exited { code },
+        (_, None) => incomplete(match (heard.sandbox_exit, &heard.garbled) {
+            (_, Some(garbled)) => garbled.clone(),
+            (Some(status), None) => format!("the sandbox ended ({status:?}) before its body did"),
+            (None, None) => "the fork server went away before the sandbox ended".into(),
+        }),
+    }
+}
+
+fn incomplete(detail: String) -> Outcome {
+    Outcome::SetupFailed(SetupFailure {
+        step: "supervise the sandbox".into(),
+        errno: None,
+        detail,
+    })
+}
