@@ -64,11 +64,19 @@ impl Isolation {
             }
             "memory" => {
                 self.memory = Some(match value(meta)? {
-                    Expr::Lit(ExprLit { lit: Lit::Str(text), .. }) => {
-                        checked(&text, spec::size::parse_size(&text.value()))?
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(text),
+                        ..
+                    }) => checked(&text, spec::size::parse_size(&text.value()))?,
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Int(int), ..
+                    }) => positive(&int)?,
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "expected a size such as \"256M\" or a number of bytes",
+                        ))
                     }
-                    Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => positive(&int)?,
-                    other => return Err(syn::Error::new(other.span(), "expected a size such as \"256M\" or a number of bytes")),
                 });
             }
             "pids" => self.pids = Some(positive(&int_value(meta)?)?),
@@ -142,7 +150,9 @@ fn value(meta: &Meta) -> syn::Result<Expr> {
 
 fn int_value(meta: &Meta) -> syn::Result<LitInt> {
     match value(meta)? {
-        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => Ok(int),
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => Ok(int),
         other => Err(syn::Error::new(other.span(), "expected a whole number")),
     }
 }
@@ -163,7 +173,10 @@ fn string_list(meta: &Meta) -> syn::Result<Vec<LitStr>> {
     items
         .into_iter()
         .map(|item| match item {
-            Expr::Lit(ExprLit { lit: Lit::Str(text), .. }) => Ok(text),
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) => Ok(text),
             other => Err(syn::Error::new(other.span(), "expected a string literal")),
         })
         .collect()

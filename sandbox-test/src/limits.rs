@@ -185,8 +185,8 @@ pub enum LimitError {
         value: u64,
         hard: u64,
     },
-    /// The sandbox's root is the host's root and no other uid is mapped, so the kernel
-    /// would not enforce `RLIMIT_NPROC`.
+    /// The sandbox runs as the host's root, which `RLIMIT_NPROC` never limits, and the
+    /// overflow uid to move the real uid to could not be read.
     NprocExemptRoot,
     /// Moving into the sandbox's cgroup failed.
     Cgroup { path: PathBuf, error: String },
@@ -203,7 +203,7 @@ impl fmt::Display for LimitError {
                 "{kind} = {value} is above the inherited hard limit {hard}, which an unprivileged sandbox cannot raise"
             ),
             LimitError::NprocExemptRoot => f.write_str(
-                "pids: the sandbox runs as the host's root, which RLIMIT_NPROC never limits, and no other uid is mapped to move to; no delegated cgroup v2 is available either"
+                "pids: the sandbox runs as the host's root, which RLIMIT_NPROC never limits, and /proc/sys/kernel/overflowuid (the uid to move to) is unreadable; no delegated cgroup v2 is available either"
             ),
             LimitError::Cgroup { path, error } => {
                 write!(f, "cannot enter the sandbox cgroup {}: {error}", path.display())
@@ -232,7 +232,6 @@ pub(crate) fn apply_rlimits(
             set(LimitKind::Memory, bytes, bytes)?;
         }
         if let Some(pids) = limits.pids {
-            check_nproc_applies()?;
             let supervisors = if shares_user_namespace {
                 SUPERVISOR_TASKS
             } else {
@@ -298,36 +297,6 @@ pub(crate) fn leave_exempt_real_uid(enforcement: &Enforcement) -> Result<(), Lim
         value: u64::from(overflow),
         errno,
     })
-}
-
-/// Refuses to pretend: `RLIMIT_NPROC` would not apply if the real uid still were the
-/// host's root.
-fn check_nproc_applies() -> Result<(), LimitError> {
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    let ruid = getuid().as_raw();
-    let host_root = parse_id_map(&map).iter().any(|&(start, outside, count)| {
-        ruid >= start && ruid - start < count && outside + (ruid - start) == 0
-    });
-    if host_root {
-        Err(LimitError::NprocExemptRoot)
-    } else {
-        Ok(())
-    }
-}
-
-/// `inside outside count` lines of /proc/<pid>/uid_map.
-fn parse_id_map(text: &str) -> Vec<(u32, u32, u32)> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace().map(str::parse::<u32>);
-            match (fields.next(), fields.next(), fields.next()) {
-                (Some(Ok(inside)), Some(Ok(outside)), Some(Ok(count))) => {
-                    Some((inside, outside, count))
-                }
-                _ => None,
-            }
-        })
-        .collect()
 }
 
 /// Supervisor step, before the sandbox unshares its namespaces: moves the caller into the
@@ -477,7 +446,6 @@ mod tests {
                 cgroup: None,
             };
             enter_user_namespace(&enforcement);
-            check_nproc_applies().unwrap();
             setrlimit(Resource::RLIMIT_NPROC, 5, 5).unwrap();
             match fork_until_failure() {
                 (4, Some(Errno::EAGAIN)) => 0,
@@ -491,19 +459,25 @@ mod tests {
     }
 
     #[test]
-    fn host_root_is_exempt_from_nproc() {
+    fn host_root_is_exempt_from_nproc_unless_its_real_uid_moves() {
         if !getuid().is_root() {
-            // Not the host's root: nothing to leave, and the limit applies.
-            assert_eq!(leave_exempt_real_uid(&Enforcement::default()), Ok(()));
-            return assert_eq!(check_nproc_applies(), Ok(()));
+            // Not the host's root: nothing to leave.
+            let pids = Enforcement {
+                limits: Limits {
+                    pids: Some(3),
+                    ..Limits::default()
+                },
+                cgroup: None,
+            };
+            assert_eq!(leave_exempt_real_uid(&pids), Ok(()));
+            return assert!(!getuid().is_root());
         }
-        // Still the host's root: the kernel would ignore the limit, and says so by
-        // letting all 16 forks through; the check refuses to pretend.
+        // Still the host's root (no `pids` limit, so the real uid stays): the kernel
+        // ignores the limit and lets all 17 forks through.
         let status = in_child(|| {
             enter_user_namespace(&Enforcement::default());
             setrlimit(Resource::RLIMIT_NPROC, 5, 5).unwrap();
-            let exempt = fork_until_failure() == (17, None);
-            i32::from(!(exempt && check_nproc_applies() == Err(LimitError::NprocExemptRoot)))
+            i32::from(fork_until_failure() != (17, None))
         });
         assert_eq!(status, WaitStatus::Exited(status.pid().unwrap(), 0));
     }
@@ -656,17 +630,5 @@ mod tests {
             cgroup::detect(Path::new("/")).is_some_and(|d| d.covers(&limits))
         );
         assert_eq!(release(&enforcement), Ok(()));
-    }
-
-    #[test]
-    fn id_maps_parse() {
-        assert_eq!(
-            parse_id_map("         0       1000          1\n"),
-            [(0, 1000, 1)]
-        );
-        assert_eq!(
-            parse_id_map("0 0 4294967295\ngarbage\n"),
-            [(0, 0, 4294967295)]
-        );
     }
 }
