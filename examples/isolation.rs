@@ -71,7 +71,10 @@ fn busy_loop() {
 fn show(what: &str, outcome: &Outcome) {
     let text = outcome.to_string();
     // The sandbox's backtrace (when RUST_BACKTRACE is set) is not the point here.
-    let text = text.split("\nbacktrace (from the sandbox)").next().unwrap_or_default();
+    let text = text
+        .split("\nbacktrace (from the sandbox)")
+        .next()
+        .unwrap_or_default();
     println!("{what}:\n    {}\n", text.replace('\n', "\n    "));
 }
 
@@ -79,19 +82,33 @@ fn main() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap().to_string();
     for mode in [NetMode::Loopback, NetMode::None, NetMode::Host] {
-        let report = Sandbox::new().net(mode).env("TARGET", &target).run(call_home);
-        show(&format!("net = \"{mode}\", connecting to the parent's {target}"), &report.outcome);
+        let report = Sandbox::new()
+            .net(mode)
+            .env("TARGET", &target)
+            .run(call_home);
+        show(
+            &format!("net = \"{mode}\", connecting to the parent's {target}"),
+            &report.outcome,
+        );
     }
 
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let file = dir.path().join("precious");
     std::fs::write(&file, "original").unwrap();
-    let report = Sandbox::new().readonly_root().env("FILE", &file).run(scribble);
+    let report = Sandbox::new()
+        .readonly_root()
+        .env("FILE", &file)
+        .run(scribble);
     show("readonly_root, writing a host file", &report.outcome);
-    println!("    the file still says {:?}\n", std::fs::read_to_string(&file).unwrap());
+    println!(
+        "    the file still says {:?}\n",
+        std::fs::read_to_string(&file).unwrap()
+    );
 
     std::fs::write(dir.path().join("greeting"), "hello from the host").unwrap();
-    let report = Sandbox::new().bind_ro(dir.path(), "/tmp/fixtures").run(read_fixture);
+    let report = Sandbox::new()
+        .bind_ro(dir.path(), "/tmp/fixtures")
+        .run(read_fixture);
     show("bind_ro, reading then writing", &report.outcome);
 
     let report = Sandbox::new().memory(64 << 20).run(memory_bomb);

@@ -127,6 +127,9 @@ const EMFILE: &[&str] = &[
 /// Rust's default allocation error handler: "memory allocation of N bytes failed".
 const ALLOC_FAILED: &[&str] = &["memory allocation of "];
 
+/// A limit, its configured value if set, and the markers of its failure in the output.
+type TextRule<'m> = (LimitKind, Option<String>, &'m [&'m [&'m str]]);
+
 /// Names the limit that stopped the body, if the evidence shows one.
 pub fn attribute(enforcement: &Enforcement, evidence: &Evidence<'_>) -> Option<LimitHit> {
     let limits = &enforcement.limits;
@@ -180,7 +183,7 @@ pub fn attribute(enforcement: &Enforcement, evidence: &Evidence<'_>) -> Option<L
     if !evidence.failed {
         return None;
     }
-    let text_rules: [(LimitKind, Option<String>, &[&[&str]]); 3] = [
+    let text_rules: [TextRule<'_>; 3] = [
         (
             LimitKind::Memory,
             limits.memory.map(human_size),
@@ -229,7 +232,7 @@ fn human_size(bytes: u64) -> String {
     ["T", "G", "M", "K"]
         .into_iter()
         .zip([40, 30, 20, 10])
-        .find(|(_, shift)| bytes >= 1 << shift && bytes % (1 << shift) == 0)
+        .find(|(_, shift)| bytes >= 1 << shift && bytes.trailing_zeros() >= *shift)
         .map_or_else(
             || bytes.to_string(),
             |(unit, shift)| format!("{}{unit}", bytes >> shift),
