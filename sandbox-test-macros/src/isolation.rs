@@ -83,7 +83,10 @@ impl Isolation {
             "files" => self.files = Some(positive(&int_value(meta)?)?),
             "cpu" => {
                 let text = string_value(meta)?;
-                self.cpu = Some(checked(&text, spec::cpu::parse_cpu_time(&text.value()))?);
+                self.cpu = Some(checked(
+                    &text,
+                    spec::duration::parse_duration(&text.value()),
+                )?);
             }
             _ => unreachable!("`{name}` is not an isolation option"),
         }
@@ -237,7 +240,7 @@ mod tests {
         assert!(error(r#"memory = "lots""#).contains("is not a size"));
         assert!(error(r#"writable = ["relative"]"#).contains("relative path"));
         assert!(error(r#"bind = ["/a:b"]"#).contains("bind target"));
-        assert!(error(r#"cpu = "10""#).contains("is not a CPU time"));
+        assert!(error(r#"cpu = "10""#).contains("no unit"));
         assert!(error("pids = 0").contains("at least 1"));
         assert!(error(r#"files = "many""#).contains("whole number"));
         assert!(error(r#"readonly_root = true"#).contains("takes no value"));

@@ -468,14 +468,7 @@ mod tests {
     /// A fresh user + mount namespace whose mounts do not propagate back to the host.
     fn in_private_mounts(body: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
         in_namespaces(CloneFlags::CLONE_NEWNS, || {
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .map_err(|e| format!("make private: {e}"))?;
+            crate::filesystem::make_mounts_private().map_err(|e| format!("{e:?}"))?;
             body()
         })
     }
