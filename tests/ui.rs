@@ -1,6 +1,6 @@
-//! Compile errors of `#[sandboxed(...)]`, each spanned on the offending value.
+//! Bad `#[sandboxed]` arguments are compile errors that point at the bad token.
 
 #[test]
-fn ui() {
+fn bad_arguments_are_compile_errors() {
     trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
 }

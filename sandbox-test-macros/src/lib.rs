@@ -11,6 +11,7 @@ mod model;
 #[path = "../../sandbox-test/src/spec/mod.rs"]
 #[allow(dead_code)]
 mod spec;
+mod time;
 
 /// Runs the test in a Linux sandbox. See the `sandbox_test` crate for the options.
 #[proc_macro_attribute]

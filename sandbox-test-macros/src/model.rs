@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, net, readonly_root, writable, hide, bind, memory, pids, cpu, files";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable, hide, bind, memory, pids, cpu, files";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,
@@ -20,6 +20,7 @@ pub(crate) struct Model {
     pub clear_env: bool,
     pub workdir: Option<Workdir>,
     pub isolation: crate::isolation::Isolation,
+    pub time: Option<crate::time::Model>,
 }
 
 pub(crate) enum Workdir {
@@ -38,6 +39,7 @@ impl Model {
             clear_env: false,
             workdir: None,
             isolation: Default::default(),
+            time: None,
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in &metas {
@@ -63,6 +65,7 @@ impl Model {
                     model.hostname = Some(text);
                 }
                 "env" => model.env = env_pairs(meta)?,
+                "time" => model.time = Some(crate::time::parse(meta)?),
                 "clear_env" => {
                     flag(meta)?;
                     model.clear_env = true;
@@ -117,6 +120,9 @@ impl Model {
             Some(Workdir::Path(path)) => calls.extend(quote!(.workdir(#path))),
         }
         calls.extend(self.isolation.builder_calls());
+        if let Some(time) = &self.time {
+            calls.extend(time.builder_calls());
+        }
         calls
     }
 }

@@ -32,6 +32,7 @@ mod spec;
 mod supervisor;
 #[cfg(test)]
 mod test_support;
+mod time;
 
 pub use body::TestBody;
 pub use filesystem::Workdir;
@@ -41,6 +42,8 @@ pub use net::NetMode;
 pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure};
 pub use sandbox::Sandbox;
 pub use sandbox_test_macros::sandboxed;
+pub use spec::time::TimeSpecError;
+pub use time::{TimeError, TimeTravel};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]

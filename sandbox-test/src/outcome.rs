@@ -244,6 +244,21 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+impl Report {
+    /// Panics unless the outcome is `Passed`, with the outcome and the captured output.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        if !self.outcome.is_passed() {
+            panic!(
+                "{}\n--- stdout of the sandbox ---\n{}\n--- stderr of the sandbox ---\n{}",
+                self.outcome,
+                self.stdout.text(),
+                self.stderr.text()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

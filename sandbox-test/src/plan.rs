@@ -11,6 +11,7 @@ use std::os::fd::OwnedFd;
 use serde::{Deserialize, Serialize};
 
 use crate::filesystem::Workdir;
+use crate::time::TimePlan;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Plan {
@@ -28,6 +29,8 @@ pub(crate) struct Plan {
     pub net: crate::net::NetMode,
     pub fs: crate::filesystem::isolation::FsIsolation,
     pub limits: crate::limits::Enforcement,
+    /// Time-namespace offsets and the body's wall clock.
+    pub time: TimePlan,
 }
 
 impl Plan {
@@ -38,8 +41,7 @@ impl Plan {
             nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
         )?;
         let mut file = File::from(fd);
-        serde_json::to_writer(&mut file, self)?;
-        file.flush()?;
+        file.write_all(&serde_json::to_vec(self)?)?;
         Ok(file.into())
     }
 

@@ -9,6 +9,7 @@ use crate::filesystem::Workdir;
 use crate::outcome::{Outcome, Report, SetupFailure};
 use crate::plan::Plan;
 use crate::supervisor;
+use crate::time::TimeTravel;
 
 /// The sandbox a test runs in. `#[sandboxed(...)]` builds one from its arguments; tests
 /// can build one themselves and [`run`](Sandbox::run) a function in it to look at the
@@ -34,6 +35,7 @@ pub struct Sandbox {
     pub(crate) net: crate::net::NetMode,
     pub(crate) fs: crate::filesystem::isolation::FsIsolation,
     pub(crate) limits: crate::limits::Limits,
+    pub(crate) time: TimeTravel,
     /// Options that were refused; `run` reports the first without starting anything.
     pub(crate) invalid: Vec<String>,
 }
@@ -49,6 +51,7 @@ impl Default for Sandbox {
             net: Default::default(),
             fs: Default::default(),
             limits: Default::default(),
+            time: TimeTravel::new(),
             invalid: Vec::new(),
         }
     }
@@ -150,6 +153,11 @@ impl Sandbox {
             env.retain(|(k, _)| k != key);
             env.push((key.clone(), value.clone()));
         }
+        let time = self.time.plan().map_err(|why| SetupFailure {
+            step: "resolve the time travel".into(),
+            errno: None,
+            detail: why.to_string(),
+        })?;
         let limits = crate::limits::enforcement(&self.limits).map_err(|detail| SetupFailure {
             step: "create the sandbox's cgroup".into(),
             errno: None,
@@ -164,6 +172,7 @@ impl Sandbox {
             net: self.net,
             fs: self.fs.clone(),
             limits,
+            time,
         })
     }
 }

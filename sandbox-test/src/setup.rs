@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::{body, capabilities, filesystem, limits, namespaces, net};
+use crate::{body, capabilities, filesystem, limits, namespaces, net, time};
 
 /// The fd every sandbox process reports on.
 const CHANNEL_FD: RawFd = 3;
@@ -71,6 +71,11 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
     );
     // --map-root-user
     step.run("map the caller to root", namespaces::map_root_user(ids));
+    // --monotonic ... --boottime ...: before any process enters the time namespace
+    step.run(
+        "set the time namespace offsets",
+        time::set_namespace_offsets(&plan.time),
+    );
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
@@ -148,6 +153,10 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());
+    // After the environment: it adds libfaketime's variables for subprocesses.
+    if let Some(note) = step.run("move the wall clock", time::move_wall_clock(&plan.time)) {
+        let _ = protocol::send(step.channel, &Message::Note(note), &[]);
+    }
     step.run(
         "apply the limits",
         limits::apply_rlimits(&plan.limits, !plan.fs.needs_lock()).map_err(StepError::from),

@@ -11,3 +11,4 @@ pub mod hostname;
 pub mod net;
 pub mod path;
 pub mod size;
+pub mod time;
