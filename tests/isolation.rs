@@ -211,15 +211,36 @@ fn readonly_root_refuses_writes_and_remounts() {
     );
 }
 
-#[sandboxed(readonly_root)]
-fn readonly_root_keeps_tmp_and_the_workdir_writable() {
+fn write_in_tmp_and_workdir() {
     std::fs::write("/tmp/x", "ok").unwrap();
-    let workdir = std::env::current_dir().unwrap();
-    let probe = workdir.join(format!(".sandbox-test-probe-{}", std::process::id()));
-    std::fs::write(&probe, "ok").unwrap();
-    std::fs::remove_file(&probe).unwrap();
+    std::fs::write("in-workdir", "ok").unwrap();
     assert_eq!(
-        errno(std::fs::write("/var/tmp/sandbox-test-probe", "x")),
+        errno(std::fs::write(Path::new(&env("ELSEWHERE")).join("x"), "x")),
+        libc::EROFS
+    );
+}
+
+#[test]
+fn readonly_root_keeps_tmp_and_the_workdir_writable() {
+    let workdir = host_dir();
+    let elsewhere = host_dir();
+    let report = Sandbox::new()
+        .readonly_root()
+        .workdir(workdir.path())
+        .env("ELSEWHERE", elsewhere.path())
+        .run(write_in_tmp_and_workdir);
+    assert_passed(&report);
+    assert_eq!(
+        std::fs::read_to_string(workdir.path().join("in-workdir")).unwrap(),
+        "ok"
+    );
+}
+
+#[sandboxed(readonly_root)]
+fn readonly_root_from_the_attribute() {
+    std::fs::write("/tmp/x", "ok").unwrap();
+    assert_eq!(
+        errno(std::fs::write("/etc/sandbox-test-probe", "x")),
         libc::EROFS
     );
 }
