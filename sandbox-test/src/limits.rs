@@ -12,7 +12,10 @@
 //!   - `pids` → `RLIMIT_NPROC`, which since Linux 5.14 counts the tasks (processes and
 //!     threads) of a user *in its user namespace*, so only the sandbox's own tasks count
 //!     (see the `nproc_counts_per_user_namespace` test). The sandbox's supervisors in that
-//!     namespace are added, so `pids = N` allows N tasks to the body.
+//!     namespace are added, so `pids = N` allows N tasks to the body. The kernel never
+//!     applies it to tasks whose real uid is the host's root, so a sandbox the host's root
+//!     starts with `pids` moves its real uid to the overflow uid first
+//!     ([`leave_exempt_real_uid`]).
 //!   - `cpu` → `RLIMIT_CPU` with soft limit = the budget (SIGXCPU) and hard limit one
 //!     second later (SIGKILL), per process, whole seconds.
 //!
