@@ -502,6 +502,48 @@ fn cpu_attribute_reports_the_limit() {
     busy_loop();
 }
 
+fn busy_loop_ignoring_sigxcpu() {
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::SIGXCPU,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    }
+    .unwrap();
+    busy_loop();
+}
+
+#[test]
+fn cpu_kills_with_sigkill_at_the_hard_limit_when_sigxcpu_is_ignored() {
+    let report = Sandbox::new()
+        .cpu(Duration::from_secs(1))
+        .timeout(Duration::from_secs(60))
+        .run(busy_loop_ignoring_sigxcpu);
+    let Outcome::LimitExceeded { hit, outcome } = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert_eq!(
+        (hit.limit, hit.mechanism),
+        (LimitKind::Cpu, Mechanism::RlimitCpu)
+    );
+    assert!(
+        hit.evidence
+            .starts_with("the body was killed by SIGKILL at the hard limit after"),
+        "{hit}"
+    );
+    assert!(
+        matches!(
+            **outcome,
+            Outcome::Signaled {
+                signal: libc::SIGKILL,
+                ..
+            }
+        ),
+        "{outcome}"
+    );
+}
+
 fn open_many_files() {
     let files: Vec<std::fs::File> = (0..64)
         .map(|i| std::fs::File::open("/dev/null").unwrap_or_else(|e| panic!("open #{i}: {e}")))

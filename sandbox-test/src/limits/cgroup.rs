@@ -30,6 +30,8 @@ use super::Limits;
 
 /// Leaf that receives the processes of the delegated cgroup.
 const SUPERVISOR_LEAF: &str = "sandbox-test.supervisor";
+/// How often to sweep the delegated cgroup's processes into the leaf before giving up.
+const MOVE_PASSES: usize = 16;
 
 /// A cgroup v2 directory the test process may manage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,11 +90,11 @@ impl Delegation {
         let leaf = self.dir.join(SUPERVISOR_LEAF);
         create_dir_if_missing(&leaf)?;
         // Processes may fork while they are moved: repeat until the cgroup is empty.
-        loop {
+        for _pass in 0..MOVE_PASSES {
             let pids = fs::read_to_string(self.dir.join("cgroup.procs"))?;
             let pids: Vec<&str> = pids.split_whitespace().collect();
             if pids.is_empty() {
-                break;
+                return self.enable_controllers();
             }
             for pid in pids {
                 match fs::write(leaf.join("cgroup.procs"), pid) {
@@ -102,9 +104,16 @@ impl Delegation {
                 }
             }
             if !cgroup_procs_is_live_file(&self.dir) {
-                break;
+                return self.enable_controllers();
             }
         }
+        Err(io::Error::other(format!(
+            "{} still holds processes after {MOVE_PASSES} passes moving them to {SUPERVISOR_LEAF}",
+            self.dir.display()
+        )))
+    }
+
+    fn enable_controllers(&self) -> io::Result<()> {
         let enable: Vec<String> = ["memory", "pids"]
             .into_iter()
             .filter(|c| self.controllers.iter().any(|have| have == c))
