@@ -6,6 +6,7 @@ use proc_macro::TokenStream;
 
 mod above;
 mod expand;
+mod isolation;
 mod model;
 #[path = "../../sandbox-test/src/spec/mod.rs"]
 #[allow(dead_code)]

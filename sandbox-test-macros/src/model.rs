@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...)";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable, hide, bind, memory, pids, cpu, files";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,
@@ -19,6 +19,7 @@ pub(crate) struct Model {
     pub env: Vec<(Ident, Expr)>,
     pub clear_env: bool,
     pub workdir: Option<Workdir>,
+    pub isolation: crate::isolation::Isolation,
     pub time: Option<crate::time::Model>,
 }
 
@@ -37,6 +38,7 @@ impl Model {
             env: Vec::new(),
             clear_env: false,
             workdir: None,
+            isolation: Default::default(),
             time: None,
         };
         let mut seen: Vec<String> = Vec::new();
@@ -81,6 +83,9 @@ impl Model {
                         }
                     });
                 }
+                isolation if crate::isolation::OPTIONS.contains(&isolation) => {
+                    model.isolation.parse(isolation, meta)?
+                }
                 _ => {
                     return Err(syn::Error::new(
                         meta.path().span(),
@@ -114,6 +119,7 @@ impl Model {
             Some(Workdir::Temp) => calls.extend(quote!(.workdir_temp())),
             Some(Workdir::Path(path)) => calls.extend(quote!(.workdir(#path))),
         }
+        calls.extend(self.isolation.builder_calls());
         if let Some(time) = &self.time {
             calls.extend(time.builder_calls());
         }

@@ -1,6 +1,9 @@
 //! The sandbox's view of the filesystem: its own mount namespace, a fresh /proc, a private
 //! /tmp, the working directory.
 
+pub(crate) mod isolation;
+pub(crate) mod mountinfo;
+
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 

@@ -113,6 +113,12 @@ pub enum Outcome {
     SetupFailed(SetupFailure),
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
     Unsupported { reason: String },
+    /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
+    /// failed: which limit, what enforced it, the evidence, and how the body ended.
+    LimitExceeded {
+        hit: crate::limits::attribution::LimitHit,
+        outcome: Box<Outcome>,
+    },
 }
 
 impl Outcome {
@@ -169,6 +175,9 @@ impl fmt::Display for Outcome {
             }
             Outcome::Unsupported { reason } => {
                 write!(f, "this host cannot run sandboxed tests: {reason}")
+            }
+            Outcome::LimitExceeded { hit, outcome } => {
+                write!(f, "sandboxed test hit its {hit}\n{outcome}")
             }
         }
     }

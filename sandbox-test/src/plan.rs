@@ -25,6 +25,10 @@ pub(crate) struct Plan {
     /// The body's whole environment.
     pub env: Vec<(OsString, OsString)>,
     pub workdir: Workdir,
+    #[serde(with = "crate::net::serde_mode")]
+    pub net: crate::net::NetMode,
+    pub fs: crate::filesystem::isolation::FsIsolation,
+    pub limits: crate::limits::Enforcement,
     /// Time-namespace offsets and the body's wall clock.
     pub time: TimePlan,
 }

@@ -32,6 +32,9 @@ pub struct Sandbox {
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) clear_env: bool,
     pub(crate) workdir: Workdir,
+    pub(crate) net: crate::net::NetMode,
+    pub(crate) fs: crate::filesystem::isolation::FsIsolation,
+    pub(crate) limits: crate::limits::Limits,
     pub(crate) time: TimeTravel,
     /// Options that were refused; `run` reports the first without starting anything.
     pub(crate) invalid: Vec<String>,
@@ -45,6 +48,9 @@ impl Default for Sandbox {
             env: Vec::new(),
             clear_env: false,
             workdir: Workdir::Inherit,
+            net: Default::default(),
+            fs: Default::default(),
+            limits: Default::default(),
             time: TimeTravel::new(),
             invalid: Vec::new(),
         }
@@ -112,7 +118,13 @@ impl Sandbox {
     /// the body; the body never runs outside a sandbox.
     pub fn run<R: TestBody>(&self, body: fn() -> R) -> Report {
         match self.plan(body) {
-            Ok(plan) => supervisor::supervise(&plan, self.timeout),
+            Ok(plan) => {
+                let mut report = supervisor::supervise(&plan, self.timeout);
+                if let Err(why) = crate::limits::release(&plan.limits) {
+                    report.notes.push(why);
+                }
+                report
+            }
             Err(failure) => Report {
                 outcome: Outcome::SetupFailed(failure),
                 stdout: Default::default(),
@@ -146,12 +158,20 @@ impl Sandbox {
             errno: None,
             detail: why.to_string(),
         })?;
+        let limits = crate::limits::enforcement(&self.limits).map_err(|detail| SetupFailure {
+            step: "create the sandbox's cgroup".into(),
+            errno: None,
+            detail,
+        })?;
         Ok(Plan {
             entry,
             body,
             hostname: self.hostname.clone(),
             env,
             workdir: self.workdir.clone(),
+            net: self.net,
+            fs: self.fs.clone(),
+            limits,
             time,
         })
     }
