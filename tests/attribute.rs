@@ -58,3 +58,30 @@ async fn a_tokio_test_runs_its_runtime_inside() {
     client.await.unwrap();
     assert_eq!(std::process::id(), 2);
 }
+
+/// `#[test]` or `#[rstest]` above `#[sandboxed]` must not register a test twice.
+#[test]
+fn every_test_is_registered_once() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--list", "--format", "terse", "--include-ignored"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(output.stdout).unwrap();
+    let mut names: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .collect();
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "{listing}");
+    for name in [
+        "an_explicit_test_attribute_above_is_kept",
+        "rstest_cases_each_run_in_their_own_sandbox::case_1",
+        "rstest_cases_each_run_in_their_own_sandbox::case_2",
+        "rstest_cases_each_run_in_their_own_sandbox::case_3",
+        "a_tokio_test_runs_its_runtime_inside",
+    ] {
+        assert!(names.contains(&name), "{name} missing from\n{listing}");
+    }
+}

@@ -1,7 +1,6 @@
-//! Bad attribute arguments are compile errors spanned on the value.
+//! Bad `#[sandboxed]` arguments are compile errors that point at the bad token.
 
 #[test]
-fn ui() {
-    let t = trybuild::TestCases::new();
-    t.compile_fail("tests/ui/*.rs");
+fn bad_arguments_are_compile_errors() {
+    trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
 }

@@ -59,17 +59,20 @@ pub(crate) fn expand(model: Model, item: ItemFn, above: &[String]) -> syn::Resul
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => quote!(#ty),
     };
+    // Outside the test fn, so that it is checked in every build, not only under `--test`.
     let check_body_type = quote_spanned! {output.span()=>
-        fn __sandboxed_check<T: ::sandbox_test::TestBody>() {}
-        __sandboxed_check::<#body_type>();
+        const _: () = {
+            fn __sandboxed_check<T: ::sandbox_test::TestBody>() {}
+            let _ = __sandboxed_check::<#body_type>;
+        };
     };
     let builder_calls = model.builder_calls();
     Ok(quote! {
+        #check_body_type
         #test_attribute
         #(#attrs)*
         #vis fn #name() {
             fn __sandboxed_body() #output #body
-            #check_body_type
             ::sandbox_test::__private::run_test(
                 ::sandbox_test::Sandbox::new() #builder_calls,
                 __sandboxed_body,

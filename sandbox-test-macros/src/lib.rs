@@ -6,11 +6,13 @@ use proc_macro::TokenStream;
 
 mod above;
 mod expand;
+mod isolation;
 mod model;
 mod seccomp;
 #[path = "../../sandbox-test/src/spec/mod.rs"]
 #[allow(dead_code)]
 mod spec;
+mod time;
 
 /// Runs the test in a Linux sandbox. See the `sandbox_test` crate for the options.
 #[proc_macro_attribute]

@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, seccomp(...)";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable, hide, bind, memory, pids, cpu, files, seccomp(...)";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,
@@ -20,6 +20,8 @@ pub(crate) struct Model {
     pub clear_env: bool,
     pub workdir: Option<Workdir>,
     pub seccomp: Option<crate::seccomp::Model>,
+    pub isolation: crate::isolation::Isolation,
+    pub time: Option<crate::time::Model>,
 }
 
 pub(crate) enum Workdir {
@@ -38,6 +40,8 @@ impl Model {
             clear_env: false,
             workdir: None,
             seccomp: None,
+            isolation: Default::default(),
+            time: None,
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in &metas {
@@ -64,6 +68,7 @@ impl Model {
                 }
                 "env" => model.env = env_pairs(meta)?,
                 "seccomp" => model.seccomp = Some(crate::seccomp::parse(meta)?),
+                "time" => model.time = Some(crate::time::parse(meta)?),
                 "clear_env" => {
                     flag(meta)?;
                     model.clear_env = true;
@@ -80,6 +85,9 @@ impl Model {
                             ))
                         }
                     });
+                }
+                isolation if crate::isolation::OPTIONS.contains(&isolation) => {
+                    model.isolation.parse(isolation, meta)?
                 }
                 _ => {
                     return Err(syn::Error::new(
@@ -113,6 +121,10 @@ impl Model {
             None => {}
             Some(Workdir::Temp) => calls.extend(quote!(.workdir_temp())),
             Some(Workdir::Path(path)) => calls.extend(quote!(.workdir(#path))),
+        }
+        calls.extend(self.isolation.builder_calls());
+        if let Some(time) = &self.time {
+            calls.extend(time.builder_calls());
         }
         if let Some(seccomp) = &self.seccomp {
             calls.extend(seccomp.builder_calls());

@@ -75,6 +75,55 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Like Rust's own short backtraces: only the frames between the panic machinery and the
+/// sandbox's trampoline, unless `RUST_BACKTRACE=full`.
+fn short_backtrace(full: &str) -> String {
+    if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v == "full") {
+        return full.to_owned();
+    }
+    // A frame is a line "  N: symbol", followed by "at file:line" lines.
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in full.lines() {
+        let is_frame = line
+            .trim_start()
+            .split_once(": ")
+            .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+        match frames.last_mut() {
+            Some(frame) if !is_frame => frame.push(line),
+            _ => frames.push(vec![line]),
+        }
+    }
+    let symbol = |frame: &Vec<&str>| {
+        frame[0]
+            .trim_start()
+            .split_once(": ")
+            .map_or("", |(_, s)| s)
+            .to_owned()
+    };
+    let end = frames
+        .iter()
+        .position(|f| symbol(f).starts_with("sandbox_test::body::call"))
+        .unwrap_or(frames.len());
+    let start = frames[..end]
+        .iter()
+        .rposition(|f| {
+            let s = symbol(f);
+            s.starts_with("core::panicking::")
+                || s.starts_with("std::panicking::")
+                || s.contains("rust_begin_unwind")
+        })
+        .map_or(0, |i| i + 1);
+    let mut short = String::new();
+    for (number, frame) in frames[start..end].iter().enumerate() {
+        short.push_str(&format!("{number:>4}: {}\n", symbol(frame)));
+        frame[1..]
+            .iter()
+            .for_each(|line| short.push_str(&format!("{line}\n")));
+    }
+    short.push_str("note: frames of the panic machinery and of sandbox-test are left out; RUST_BACKTRACE=full shows them\n");
+    short
+}
+
 /// Runs the body and reports its verdict. Never returns.
 pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
     // As in any Rust program: a write to a closed pipe is an EPIPE error, not a signal.
@@ -94,7 +143,7 @@ pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
             backtrace: (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
-                .then(|| backtrace.to_string()),
+                .then(|| short_backtrace(&backtrace.to_string())),
         };
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture);
     }));

@@ -1,7 +1,14 @@
 //! The sandbox's view of the filesystem: its own mount namespace, a fresh /proc, a private
 //! /tmp, the working directory.
 
+pub(crate) mod isolation;
+pub(crate) mod mountinfo;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use nix::mount::{mount, MsFlags};
 use serde::{Deserialize, Serialize};
@@ -43,8 +50,33 @@ pub(crate) fn mount_proc() -> Result<(), StepError> {
         .map_err(mount_error("mounting proc on /proc"))
 }
 
-/// `mount -t tmpfs tmpfs /tmp`.
+/// `mount -t tmpfs tmpfs /tmp`. The test's own files stay where they are: when the test
+/// binary or the working directory lives under /tmp (a clone checked out there, say), it is
+/// bind-mounted back at its path in the new tmpfs, so that backtraces can read the binary's
+/// debug info, `current_exe()` can be re-run, and the package's files can be opened.
 pub(crate) fn mount_private_tmp() -> Result<(), StepError> {
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    let mut keep: Vec<PathBuf> = Vec::new();
+    if let Some(cwd) = cwd.filter(|p| p.starts_with("/tmp")) {
+        keep.push(cwd);
+    }
+    if let Some(exe) =
+        exe.filter(|p| p.starts_with("/tmp") && !keep.iter().any(|k| p.starts_with(k)))
+    {
+        keep.push(exe);
+    }
+    // O_PATH handles taken before the tmpfs hides the paths.
+    let handles: Vec<(PathBuf, OwnedFd)> = keep
+        .into_iter()
+        .map(|path| {
+            let fd = nix::fcntl::open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|errno| StepError::Sys(format!("opening {}", path.display()), errno))?;
+            // SAFETY: `open` returned a new fd that nothing else owns.
+            Ok((path, unsafe { OwnedFd::from_raw_fd(fd) }))
+        })
+        .collect::<Result<_, StepError>>()?;
+
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mount(
         Some("tmpfs"),
@@ -53,7 +85,41 @@ pub(crate) fn mount_private_tmp() -> Result<(), StepError> {
         flags,
         Some("mode=1777"),
     )
-    .map_err(mount_error("mounting a tmpfs on /tmp"))
+    .map_err(mount_error("mounting a tmpfs on /tmp"))?;
+
+    for (path, fd) in handles {
+        let is_dir = nix::sys::stat::fstat(fd.as_raw_fd())
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .unwrap_or(false);
+        let made = if is_dir {
+            std::fs::create_dir_all(&path)
+        } else {
+            path.parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::File::create(&path).map(drop))
+        };
+        made.map_err(|e| {
+            StepError::Other(format!(
+                "recreating {} in the private /tmp: {e}",
+                path.display()
+            ))
+        })?;
+        let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        mount(
+            Some(source.as_str()),
+            &path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|errno| {
+            StepError::Sys(
+                format!("bind-mounting {} back into /tmp", path.display()),
+                errno,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `cd` into the working directory the test asked for.

@@ -58,8 +58,9 @@ fn parse_unsupported_policy(value: Option<&OsStr>) -> Result<UnsupportedPolicy, 
         None => Ok(UnsupportedPolicy::Fail),
         Some(Some("fail")) => Ok(UnsupportedPolicy::Fail),
         Some(Some("skip")) => Ok(UnsupportedPolicy::Skip),
-        Some(other) => Err(format!(
-            "SANDBOX_TEST_UNSUPPORTED is {other:?}; it takes `fail` (the default) or `skip`"
+        Some(_) => Err(format!(
+            "SANDBOX_TEST_UNSUPPORTED is `{}`; it takes `fail` (the default) or `skip`",
+            value.unwrap_or_default().to_string_lossy()
         )),
     }
 }

@@ -18,6 +18,7 @@ mod capabilities;
 mod filesystem;
 mod fork_server;
 mod harness;
+mod limits;
 mod namespaces;
 mod net;
 mod outcome;
@@ -30,12 +31,20 @@ mod setup;
 #[allow(dead_code)]
 mod spec;
 mod supervisor;
+#[cfg(test)]
+mod test_support;
+mod time;
 
 pub use body::TestBody;
 pub use filesystem::Workdir;
+pub use limits::attribution::LimitHit;
+pub use limits::{LimitKind, Mechanism};
+pub use net::NetMode;
 pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure};
 pub use sandbox::Sandbox;
 pub use sandbox_test_macros::sandboxed;
+pub use spec::time::TimeSpecError;
+pub use time::{TimeError, TimeTravel};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]

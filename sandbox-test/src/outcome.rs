@@ -119,6 +119,12 @@ pub enum Outcome {
     /// The kernel killed the body for a forbidden syscall (`on_violation = "kill"`, or a
     /// profile's kill action).
     KilledBySeccomp,
+    /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
+    /// failed: which limit, what enforced it, the evidence, and how the body ended.
+    LimitExceeded {
+        hit: crate::limits::attribution::LimitHit,
+        outcome: Box<Outcome>,
+    },
 }
 
 impl Outcome {
@@ -183,6 +189,9 @@ impl fmt::Display for Outcome {
                 f,
                 "sandboxed test was killed by seccomp (SIGSYS) for a forbidden syscall"
             ),
+            Outcome::LimitExceeded { hit, outcome } => {
+                write!(f, "sandboxed test hit its {hit}\n{outcome}")
+            }
         }
     }
 }
@@ -248,6 +257,21 @@ pub struct Report {
     pub notes: Vec<String>,
     /// What the seccomp filter saw: every violation, and what `record` recorded.
     pub seccomp: crate::seccomp::SeccompReport,
+}
+
+impl Report {
+    /// Panics unless the outcome is `Passed`, with the outcome and the captured output.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        if !self.outcome.is_passed() {
+            panic!(
+                "{}\n--- stdout of the sandbox ---\n{}\n--- stderr of the sandbox ---\n{}",
+                self.outcome,
+                self.stdout.text(),
+                self.stderr.text()
+            );
+        }
+    }
 }
 
 #[cfg(test)]

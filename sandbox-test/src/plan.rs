@@ -11,6 +11,7 @@ use std::os::fd::OwnedFd;
 use serde::{Deserialize, Serialize};
 
 use crate::filesystem::Workdir;
+use crate::time::TimePlan;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Plan {
@@ -26,6 +27,12 @@ pub(crate) struct Plan {
     pub workdir: Workdir,
     /// The seccomp filter, compiled in the parent; `None` for `seccomp = "off"`.
     pub seccomp: Option<crate::seccomp::CompiledFilter>,
+    #[serde(with = "crate::net::serde_mode")]
+    pub net: crate::net::NetMode,
+    pub fs: crate::filesystem::isolation::FsIsolation,
+    pub limits: crate::limits::Enforcement,
+    /// Time-namespace offsets and the body's wall clock.
+    pub time: TimePlan,
 }
 
 impl Plan {
@@ -36,8 +43,7 @@ impl Plan {
             nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
         )?;
         let mut file = File::from(fd);
-        serde_json::to_writer(&mut file, self)?;
-        file.flush()?;
+        file.write_all(&serde_json::to_vec(self)?)?;
         Ok(file.into())
     }
 

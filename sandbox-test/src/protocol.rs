@@ -37,6 +37,9 @@ pub(crate) enum Message {
     /// Body (its SIGSYS handler) or its seccomp supervisor → test thread: a forbidden
     /// call, or a recorded one.
     Seccomp(crate::seccomp::SeccompEvent),
+    /// Init (pid 1) → test thread, before `BodyExited` when a `cpu` limit is set: the CPU
+    /// time of the body's processes the init reaped.
+    BodyUsage { cpu_time: std::time::Duration },
     /// Init (pid 1) → test thread: how the body process ended.
     BodyExited(ExitStatus),
     /// Fork server → test thread: the sandbox's first process was reaped. Nothing follows.

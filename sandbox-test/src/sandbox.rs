@@ -9,6 +9,7 @@ use crate::filesystem::Workdir;
 use crate::outcome::{Outcome, Report, SetupFailure};
 use crate::plan::Plan;
 use crate::supervisor;
+use crate::time::TimeTravel;
 
 /// The sandbox a test runs in. `#[sandboxed(...)]` builds one from its arguments; tests
 /// can build one themselves and [`run`](Sandbox::run) a function in it to look at the
@@ -33,6 +34,10 @@ pub struct Sandbox {
     pub(crate) workdir: Workdir,
     /// The seccomp policy (see `seccomp/builder.rs` for its options).
     pub(crate) seccomp: crate::seccomp::Policy,
+    pub(crate) net: crate::net::NetMode,
+    pub(crate) fs: crate::filesystem::isolation::FsIsolation,
+    pub(crate) limits: crate::limits::Limits,
+    pub(crate) time: TimeTravel,
     /// Options that were refused; `run` reports the first without starting anything.
     pub(crate) invalid: Vec<String>,
 }
@@ -46,6 +51,10 @@ impl Default for Sandbox {
             clear_env: false,
             workdir: Workdir::Inherit,
             seccomp: crate::seccomp::Policy::Baseline,
+            net: Default::default(),
+            fs: Default::default(),
+            limits: Default::default(),
+            time: TimeTravel::new(),
             invalid: Vec::new(),
         }
     }
@@ -115,6 +124,9 @@ impl Sandbox {
             Ok(plan) => {
                 let mut report = supervisor::supervise(&plan, self.timeout);
                 crate::seccomp::builder::conclude(&self.seccomp, plan.seccomp.as_ref(), &mut report);
+                if let Err(why) = crate::limits::release(&plan.limits) {
+                    report.notes.push(why);
+                }
                 report
             }
             Err(failure) => Report {
@@ -146,6 +158,16 @@ impl Sandbox {
             env.retain(|(k, _)| k != key);
             env.push((key.clone(), value.clone()));
         }
+        let time = self.time.plan().map_err(|why| SetupFailure {
+            step: "resolve the time travel".into(),
+            errno: None,
+            detail: why.to_string(),
+        })?;
+        let limits = crate::limits::enforcement(&self.limits).map_err(|detail| SetupFailure {
+            step: "create the sandbox's cgroup".into(),
+            errno: None,
+            detail,
+        })?;
         Ok(Plan {
             entry,
             body,
@@ -153,6 +175,10 @@ impl Sandbox {
             env,
             workdir: self.workdir.clone(),
             seccomp: crate::seccomp::builder::plan_filter(&self.seccomp)?,
+            net: self.net,
+            fs: self.fs.clone(),
+            limits,
+            time,
         })
     }
 }

@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::{body, capabilities, filesystem, namespaces, net};
+use crate::{body, capabilities, filesystem, limits, namespaces, net, time};
 
 /// The fd every sandbox process reports on.
 pub(crate) const CHANNEL_FD: RawFd = 3;
@@ -56,10 +56,26 @@ pub(crate) fn sandbox_main(
 /// The first process: creates the namespaces, then forks the init.
 fn first_process(plan: &Plan, step: &Steps) -> ! {
     let ids = namespaces::caller_ids();
-    // unshare --user --pid --mount --uts --ipc --net --cgroup --time
-    step.run("unshare namespaces", namespaces::unshare(namespaces::ALL));
+    step.run(
+        "enter the sandbox's cgroup",
+        limits::enter_cgroup(&plan.limits).map_err(StepError::from),
+    );
+    step.run(
+        "make RLIMIT_NPROC apply",
+        limits::leave_exempt_real_uid(&plan.limits).map_err(StepError::from),
+    );
+    // unshare --user --pid --mount --uts --ipc --net --cgroup --time (--net unless host)
+    step.run(
+        "unshare namespaces",
+        namespaces::unshare(net::namespace_flags(namespaces::ALL, plan.net)),
+    );
     // --map-root-user
     step.run("map the caller to root", namespaces::map_root_user(ids));
+    // --monotonic ... --boottime ...: before any process enters the time namespace
+    step.run(
+        "set the time namespace offsets",
+        time::set_namespace_offsets(&plan.time),
+    );
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
@@ -83,10 +99,18 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     step.run("make mounts private", filesystem::make_mounts_private());
     step.run("mount /proc", filesystem::mount_proc());
     step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    // readonly_root, writable, hide, bind
+    step.run(
+        "isolate the filesystem",
+        filesystem::isolation::apply_in_sandbox(&plan.fs, &plan.workdir),
+    );
     // hostname sandbox
     step.run("set the hostname", namespaces::set_hostname(&plan.hostname));
-    // ip link set lo up
-    step.run("bring up lo", net::bring_up_loopback());
+    // ip link set lo up (net = "loopback")
+    step.run(
+        "configure the network",
+        net::configure(plan.net).map_err(StepError::from),
+    );
     let forwarded = step.run(
         "block the signals init forwards",
         namespaces::block_forwarded_signals(),
@@ -98,6 +122,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
         }
         Some(body) => {
             let status = namespaces::reap_and_forward(body, &forwarded);
+            if plan.limits.limits.cpu.is_some() {
+                let cpu_time = limits::reaped_cpu_time();
+                let _ = protocol::send(step.channel, &Message::BodyUsage { cpu_time }, &[]);
+            }
             let _ = protocol::send(step.channel, &Message::BodyExited(status), &[]);
             // When pid 1 exits, the kernel kills whatever the body left behind.
             exit(0)
@@ -116,9 +144,23 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
         "enter the working directory",
         filesystem::enter_workdir(&plan.workdir),
     );
+    if plan.fs.needs_lock() {
+        step.run(
+            "lock the mounts",
+            filesystem::isolation::lock_mounts().map_err(StepError::from),
+        );
+    }
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());
+    // After the environment: it adds libfaketime's variables for subprocesses.
+    if let Some(note) = step.run("move the wall clock", time::move_wall_clock(&plan.time)) {
+        let _ = protocol::send(step.channel, &Message::Note(note), &[]);
+    }
+    step.run(
+        "apply the limits",
+        limits::apply_rlimits(&plan.limits, !plan.fs.needs_lock()).map_err(StepError::from),
+    );
     // Last: the seccomp filter, loaded by `body::run` right before it calls the body
     // (`seccomp::load::load_in_body`).
     body::run(plan, step.channel)

@@ -9,6 +9,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::fork_server;
+use crate::limits::{attribution, Enforcement};
 use crate::outcome::{ExitStatus, Outcome, Output, Report, SetupFailure, Verdict};
 use crate::plan::Plan;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
@@ -24,6 +25,7 @@ struct Heard {
     setup_failed: Option<SetupFailure>,
     unsupported: Option<String>,
     body_exit: Option<ExitStatus>,
+    body_cpu_time: Option<Duration>,
     sandbox_exit: Option<ExitStatus>,
     notes: Vec<String>,
     seccomp: Vec<crate::seccomp::SeccompEvent>,
@@ -83,11 +85,17 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
         );
     }
     drop((plan_fd, channel_child, out_write, err_write));
-    collect(channel, out_read, err_read, timeout)
+    collect(channel, out_read, err_read, timeout, &plan.limits)
 }
 
 /// The event loop: output, messages, the deadline, until every writer is gone.
-fn collect(channel: OwnedFd, out: OwnedFd, err: OwnedFd, timeout: Duration) -> Report {
+fn collect(
+    channel: OwnedFd,
+    out: OwnedFd,
+    err: OwnedFd,
+    timeout: Duration,
+    limits: &Enforcement,
+) -> Report {
     let mut heard = Heard::default();
     let mut stdout = Output::default();
     let mut stderr = Output::default();
@@ -149,6 +157,13 @@ fn collect(channel: OwnedFd, out: OwnedFd, err: OwnedFd, timeout: Duration) -> R
         }
     }
     let outcome = judge(&heard, killed_at.map(|_| timeout));
+    let outcome = attribution::attribute_outcome(
+        limits,
+        outcome,
+        heard.body_exit,
+        heard.body_cpu_time,
+        &[&stdout, &stderr],
+    );
     let mut notes = heard.notes;
     if let Some(garbled) = heard.garbled {
         notes.push(garbled);
@@ -195,6 +210,7 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
         Message::Verdict(v) => heard.verdict = Some(v),
         Message::Note(note) => heard.notes.push(note),
         Message::Seccomp(event) => heard.seccomp.push(event),
+        Message::BodyUsage { cpu_time } => heard.body_cpu_time = Some(cpu_time),
         Message::BodyExited(status) => heard.body_exit = Some(status),
         Message::SandboxExited(status) => heard.sandbox_exit = Some(status),
         Message::Spawn => heard.garbled = Some("the sandbox sent a Spawn request".into()),

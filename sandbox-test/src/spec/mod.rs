@@ -4,6 +4,12 @@
 //! `#[path]`, so an attribute value is validated at compile time by exactly the parser the
 //! runtime uses.
 
+pub mod bind;
+pub mod cpu;
 pub mod duration;
 pub mod hostname;
 pub mod seccomp;
+pub mod net;
+pub mod path;
+pub mod size;
+pub mod time;

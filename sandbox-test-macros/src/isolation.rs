@@ -1,0 +1,248 @@
+//! The isolation options of `#[sandboxed(...)]`: `net`, `readonly_root`, `writable`,
+//! `hide`, `bind`, `memory`, `pids`, `cpu`, `files`. Values are checked with the runtime's
+//! own parsers (`spec`); an error points at the value.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprArray, ExprLit, Lit, LitInt, LitStr, Meta};
+
+use crate::model::{flag, string_value};
+use crate::spec;
+use crate::spec::bind::BindSpec;
+use crate::spec::net::NetMode;
+
+/// The option names this module parses.
+pub(crate) const OPTIONS: [&str; 9] = [
+    "net",
+    "readonly_root",
+    "writable",
+    "hide",
+    "bind",
+    "memory",
+    "pids",
+    "cpu",
+    "files",
+];
+
+/// The isolation options given to one test.
+#[derive(Debug, Default)]
+pub(crate) struct Isolation {
+    pub net: Option<NetMode>,
+    pub readonly_root: bool,
+    pub writable: Vec<PathBuf>,
+    pub hide: Vec<PathBuf>,
+    pub bind: Vec<BindSpec>,
+    pub memory: Option<u64>,
+    pub pids: Option<u64>,
+    pub cpu: Option<Duration>,
+    pub files: Option<u64>,
+}
+
+impl Isolation {
+    /// Parses one option named `name` (one of [`OPTIONS`]) into `self`.
+    pub(crate) fn parse(&mut self, name: &str, meta: &Meta) -> syn::Result<()> {
+        match name {
+            "net" => {
+                let text = string_value(meta)?;
+                self.net = Some(checked(&text, text.value().parse::<NetMode>())?);
+            }
+            "readonly_root" => {
+                flag(meta)?;
+                self.readonly_root = true;
+            }
+            "writable" => self.writable = paths(meta)?,
+            "hide" => self.hide = paths(meta)?,
+            "bind" => {
+                self.bind = string_list(meta)?
+                    .iter()
+                    .map(|text| checked(text, spec::bind::parse_bind(&text.value())))
+                    .collect::<syn::Result<_>>()?;
+            }
+            "memory" => {
+                self.memory = Some(match value(meta)? {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(text),
+                        ..
+                    }) => checked(&text, spec::size::parse_size(&text.value()))?,
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Int(int), ..
+                    }) => positive(&int)?,
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "expected a size such as \"256M\" or a number of bytes",
+                        ))
+                    }
+                });
+            }
+            "pids" => self.pids = Some(positive(&int_value(meta)?)?),
+            "files" => self.files = Some(positive(&int_value(meta)?)?),
+            "cpu" => {
+                let text = string_value(meta)?;
+                self.cpu = Some(checked(
+                    &text,
+                    spec::duration::parse_duration(&text.value()),
+                )?);
+            }
+            _ => unreachable!("`{name}` is not an isolation option"),
+        }
+        Ok(())
+    }
+
+    /// The builder calls for these options.
+    pub(crate) fn builder_calls(&self) -> TokenStream {
+        let mut calls = TokenStream::new();
+        if let Some(mode) = self.net {
+            let variant = match mode {
+                NetMode::Loopback => quote!(Loopback),
+                NetMode::None => quote!(None),
+                NetMode::Host => quote!(Host),
+            };
+            calls.extend(quote!(.net(::sandbox_test::NetMode::#variant)));
+        }
+        if self.readonly_root {
+            calls.extend(quote!(.readonly_root()));
+        }
+        for path in &self.writable {
+            let path = path.to_string_lossy();
+            calls.extend(quote!(.writable(#path)));
+        }
+        for path in &self.hide {
+            let path = path.to_string_lossy();
+            calls.extend(quote!(.hide(#path)));
+        }
+        for bind in &self.bind {
+            let (source, target) = (bind.source.to_string_lossy(), bind.target.to_string_lossy());
+            calls.extend(match bind.read_only {
+                true => quote!(.bind_ro(#source, #target)),
+                false => quote!(.bind(#source, #target)),
+            });
+        }
+        if let Some(bytes) = self.memory {
+            calls.extend(quote!(.memory(#bytes)));
+        }
+        if let Some(tasks) = self.pids {
+            calls.extend(quote!(.pids(#tasks)));
+        }
+        if let Some(budget) = self.cpu {
+            let millis = budget.as_millis() as u64;
+            calls.extend(quote!(.cpu(::std::time::Duration::from_millis(#millis))));
+        }
+        if let Some(fds) = self.files {
+            calls.extend(quote!(.files(#fds)));
+        }
+        calls
+    }
+}
+
+/// A parser's verdict on `text`, as an error spanned on it.
+fn checked<T, E: std::fmt::Display>(text: &LitStr, result: Result<T, E>) -> syn::Result<T> {
+    result.map_err(|why| syn::Error::new(text.span(), why))
+}
+
+fn value(meta: &Meta) -> syn::Result<Expr> {
+    match meta {
+        Meta::NameValue(nv) => Ok(nv.value.clone()),
+        _ => Err(syn::Error::new(meta.span(), "expected `name = value`")),
+    }
+}
+
+fn int_value(meta: &Meta) -> syn::Result<LitInt> {
+    match value(meta)? {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => Ok(int),
+        other => Err(syn::Error::new(other.span(), "expected a whole number")),
+    }
+}
+
+fn positive(int: &LitInt) -> syn::Result<u64> {
+    match int.base10_parse::<u64>()? {
+        0 => Err(syn::Error::new(int.span(), "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// `name = ["a", "b"]` (or a single `"a"`).
+fn string_list(meta: &Meta) -> syn::Result<Vec<LitStr>> {
+    let items = match value(meta)? {
+        Expr::Array(ExprArray { elems, .. }) => elems.into_iter().collect(),
+        single => vec![single],
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) => Ok(text),
+            other => Err(syn::Error::new(other.span(), "expected a string literal")),
+        })
+        .collect()
+}
+
+fn paths(meta: &Meta) -> syn::Result<Vec<PathBuf>> {
+    string_list(meta)?
+        .iter()
+        .map(|text| checked(text, spec::path::parse_absolute_path(&text.value())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &str) -> syn::Result<Isolation> {
+        let metas = syn::parse::Parser::parse_str(
+            syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated,
+            args,
+        )?;
+        let mut isolation = Isolation::default();
+        for meta in &metas {
+            let name = meta.path().get_ident().unwrap().to_string();
+            isolation.parse(&name, meta)?;
+        }
+        Ok(isolation)
+    }
+
+    #[test]
+    fn generates_builder_calls() {
+        let isolation = parse(
+            r#"net = "none", readonly_root, writable = ["/var/tmp/x/"], hide = "/run/user",
+               bind = ["/srv:/data", "/etc:/etc2:ro"], memory = "64M", pids = 32, cpu = "1s", files = 256"#,
+        )
+        .unwrap();
+        let calls = isolation.builder_calls().to_string();
+        let expected = quote!(
+            .net(::sandbox_test::NetMode::None)
+            .readonly_root()
+            .writable("/var/tmp/x")
+            .hide("/run/user")
+            .bind("/srv", "/data")
+            .bind_ro("/etc", "/etc2")
+            .memory(67108864u64)
+            .pids(32u64)
+            .cpu(::std::time::Duration::from_millis(1000u64))
+            .files(256u64)
+        );
+        assert_eq!(calls, expected.to_string());
+        assert_eq!(parse("memory = 4096").unwrap().memory, Some(4096));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_parsers_words() {
+        let error = |args: &str| parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error(r#"net = "wifi""#).contains("unknown network mode `wifi`"));
+        assert!(error(r#"memory = "lots""#).contains("is not a size"));
+        assert!(error(r#"writable = ["relative"]"#).contains("relative path"));
+        assert!(error(r#"bind = ["/a:b"]"#).contains("bind target"));
+        assert!(error(r#"cpu = "10""#).contains("no unit"));
+        assert!(error("pids = 0").contains("at least 1"));
+        assert!(error(r#"files = "many""#).contains("whole number"));
+        assert!(error(r#"readonly_root = true"#).contains("takes no value"));
+    }
+}

@@ -1,0 +1,723 @@
+//! Filesystem isolation on top of the sandbox's private mounts: `readonly_root`,
+//! `writable`, `hide` and `bind`.
+//!
+//! All steps run in the sandbox's init process, in its own mount namespace, after the
+//! core has made every mount private and mounted /proc, /tmp and the workdir. The order
+//! is [`apply`]: hide, bind, read-only pass. [`lock_mounts`] runs last, in the body's
+//! process, so the body cannot undo a read-only mount.
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use nix::unistd::{getegid, geteuid};
+use serde::{Deserialize, Serialize};
+
+use super::mountinfo;
+use crate::filesystem::Workdir;
+use crate::sandbox::Sandbox;
+use crate::setup::StepError;
+use crate::spec::bind::BindSpec;
+use crate::spec::path::parse_absolute_path;
+
+/// The filesystem options of one sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsIsolation {
+    /// Every host mount is read-only inside, except /tmp, the workdir, `writable` and
+    /// read-write binds.
+    pub readonly_root: bool,
+    /// Paths that stay writable under `readonly_root`.
+    pub writable: Vec<PathBuf>,
+    /// Paths covered by an empty tmpfs (directories) or by /dev/null (other files).
+    pub hide: Vec<PathBuf>,
+    /// Host paths mounted inside the sandbox.
+    pub bind: Vec<Bind>,
+}
+
+/// One bind mount; see [`BindSpec`] for the `"/host:/inside[:ro]"` form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    /// The host path.
+    pub source: PathBuf,
+    /// Where it appears inside the sandbox.
+    pub target: PathBuf,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+impl From<BindSpec> for Bind {
+    fn from(spec: BindSpec) -> Self {
+        Bind {
+            source: spec.source,
+            target: spec.target,
+            read_only: spec.read_only,
+        }
+    }
+}
+
+impl Sandbox {
+    /// Every host mount is read-only inside, except /tmp, /proc, the workdir, the paths
+    /// given to [`writable`](Sandbox::writable) and read-write binds. Writes fail with
+    /// EROFS; the body cannot remount them read-write.
+    pub fn readonly_root(mut self) -> Self {
+        self.fs.readonly_root = true;
+        self
+    }
+
+    /// Keeps this absolute path (and what is mounted below it) writable under
+    /// [`readonly_root`](Sandbox::readonly_root).
+    pub fn writable(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Some(path) = self.absolute("writable", path.into()) {
+            self.fs.writable.push(path);
+        }
+        self
+    }
+
+    /// Covers this absolute path with an empty tmpfs (a directory) or /dev/null (a file, a
+    /// socket), so what the host has there is unreachable. A missing path is left alone.
+    pub fn hide(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Some(path) = self.absolute("hide", path.into()) {
+            self.fs.hide.push(path);
+        }
+        self
+    }
+
+    /// Mounts the host's `source` at `target` inside, read-write. `target` must exist,
+    /// unless it is below /tmp or a hidden path, where it is created.
+    pub fn bind(self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.bind_mount(source.into(), target.into(), false)
+    }
+
+    /// [`bind`](Sandbox::bind), read-only (writes fail with EROFS).
+    pub fn bind_ro(self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.bind_mount(source.into(), target.into(), true)
+    }
+
+    fn bind_mount(mut self, source: PathBuf, target: PathBuf, read_only: bool) -> Self {
+        let source = self.absolute("bind source", source);
+        let target = self.absolute("bind target", target);
+        if let (Some(source), Some(target)) = (source, target) {
+            self.fs.bind.push(Bind {
+                source,
+                target,
+                read_only,
+            });
+        }
+        self
+    }
+
+    /// `path` normalized, or None with the reason recorded in the refused options.
+    fn absolute(&mut self, option: &str, path: PathBuf) -> Option<PathBuf> {
+        let text = path.to_string_lossy();
+        match parse_absolute_path(&text) {
+            Ok(path) => Some(path),
+            Err(why) => {
+                self.invalid.push(format!("{option}: {why}"));
+                None
+            }
+        }
+    }
+}
+
+impl FsIsolation {
+    /// Whether any mount is made read-only, so the body must not be able to remount it.
+    pub fn needs_lock(&self) -> bool {
+        self.readonly_root || self.bind.iter().any(|bind| bind.read_only)
+    }
+
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        *self == FsIsolation::default()
+    }
+}
+
+/// Why a filesystem step failed.
+#[derive(Debug)]
+pub enum FsError {
+    /// /proc/self/mountinfo could not be read.
+    Mounts(io::Error),
+    /// A path the step needs does not exist or cannot be inspected.
+    Path {
+        role: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
+    /// A bind target outside the sandbox's own tmpfs does not exist (the sandbox never
+    /// creates paths on the host's filesystems).
+    MissingTarget(PathBuf),
+    /// A mount call failed.
+    Mount {
+        action: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    /// Entering the namespace that locks the mounts failed.
+    Lock {
+        action: &'static str,
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsError::Mounts(e) => write!(f, "cannot read /proc/self/mountinfo: {e}"),
+            FsError::Path { role, path, error } => write!(f, "{role} {}: {error}", path.display()),
+            FsError::MissingTarget(path) => write!(
+                f,
+                "bind target {} does not exist; create it on the host, or bind below /tmp or a hidden path where the sandbox creates it",
+                path.display()
+            ),
+            FsError::Mount { action, path, errno } => {
+                write!(f, "cannot {action} {}: {errno}", path.display())
+            }
+            FsError::Lock { action, error } => write!(f, "cannot lock the mounts ({action}): {error}"),
+        }
+    }
+}
+
+impl std::error::Error for FsError {}
+
+/// The sandbox's own writable mounts.
+const SANDBOX_PROC: &str = "/proc";
+/// The sandbox's private tmpfs, where bind targets may be created.
+const SANDBOX_TMP: &str = "/tmp";
+
+/// Init step, after /proc and /tmp are mounted: [`apply`] with the sandbox's own
+/// writable places (/proc, /tmp, the workdir).
+pub(crate) fn apply_in_sandbox(config: &FsIsolation, workdir: &Workdir) -> Result<(), StepError> {
+    if config.is_empty() {
+        return Ok(());
+    }
+    let workdir = match workdir {
+        Workdir::Inherit => std::env::current_dir().ok(),
+        Workdir::Path(path) => Some(path.clone()),
+        Workdir::Temp => None,
+    };
+    let mut writable = vec![Path::new(SANDBOX_PROC), Path::new(SANDBOX_TMP)];
+    writable.extend(workdir.as_deref());
+    apply(config, &writable, &[Path::new(SANDBOX_TMP)]).map_err(StepError::from)
+}
+
+impl From<FsError> for StepError {
+    fn from(error: FsError) -> Self {
+        match &error {
+            FsError::Mount { errno, .. } => StepError::Sys(error.to_string(), *errno),
+            _ => StepError::Other(error.to_string()),
+        }
+    }
+}
+
+/// Setup step: applies `config` in order (hide, bind, read-only pass). `sandbox_writable`
+/// are the sandbox's own writable mounts (/tmp, /proc, the workdir); `scratch` are the
+/// sandbox's private tmpfs mounts below which missing bind targets may be created (/tmp).
+pub fn apply(
+    config: &FsIsolation,
+    sandbox_writable: &[&Path],
+    scratch: &[&Path],
+) -> Result<(), FsError> {
+    hide(&config.hide)?;
+    let mut private: Vec<&Path> = scratch.to_vec();
+    private.extend(config.hide.iter().map(PathBuf::as_path));
+    mount_binds(&config.bind, &private)?;
+    if config.readonly_root {
+        let mut keep: Vec<&Path> = sandbox_writable.to_vec();
+        keep.extend(config.writable.iter().map(PathBuf::as_path));
+        keep.extend(
+            config
+                .bind
+                .iter()
+                .filter(|b| !b.read_only)
+                .map(|b| b.target.as_path()),
+        );
+        make_root_readonly(&keep)?;
+    }
+    Ok(())
+}
+
+/// Covers each existing path: a directory with an empty tmpfs, anything else (a socket,
+/// a file) with /dev/null. A path that does not exist has nothing to hide.
+pub fn hide(paths: &[PathBuf]) -> Result<(), FsError> {
+    for path in paths {
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                return Err(FsError::Path {
+                    role: "hide",
+                    path: path.clone(),
+                    error,
+                })
+            }
+        };
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        let result = if metadata.is_dir() {
+            mount(Some("tmpfs"), path, Some("tmpfs"), flags, Some("mode=0755"))
+        } else {
+            mount(
+                Some("/dev/null"),
+                path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        };
+        result.map_err(|errno| FsError::Mount {
+            action: "hide",
+            path: path.clone(),
+            errno,
+        })?;
+    }
+    Ok(())
+}
+
+/// Bind-mounts each source at its target (recursively, so mounts below the source come
+/// along), then makes `:ro` binds read-only. A missing target is created only below one
+/// of `private` (tmpfs mounts that belong to the sandbox).
+pub fn mount_binds(binds: &[Bind], private: &[&Path]) -> Result<(), FsError> {
+    for bind in binds {
+        let source = std::fs::metadata(&bind.source).map_err(|error| FsError::Path {
+            role: "bind source",
+            path: bind.source.clone(),
+            error,
+        })?;
+        if !bind.target.exists() {
+            create_target(&bind.target, source.is_dir(), private)?;
+        }
+        mount(
+            Some(&bind.source),
+            &bind.target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|errno| FsError::Mount {
+            action: "bind-mount onto",
+            path: bind.target.clone(),
+            errno,
+        })?;
+        if bind.read_only {
+            remount_readonly_under(&bind.target, &[])?;
+        }
+    }
+    Ok(())
+}
+
+fn create_target(target: &Path, directory: bool, private: &[&Path]) -> Result<(), FsError> {
+    if !private
+        .iter()
+        .any(|root| target.starts_with(root) && target != *root)
+    {
+        return Err(FsError::MissingTarget(target.to_owned()));
+    }
+    let created = if directory {
+        std::fs::create_dir_all(target)
+    } else {
+        target
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(target).map(drop))
+    };
+    created.map_err(|error| FsError::Path {
+        role: "bind target",
+        path: target.to_owned(),
+        error,
+    })
+}
+
+/// Makes every mount read-only except those at or below a path in `keep`. Each kept
+/// path that is not a mount point yet is first bind-mounted onto itself, so it keeps
+/// its writability when the mount it lives on becomes read-only.
+pub fn make_root_readonly(keep: &[&Path]) -> Result<(), FsError> {
+    let mounts = mountinfo::read().map_err(FsError::Mounts)?;
+    for path in keep {
+        std::fs::metadata(path).map_err(|error| FsError::Path {
+            role: "writable path",
+            path: path.to_path_buf(),
+            error,
+        })?;
+        if !mounts.iter().any(|m| m.mount_point == *path) {
+            mount(
+                Some(*path),
+                *path,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|errno| FsError::Mount {
+                action: "keep writable",
+                path: path.to_path_buf(),
+                errno,
+            })?;
+        }
+    }
+    remount_readonly_under(Path::new("/"), keep)
+}
+
+/// Remounts every mount at or below `base` read-only, skipping mounts at or below a path
+/// in `keep` and mounts that are shadowed by a later mount (not reachable by path).
+pub fn remount_readonly_under(base: &Path, keep: &[&Path]) -> Result<(), FsError> {
+    let mounts = mountinfo::read().map_err(FsError::Mounts)?;
+    for entry in &mounts {
+        let point = entry.mount_point.as_path();
+        if !point.starts_with(base) || keep.iter().any(|kept| point.starts_with(kept)) {
+            continue;
+        }
+        match mount_id_at(point) {
+            Some(id) if id == entry.mount_id => remount_readonly(point)?,
+            // Covered by another mount, or not reachable with our credentials: the body
+            // cannot reach it by this path either.
+            _ => continue,
+        }
+    }
+    Ok(())
+}
+
+/// Remounts the mount at `path` read-only, keeping its other per-mount flags. In a user
+/// namespace the kernel locks nosuid, nodev, noexec and the atime flags of mounts
+/// inherited from the host: a remount that drops one fails with EPERM, so they are read
+/// back from statvfs and passed again.
+pub fn remount_readonly(path: &Path) -> Result<(), FsError> {
+    let current = statvfs(path).map_err(|errno| FsError::Mount {
+        action: "inspect",
+        path: path.to_owned(),
+        errno,
+    })?;
+    let flags =
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | kept_flags(current.flags());
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).map_err(|errno| FsError::Mount {
+        action: "remount read-only",
+        path: path.to_owned(),
+        errno,
+    })
+}
+
+/// The mount flags to pass again on a remount, from the statvfs flags of the mount.
+fn kept_flags(current: FsFlags) -> MsFlags {
+    [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ]
+    .into_iter()
+    .filter(|(st, _)| current.contains(*st))
+    .fold(MsFlags::empty(), |acc, (_, ms)| acc | ms)
+}
+
+/// The id of the mount `path` resolves to, or None when it cannot be resolved.
+fn mount_id_at(path: &Path) -> Option<u64> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statx is plain old data; all zeroes is a valid value.
+    let mut buffer: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a NUL-terminated path and `buffer` a valid statx out-buffer.
+    let result = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_NO_AUTOMOUNT | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut buffer,
+        )
+    };
+    (result == 0 && buffer.stx_mask & libc::STATX_MNT_ID != 0).then_some(buffer.stx_mnt_id)
+}
+
+/// Body step: moves the caller into a new user and mount namespace, keeping its ids.
+/// Mounts copied into a namespace owned by a less privileged user namespace are locked
+/// by the kernel: the read-only flag can no longer be cleared and covering mounts can no
+/// longer be removed, even by root inside. Must run single-threaded, after every step
+/// that needs privileges over the sandbox's other namespaces (network, hostname).
+pub fn lock_mounts() -> Result<(), FsError> {
+    // Effective ids: the real uid may be the overflow uid (see `limits`), which has no
+    // mapping to keep.
+    let (uid, gid) = (geteuid(), getegid());
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|errno| {
+        FsError::Lock {
+            action: "unshare",
+            error: errno.into(),
+        }
+    })?;
+    let write = |file: &'static str, text: String| {
+        std::fs::write(file, text).map_err(|error| FsError::Lock {
+            action: file,
+            error,
+        })
+    };
+    write("/proc/self/setgroups", "deny".to_owned())?;
+    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    use super::*;
+    use crate::test_support::in_namespaces;
+
+    /// A fresh user + mount namespace whose mounts do not propagate back to the host.
+    fn in_private_mounts(body: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+        in_namespaces(CloneFlags::CLONE_NEWNS, || {
+            crate::filesystem::make_mounts_private().map_err(|e| format!("{e:?}"))?;
+            body()
+        })
+    }
+
+    fn expect_errno<T>(result: io::Result<T>, errno: i32, what: &str) -> Result<(), String> {
+        match result {
+            Ok(_) => Err(format!("{what}: succeeded, expected errno {errno}")),
+            Err(e) if e.raw_os_error() == Some(errno) => Ok(()),
+            Err(e) => Err(format!("{what}: {e}, expected errno {errno}")),
+        }
+    }
+
+    fn mount_point_of(path: &Path) -> Result<PathBuf, String> {
+        let id = mount_id_at(path).ok_or("no mount id")?;
+        mountinfo::read()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|m| m.mount_id == id)
+            .map(|m| m.mount_point)
+            .ok_or_else(|| format!("no mount for {}", path.display()))
+    }
+
+    #[test]
+    fn readonly_root_refuses_writes_keeps_writable_paths_and_locks() {
+        let host = tempfile::tempdir().unwrap();
+        let file = host.path().join("owned.txt");
+        std::fs::write(&file, "original").unwrap();
+        let kept = tempfile::tempdir().unwrap();
+        in_private_mounts(|| {
+            // The sandbox keeps its own /proc writable; so does this test.
+            make_root_readonly(&[kept.path(), Path::new("/proc")]).map_err(|e| e.to_string())?;
+            expect_errno(
+                std::fs::write(&file, "changed"),
+                libc::EROFS,
+                "write outside",
+            )?;
+            std::fs::write(kept.path().join("new"), "ok")
+                .map_err(|e| format!("write kept: {e}"))?;
+            let point = mount_point_of(&file)?;
+            lock_mounts().map_err(|e| e.to_string())?;
+            let remount = mount(
+                None::<&str>,
+                &point,
+                None::<&str>,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                None::<&str>,
+            );
+            expect_errno(
+                remount.map_err(io::Error::from),
+                libc::EPERM,
+                "remount read-write",
+            )?;
+            expect_errno(
+                std::fs::write(&file, "changed"),
+                libc::EROFS,
+                "write after remount attempt",
+            )
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "original");
+        assert_eq!(
+            std::fs::read_to_string(kept.path().join("new")).unwrap(),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn remount_keeps_the_flags_the_kernel_locked() {
+        let mounts = mountinfo::read().unwrap();
+        let locked = mounts
+            .iter()
+            .map(|m| m.mount_point.clone())
+            .find(|p| {
+                statvfs(p).is_ok_and(|s| s.flags().contains(FsFlags::ST_NOSUID | FsFlags::ST_NODEV))
+                    && mount_id_at(p).is_some()
+            })
+            .expect("a nosuid,nodev mount (e.g. /dev/shm or /run)");
+        in_private_mounts(|| {
+            let naive = mount(
+                None::<&str>,
+                &locked,
+                None::<&str>,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                None::<&str>,
+            );
+            expect_errno(
+                naive.map_err(io::Error::from),
+                libc::EPERM,
+                "remount dropping nosuid,nodev",
+            )?;
+            remount_readonly(&locked).map_err(|e| e.to_string())?;
+            let flags = statvfs(&locked).map_err(|e| e.to_string())?.flags();
+            if flags.contains(FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_NODEV) {
+                Ok(())
+            } else {
+                Err(format!("flags after remount: {flags:?}"))
+            }
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn hide_makes_sockets_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let hidden_dir = dir.path().join("run");
+        std::fs::create_dir(&hidden_dir).unwrap();
+        let in_dir = hidden_dir.join("agent.sock");
+        let alone = dir.path().join("docker.sock");
+        let _listeners = (
+            UnixListener::bind(&in_dir).unwrap(),
+            UnixListener::bind(&alone).unwrap(),
+        );
+        in_private_mounts(|| {
+            UnixStream::connect(&in_dir).map_err(|e| format!("connect before hiding: {e}"))?;
+            hide(&[
+                hidden_dir.clone(),
+                alone.clone(),
+                dir.path().join("missing"),
+            ])
+            .map_err(|e| e.to_string())?;
+            expect_errno(
+                UnixStream::connect(&in_dir),
+                libc::ENOENT,
+                "connect in hidden dir",
+            )?;
+            expect_errno(
+                UnixStream::connect(&alone),
+                libc::ECONNREFUSED,
+                "connect hidden socket",
+            )?;
+            let listing = std::fs::read_dir(&hidden_dir)
+                .map_err(|e| e.to_string())?
+                .count();
+            if listing == 0 {
+                Ok(())
+            } else {
+                Err(format!("hidden dir has {listing} entries"))
+            }
+        })
+        .unwrap();
+        UnixStream::connect(&in_dir).expect("the host still reaches its socket");
+    }
+
+    #[test]
+    fn bind_read_write_and_read_only() {
+        let source = tempfile::tempdir().unwrap();
+        std::fs::write(source.path().join("data"), "hello").unwrap();
+        let rw_target = tempfile::tempdir().unwrap();
+        let ro_target = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let binds = [
+            Bind {
+                source: source.path().into(),
+                target: rw_target.path().into(),
+                read_only: false,
+            },
+            Bind {
+                source: source.path().into(),
+                target: ro_target.path().into(),
+                read_only: true,
+            },
+            Bind {
+                source: source.path().join("data"),
+                target: scratch.path().join("new/file"),
+                read_only: true,
+            },
+        ];
+        in_private_mounts(|| {
+            mount_binds(&binds, &[scratch.path()]).map_err(|e| e.to_string())?;
+            for seen in [
+                rw_target.path().join("data"),
+                ro_target.path().join("data"),
+                scratch.path().join("new/file"),
+            ] {
+                let text = std::fs::read_to_string(&seen)
+                    .map_err(|e| format!("{}: {e}", seen.display()))?;
+                if text != "hello" {
+                    return Err(format!("{} reads {text:?}", seen.display()));
+                }
+            }
+            std::fs::write(rw_target.path().join("written"), "inside")
+                .map_err(|e| format!("rw bind: {e}"))?;
+            expect_errno(
+                std::fs::write(ro_target.path().join("x"), "no"),
+                libc::EROFS,
+                "write to :ro bind",
+            )?;
+            expect_errno(
+                std::fs::write(scratch.path().join("new/file"), "no"),
+                libc::EROFS,
+                "write to :ro file bind",
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(source.path().join("written")).unwrap(),
+            "inside"
+        );
+        assert!(!source.path().join("x").exists());
+    }
+
+    #[test]
+    fn bind_never_creates_targets_on_host_filesystems() {
+        let source = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        let target = host.path().join("absent");
+        let binds = [Bind {
+            source: source.path().into(),
+            target: target.clone(),
+            read_only: false,
+        }];
+        in_private_mounts(|| match mount_binds(&binds, &[]) {
+            Err(FsError::MissingTarget(path)) if path == target => Ok(()),
+            other => Err(format!("expected MissingTarget, got {other:?}")),
+        })
+        .unwrap();
+        assert!(!target.exists());
+        let missing_source = [Bind {
+            source: host.path().join("nope"),
+            target: host.path().into(),
+            read_only: false,
+        }];
+        in_private_mounts(|| match mount_binds(&missing_source, &[]) {
+            Err(FsError::Path {
+                role: "bind source",
+                error,
+                ..
+            }) if error.kind() == ErrorKind::NotFound => Ok(()),
+            other => Err(format!("expected a missing source, got {other:?}")),
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn lock_is_needed_only_for_read_only_mounts() {
+        let mut config = FsIsolation::default();
+        assert!(config.is_empty() && !config.needs_lock());
+        config.bind.push(Bind {
+            source: "/a".into(),
+            target: "/b".into(),
+            read_only: false,
+        });
+        assert!(!config.needs_lock());
+        config.bind[0].read_only = true;
+        assert!(config.needs_lock());
+        config = FsIsolation {
+            readonly_root: true,
+            ..FsIsolation::default()
+        };
+        assert!(config.needs_lock());
+    }
+}

@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed]
+async fn t() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(workdir = "relative/dir")]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(env(A = 1, A = 2))]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed]
+fn t<T: Default>() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(net = "bridge")]
+fn body() {}
+
+fn main() {}

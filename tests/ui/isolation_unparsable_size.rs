@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(memory = "64 megs")]
+fn body() {}
+
+fn main() {}

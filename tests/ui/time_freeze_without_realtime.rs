@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(time(monotonic = "+1d", freeze))]
+fn body() {}
+
+fn main() {}

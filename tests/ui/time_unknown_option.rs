@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(time(speed = "2x"))]
+fn body() {}
+
+fn main() {}
