@@ -16,14 +16,22 @@ fn phones_home() {
 fn tries_to_mount() {
     // SAFETY: a mount attempt with static strings.
     let rc = unsafe {
-        libc::mount(c"none".as_ptr(), c"/mnt".as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            c"none".as_ptr(),
+            c"/mnt".as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     println!("mount returned {rc}: {}", std::io::Error::last_os_error());
 }
 
 fn main() {
     println!("== deny = [\"@network-io\"], on_violation = \"fail\"");
-    let report = Sandbox::new().seccomp_deny(&["@network-io"]).run(phones_home);
+    let report = Sandbox::new()
+        .seccomp_deny(&["@network-io"])
+        .run(phones_home);
     println!("{}\n", report.outcome);
     assert!(matches!(report.outcome, Outcome::SeccompViolation(_)));
 
@@ -46,7 +54,10 @@ fn main() {
     println!("{}\n", report.outcome);
 
     println!("== Docker's default profile: mount is refused with EPERM");
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seccomp/moby-default.json");
+    let profile = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seccomp/moby-default.json"
+    );
     let report = Sandbox::new().seccomp_profile(profile).run(tries_to_mount);
     print!("{}", report.stdout.text());
     println!("outcome: {}", report.outcome);

@@ -36,7 +36,10 @@ fn baseline_denies_escape_calls_with_eperm() {
     assert_eq!(errno(), libc::EPERM);
     // Ordinary work goes on: threads, files, subprocesses.
     assert_eq!(std::thread::spawn(|| 5).join().unwrap(), 5);
-    assert!(std::process::Command::new("true").status().unwrap().success());
+    assert!(std::process::Command::new("true")
+        .status()
+        .unwrap()
+        .success());
 }
 
 #[sandboxed(seccomp = "off")]
@@ -65,7 +68,10 @@ fn fail_mode_names_the_call_and_the_line() {
     let v = violation(&report);
     assert_eq!(v.syscall, "getppid");
     assert_eq!(v.errno, None);
-    let at = v.user_frame().and_then(|f| f.location()).unwrap_or_default();
+    let at = v
+        .user_frame()
+        .and_then(|f| f.location())
+        .unwrap_or_default();
     assert!(at.contains("tests/seccomp.rs:"), "{v}");
     let text = report.outcome.to_string();
     assert!(text.contains("forbidden syscall `getppid`"), "{text}");
@@ -90,9 +96,18 @@ fn errno_mode_goes_on_and_lists_every_violation() {
         .seccomp_errno("EACCES")
         .run(denied_twice_with_eacces);
     assert!(report.outcome.is_passed(), "{}", report.outcome);
-    let names: Vec<_> = report.seccomp.violations.iter().map(|v| v.syscall.as_str()).collect();
+    let names: Vec<_> = report
+        .seccomp
+        .violations
+        .iter()
+        .map(|v| v.syscall.as_str())
+        .collect();
     assert_eq!(names, ["getppid", "uname"]);
-    assert!(report.notes.iter().any(|n| n.contains("`uname`")), "{:?}", report.notes);
+    assert!(
+        report.notes.iter().any(|n| n.contains("`uname`")),
+        "{:?}",
+        report.notes
+    );
 }
 
 #[sandboxed(seccomp(deny = ["getppid", "uname"], on_violation = "errno", errno = "EACCES"))]
@@ -106,7 +121,12 @@ fn kill_mode_is_reported_as_killed_by_seccomp() {
         .seccomp_deny(&["getppid"])
         .seccomp_on_violation("kill")
         .run(calls_getppid);
-    assert_eq!(report.outcome, Outcome::KilledBySeccomp, "{}", report.outcome);
+    assert_eq!(
+        report.outcome,
+        Outcome::KilledBySeccomp,
+        "{}",
+        report.outcome
+    );
 }
 
 fn allowlisted_body() {
@@ -115,7 +135,9 @@ fn allowlisted_body() {
 
 #[test]
 fn allow_list_admits_the_listed_calls_and_the_harness() {
-    let report = Sandbox::new().seccomp_allow(&["getpid"]).run(allowlisted_body);
+    let report = Sandbox::new()
+        .seccomp_allow(&["getpid"])
+        .run(allowlisted_body);
     assert!(report.outcome.is_passed(), "{}", report.outcome);
     assert_eq!(report.stdout.text(), "only the allowed calls\n");
     let report = Sandbox::new().seccomp_allow(&["getpid"]).run(calls_getppid);
@@ -159,7 +181,11 @@ fn article_allowlist_fails_and_names_the_first_call_needed() {
     let first = &report.seccomp.violations[0];
     assert!(first.syscall.starts_with("open"), "{first}");
     assert_eq!(first.errno, Some(libc::EPERM));
-    assert!(report.notes[0].contains(&first.syscall), "{:?}", report.notes);
+    assert!(
+        report.notes[0].contains(&first.syscall),
+        "{:?}",
+        report.notes
+    );
 }
 
 #[sandboxed(seccomp(profile = "tests/fixtures/seccomp/moby-default.json"))]
@@ -171,7 +197,13 @@ fn docker_default_passes_an_ordinary_body_and_denies_mount_and_keyctl() {
     let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     // SAFETY: a tmpfs mount attempt.
     let rc = unsafe {
-        libc::mount(c"none".as_ptr(), c"/mnt".as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            c"none".as_ptr(),
+            c"/mnt".as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     assert_eq!((rc, errno()), (-1, libc::EPERM));
     // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0).
@@ -188,7 +220,12 @@ fn every_fixture_profile_loads_in_a_sandbox() {
         }
         let report = Sandbox::new().seccomp_profile(&path).run(|| {});
         // The minimal allowlist still lets an empty body report; all others pass it too.
-        assert!(report.outcome.is_passed(), "{}: {}", path.display(), report.outcome);
+        assert!(
+            report.outcome.is_passed(),
+            "{}: {}",
+            path.display(),
+            report.outcome
+        );
     }
 }
 
@@ -242,7 +279,12 @@ fn record_then_replay() {
     assert!(text.contains("\"getppid\""), "{text}");
 
     let replay = Sandbox::new().seccomp_profile(&path).run(recorded_body);
-    assert!(replay.outcome.is_passed(), "{}\n{:?}", replay.outcome, replay.notes);
+    assert!(
+        replay.outcome.is_passed(),
+        "{}\n{:?}",
+        replay.outcome,
+        replay.notes
+    );
     assert!(replay.seccomp.violations.is_empty(), "{:?}", replay.notes);
 
     // The recording is minimal: the same profile without getppid refuses it.
@@ -280,9 +322,15 @@ fn int80_in_fail_mode() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn int80_is_a_violation_named_with_its_arch() {
-    let report = Sandbox::new().seccomp_deny(&["getppid"]).run(int80_in_fail_mode);
+    let report = Sandbox::new()
+        .seccomp_deny(&["getppid"])
+        .run(int80_in_fail_mode);
     let v = violation(&report);
-    assert_eq!((v.syscall.as_str(), v.arch.as_str()), ("getpid", "i386"), "{v}");
+    assert_eq!(
+        (v.syscall.as_str(), v.arch.as_str()),
+        ("getpid", "i386"),
+        "{v}"
+    );
 }
 
 fn violates_in_a_second_thread() {
@@ -314,14 +362,30 @@ fn a_subprocess_violation_is_listed() {
         .run(|| {
             let _ = std::process::Command::new("uname").output();
         });
-    let v = report.seccomp.violations.iter().find(|v| v.syscall == "uname");
-    assert!(v.is_some_and(|v| v.pid != 2), "{:?}", report.seccomp.violations);
+    let v = report
+        .seccomp
+        .violations
+        .iter()
+        .find(|v| v.syscall == "uname");
+    assert!(
+        v.is_some_and(|v| v.pid != 2),
+        "{:?}",
+        report.seccomp.violations
+    );
 }
 
 #[test]
 fn conflicting_options_are_refused() {
     let report = Sandbox::new().seccomp_deny(&["a"]).seccomp_off().run(|| {});
-    assert!(matches!(report.outcome, Outcome::SetupFailed(_)), "{}", report.outcome);
+    assert!(
+        matches!(report.outcome, Outcome::SetupFailed(_)),
+        "{}",
+        report.outcome
+    );
     let report = Sandbox::new().seccomp_on_violation("errno").run(|| {});
-    assert!(matches!(report.outcome, Outcome::SetupFailed(_)), "{}", report.outcome);
+    assert!(
+        matches!(report.outcome, Outcome::SetupFailed(_)),
+        "{}",
+        report.outcome
+    );
 }

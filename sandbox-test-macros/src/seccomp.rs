@@ -69,7 +69,9 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
             } else {
                 Err(syn::Error::new(
                     value.span(),
-                    format!("`seccomp = \"...\"` takes only \"off\"; otherwise use seccomp({KEYS})"),
+                    format!(
+                        "`seccomp = \"...\"` takes only \"off\"; otherwise use seccomp({KEYS})"
+                    ),
                 ))
             };
         }
@@ -88,7 +90,10 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
     let mut seen: Vec<String> = Vec::new();
     for entry in &entries {
         let Meta::NameValue(nv) = entry else {
-            return Err(syn::Error::new(entry.span(), format!("expected `key = value`: {KEYS}")));
+            return Err(syn::Error::new(
+                entry.span(),
+                format!("expected `key = value`: {KEYS}"),
+            ));
         };
         let key = nv
             .path
@@ -96,7 +101,10 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
             .map(|i| i.to_string())
             .unwrap_or_default();
         if seen.contains(&key) {
-            return Err(syn::Error::new(nv.path.span(), format!("`{key}` is given twice")));
+            return Err(syn::Error::new(
+                nv.path.span(),
+                format!("`{key}` is given twice"),
+            ));
         }
         seen.push(key.clone());
         let model = match key.as_str() {
@@ -136,7 +144,9 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
         if let Some((first, _)) = &policy {
             return Err(syn::Error::new(
                 nv.path.span(),
-                format!("`{key}` conflicts with `{first}`: give one of deny, allow, profile, record"),
+                format!(
+                    "`{key}` conflicts with `{first}`: give one of deny, allow, profile, record"
+                ),
             ));
         }
         policy = Some((key, model));
@@ -150,7 +160,8 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
     match &mut model {
         Model::Deny(lm) | Model::Allow(lm) => {
             if let Some(e) = &errno {
-                let errno_mode = on_violation.as_ref().map(LitStr::value).as_deref() == Some("errno");
+                let errno_mode =
+                    on_violation.as_ref().map(LitStr::value).as_deref() == Some("errno");
                 if !errno_mode {
                     return Err(syn::Error::new(
                         e.span(),
@@ -176,9 +187,7 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
 impl Model {
     /// The builder calls for this policy.
     pub(crate) fn builder_calls(&self) -> TokenStream {
-        let manifest_path = |path: &LitStr| {
-            quote!(::std::path::Path::new(::core::env!("CARGO_MANIFEST_DIR")).join(#path))
-        };
+        let manifest_path = |path: &LitStr| quote!(::std::path::Path::new(::core::env!("CARGO_MANIFEST_DIR")).join(#path));
         match self {
             Model::Off => quote!(.seccomp_off()),
             Model::Deny(lm) | Model::Allow(lm) => {
@@ -226,17 +235,32 @@ mod tests {
 
     #[test]
     fn accepts_each_form() {
-        assert!(matches!(parse_str(r#"seccomp = "off""#).ok().unwrap(), Model::Off));
-        let m = parse_str(r#"seccomp(deny = ["connect", "@mount"], on_violation = "errno", errno = "EACCES")"#)
-            .unwrap();
+        assert!(matches!(
+            parse_str(r#"seccomp = "off""#).ok().unwrap(),
+            Model::Off
+        ));
+        let m = parse_str(
+            r#"seccomp(deny = ["connect", "@mount"], on_violation = "errno", errno = "EACCES")"#,
+        )
+        .unwrap();
         let calls = m.builder_calls().to_string();
         assert!(calls.contains("seccomp_deny"), "{calls}");
         assert!(calls.contains("\"@mount\""), "{calls}");
         assert!(calls.contains("seccomp_errno (\"EACCES\")"), "{calls}");
-        let m = parse_str(r#"seccomp(profile = "tests/p.json")"#).ok().unwrap();
+        let m = parse_str(r#"seccomp(profile = "tests/p.json")"#)
+            .ok()
+            .unwrap();
         assert!(m.builder_calls().to_string().contains("CARGO_MANIFEST_DIR"));
-        assert!(matches!(parse_str(r#"seccomp(record = "r.json")"#).ok().unwrap(), Model::Record(_)));
-        assert!(matches!(parse_str(r#"seccomp(allow = ["read"], on_violation = "kill")"#).ok().unwrap(), Model::Allow(_)));
+        assert!(matches!(
+            parse_str(r#"seccomp(record = "r.json")"#).ok().unwrap(),
+            Model::Record(_)
+        ));
+        assert!(matches!(
+            parse_str(r#"seccomp(allow = ["read"], on_violation = "kill")"#)
+                .ok()
+                .unwrap(),
+            Model::Allow(_)
+        ));
     }
 
     #[test]
@@ -249,7 +273,10 @@ mod tests {
         assert!(err(r#"seccomp(profile = "a", record = "b")"#).contains("conflicts"));
         assert!(err(r#"seccomp(deny = ["a"], on_violation = "panic")"#).contains("`panic`"));
         assert!(err(r#"seccomp(deny = ["a"], errno = "EPERM")"#).contains("needs `on_violation"));
-        assert!(err(r#"seccomp(deny = ["a"], on_violation = "errno", errno = "EFOO")"#).contains("EFOO"));
+        assert!(
+            err(r#"seccomp(deny = ["a"], on_violation = "errno", errno = "EFOO")"#)
+                .contains("EFOO")
+        );
         assert!(err(r#"seccomp(profile = "a", on_violation = "errno")"#).contains("go with `deny`"));
         assert!(err(r#"seccomp(deny = ["a"], deny = ["b"])"#).contains("twice"));
         assert!(err(r#"seccomp(bogus = "x")"#).contains("unknown seccomp option `bogus`"));

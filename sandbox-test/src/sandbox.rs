@@ -123,7 +123,11 @@ impl Sandbox {
         match self.plan(body) {
             Ok(plan) => {
                 let mut report = supervisor::supervise(&plan, self.timeout);
-                crate::seccomp::builder::conclude(&self.seccomp, plan.seccomp.as_ref(), &mut report);
+                crate::seccomp::builder::conclude(
+                    &self.seccomp,
+                    plan.seccomp.as_ref(),
+                    &mut report,
+                );
                 if let Err(why) = crate::limits::release(&plan.limits) {
                     report.notes.push(why);
                 }

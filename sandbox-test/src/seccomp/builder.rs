@@ -38,7 +38,11 @@ impl Sandbox {
         self
     }
 
-    fn with_rules(mut self, what: &str, change: impl FnOnce(Rules) -> Result<Rules, String>) -> Self {
+    fn with_rules(
+        mut self,
+        what: &str,
+        change: impl FnOnce(Rules) -> Result<Rules, String>,
+    ) -> Self {
         let rules = match std::mem::take(&mut self.seccomp) {
             Policy::Deny(r) => change(r).map(Policy::Deny),
             Policy::Allow(r) => change(r).map(Policy::Allow),
@@ -57,20 +61,26 @@ impl Sandbox {
     /// `seccomp(deny = [...])`: these syscalls and `@groups` are violations; everything
     /// else is allowed. Replaces the baseline.
     pub fn seccomp_deny<S: AsRef<str>>(self, names: &[S]) -> Self {
-        let p = Rules::new(names).map(Policy::Deny).map_err(|e| e.to_string());
+        let p = Rules::new(names)
+            .map(Policy::Deny)
+            .map_err(|e| e.to_string());
         self.set_seccomp(p)
     }
 
     /// `seccomp(allow = [...])`: only these (and the harness's own calls, see
     /// [`crate::seccomp::HARNESS_SYSCALLS`]) are allowed.
     pub fn seccomp_allow<S: AsRef<str>>(self, names: &[S]) -> Self {
-        let p = Rules::new(names).map(Policy::Allow).map_err(|e| e.to_string());
+        let p = Rules::new(names)
+            .map(Policy::Allow)
+            .map_err(|e| e.to_string());
         self.set_seccomp(p)
     }
 
     /// `on_violation = "fail" | "errno" | "kill"`, after `seccomp_deny`/`seccomp_allow`.
     pub fn seccomp_on_violation(self, mode: &str) -> Self {
-        self.with_rules("on_violation", |r| r.on_violation(mode).map_err(|e| e.to_string()))
+        self.with_rules("on_violation", |r| {
+            r.on_violation(mode).map_err(|e| e.to_string())
+        })
     }
 
     /// The errno name violations return in errno mode (default `EPERM`).
@@ -166,7 +176,11 @@ pub(crate) fn conclude(policy: &Policy, filter: Option<&CompiledFilter>, report:
     if let Policy::Record(path) = policy {
         match super::record::recorded_profile(&recorded) {
             Ok(p) => {
-                seccomp.recorded = p.syscalls.first().map(|r| r.names.clone()).unwrap_or_default()
+                seccomp.recorded = p
+                    .syscalls
+                    .first()
+                    .map(|r| r.names.clone())
+                    .unwrap_or_default()
             }
             Err(e) => report.notes.push(e.to_string()),
         }

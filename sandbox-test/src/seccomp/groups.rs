@@ -57,7 +57,9 @@ pub fn resolve(items: &[SyscallItem]) -> Result<Resolved, SeccompError> {
         match lookup(name) {
             Lookup::Native(nr) => out.syscalls.push((name.to_owned(), nr)),
             Lookup::OtherArch => {
-                debug_note(&format!("`{name}` is not a syscall of this architecture: skipped"));
+                debug_note(&format!(
+                    "`{name}` is not a syscall of this architecture: skipped"
+                ));
                 out.skipped.push(name.to_owned());
             }
             Lookup::Unknown => {
@@ -131,7 +133,10 @@ mod tests {
     fn plain_unknown_name_is_an_error_naming_it() {
         let items = [SyscallItem::parse("definitely_not_a_syscall").unwrap()];
         let err = resolve(&items).unwrap_err();
-        assert!(err.to_string().contains("definitely_not_a_syscall"), "{err}");
+        assert!(
+            err.to_string().contains("definitely_not_a_syscall"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -149,7 +154,10 @@ mod tests {
     #[test]
     fn numbers_resolve_back_to_names() {
         let arch = native_arch();
-        assert_eq!(syscall_name(arch, libc::SYS_getpid as i32).as_deref(), Some("getpid"));
+        assert_eq!(
+            syscall_name(arch, libc::SYS_getpid as i32).as_deref(),
+            Some("getpid")
+        );
         if cfg!(target_arch = "x86_64") {
             assert_eq!(arch_name(arch), "x86_64");
             assert_eq!(

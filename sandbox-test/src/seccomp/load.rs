@@ -88,7 +88,9 @@ fn spawn_supervisor(
     // SAFETY: getpid cannot fail.
     let body = unsafe { libc::getpid() };
     // SAFETY: the body process is single-threaded during setup.
-    let pid = check("fork (seccomp supervisor)", unsafe { libc::fork() as libc::c_long })?;
+    let pid = check("fork (seccomp supervisor)", unsafe {
+        libc::fork() as libc::c_long
+    })?;
     if pid == 0 {
         drop(write);
         // Don't hold the test's output pipes open.

@@ -71,17 +71,30 @@ pub enum SeccompError {
     /// A `deny` list names a syscall the harness needs to report the verdict.
     HarnessNeeds { name: String },
     /// The profile file could not be read.
-    ProfileRead { path: PathBuf, source: std::io::Error },
+    ProfileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The profile is not valid JSON for the OCI seccomp schema.
-    ProfileParse { path: PathBuf, source: serde_json::Error },
+    ProfileParse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     /// A problem with the profile as a whole (`defaultAction`, `flags`, ...).
     Profile { path: PathBuf, problem: String },
     /// A problem with one rule of `syscalls[]`.
-    ProfileRule { path: PathBuf, index: usize, problem: String },
+    ProfileRule {
+        path: PathBuf,
+        index: usize,
+        problem: String,
+    },
     /// libseccomp refused the filter.
     Compile(String),
     /// The recorded profile could not be written.
-    RecordWrite { path: PathBuf, source: std::io::Error },
+    RecordWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Loading in the child failed (seccomp(2), the supervisor, the SIGSYS handler).
     Load { step: &'static str, errno: i32 },
 }
@@ -90,7 +103,10 @@ impl fmt::Display for SeccompError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownSyscall { name } => {
-                write!(f, "seccomp: unknown syscall `{name}` (libseccomp cannot resolve it)")
+                write!(
+                    f,
+                    "seccomp: unknown syscall `{name}` (libseccomp cannot resolve it)"
+                )
             }
             Self::Spec(e) => write!(f, "seccomp: {e}"),
             Self::HarnessNeeds { name } => write!(
@@ -98,7 +114,11 @@ impl fmt::Display for SeccompError {
                 "seccomp: `{name}` cannot be denied: the harness needs it to report the verdict"
             ),
             Self::ProfileRead { path, source } => {
-                write!(f, "seccomp profile {}: cannot read: {source}", path.display())
+                write!(
+                    f,
+                    "seccomp profile {}: cannot read: {source}",
+                    path.display()
+                )
             }
             Self::ProfileParse { path, source } => {
                 write!(f, "seccomp profile {}: invalid: {source}", path.display())

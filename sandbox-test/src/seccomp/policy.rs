@@ -2,16 +2,17 @@
 
 use std::path::PathBuf;
 
-pub use crate::spec::seccomp::{OnViolation, SyscallItem};
 use crate::spec::seccomp::{parse_errno, SeccompSpecError};
+pub use crate::spec::seccomp::{OnViolation, SyscallItem};
 
 /// What the body may call. Built by the `Sandbox` builder (or the attribute's
 /// `seccomp(...)` group), compiled once in the parent.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Policy {
     /// No `seccomp(...)` given: the documented escape-class deny set
     /// ([`crate::spec::seccomp::BASELINE_DENY`], nested namespaces, non-default
     /// personality), each answered with EPERM.
+    #[default]
     Baseline,
     /// `seccomp = "off"`: no filter at all.
     Off,
@@ -60,11 +61,5 @@ impl Rules {
     pub fn errno(mut self, name: &str) -> Result<Self, SeccompSpecError> {
         self.errno = parse_errno(name)?;
         Ok(self)
-    }
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self::Baseline
     }
 }

@@ -38,13 +38,25 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_errno_ret: Option<u32>,
     /// Architectures the profile covers (`SCMP_ARCH_*`).
-    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub architectures: Vec<String>,
     /// Architectures with their sub-architectures.
-    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub arch_map: Vec<ArchMap>,
     /// seccomp(2) filter flags (`SECCOMP_FILTER_FLAG_*`).
-    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub flags: Vec<String>,
     /// The seccomp agent's socket for `SCMP_ACT_NOTIFY` (not supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,7 +85,11 @@ pub struct ArchMap {
 #[serde(rename_all = "camelCase")]
 pub struct SyscallRule {
     /// The syscalls (current layout).
-    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
     /// One syscall (the older layout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,10 +133,18 @@ pub struct Arg {
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Docker's architecture names (amd64, arm64, x86, x32, ...).
-    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub arches: Vec<String>,
     /// Capabilities (`CAP_*`).
-    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub caps: Vec<String>,
     /// A kernel version, `major.minor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,8 +172,9 @@ impl Action {
         let data = |what: &str| -> Result<u16, String> {
             match ret {
                 None => Ok(1),
-                Some(v) => u16::try_from(v)
-                    .map_err(|_| format!("{what} {v} is out of range (0..=65535)")),
+                Some(v) => {
+                    u16::try_from(v).map_err(|_| format!("{what} {v} is out of range (0..=65535)"))
+                }
             }
         };
         Ok(match name {
@@ -163,9 +188,11 @@ impl Action {
             "SCMP_ACT_TRACE" => Self::Trace(data("errnoRet (trace message)")?),
             "SCMP_ACT_LOG" => Self::Log,
             "SCMP_ACT_NOTIFY" => {
-                return Err("SCMP_ACT_NOTIFY needs an external seccomp agent (listenerPath), \
+                return Err(
+                    "SCMP_ACT_NOTIFY needs an external seccomp agent (listenerPath), \
                             which sandbox-test does not run"
-                    .into())
+                        .into(),
+                )
             }
             other => return Err(format!("unknown action `{other}`")),
         })
@@ -257,9 +284,7 @@ fn flag_bit(name: &str) -> Option<u32> {
         "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
         "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
         "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => {
-            libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-        }
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
         _ => return None,
     } as u32)
 }
@@ -505,24 +530,35 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("syscalls[0]") && err.contains("index 7"), "{err}");
+        assert!(
+            err.contains("syscalls[0]") && err.contains("index 7"),
+            "{err}"
+        );
 
-        let err = eval(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ERRNO"}]}"#)
-            .unwrap_err()
-            .to_string();
+        let err =
+            eval(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ERRNO"}]}"#)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("no `names`"), "{err}");
 
-        let err = eval(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#).unwrap_err().to_string();
-        assert!(err.contains("defaultAction") && err.contains("agent"), "{err}");
-
-        let err = eval(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_AARCH64"]}"#)
+        let err = eval(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#)
             .unwrap_err()
             .to_string();
+        assert!(
+            err.contains("defaultAction") && err.contains("agent"),
+            "{err}"
+        );
+
+        let err =
+            eval(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_AARCH64"]}"#)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("native architecture"), "{err}");
 
-        let err = eval(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_BOGUS"]}"#)
-            .unwrap_err()
-            .to_string();
+        let err =
+            eval(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_BOGUS"]}"#)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("SECCOMP_FILTER_FLAG_BOGUS"), "{err}");
     }
 

@@ -119,10 +119,11 @@ pub fn recorded_profile(recorded: &[(u32, i32)]) -> Result<Profile, SeccompError
 /// Writes the recorded profile to `path` (pretty JSON, a trailing newline).
 pub fn write_profile(path: &Path, recorded: &[(u32, i32)]) -> Result<(), SeccompError> {
     let profile = recorded_profile(recorded)?;
-    let mut text = serde_json::to_string_pretty(&profile).map_err(|e| SeccompError::RecordWrite {
-        path: path.to_owned(),
-        source: std::io::Error::other(e),
-    })?;
+    let mut text =
+        serde_json::to_string_pretty(&profile).map_err(|e| SeccompError::RecordWrite {
+            path: path.to_owned(),
+            source: std::io::Error::other(e),
+        })?;
     text.push('\n');
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| SeccompError::RecordWrite {

@@ -73,11 +73,11 @@ impl Frame {
         // Relative paths are C libraries' (glibc: `./misc/../sysdeps/...`).
         file.starts_with('/')
             && !(file.starts_with("/rustc/")
-            || file.contains("/library/std/")
-            || file.contains("/library/core/")
-            || file.contains("/.cargo/registry/")
-            || file.contains("/.cargo/git/")
-            || file.starts_with(RUNTIME_SRC))
+                || file.contains("/library/std/")
+                || file.contains("/library/core/")
+                || file.contains("/.cargo/registry/")
+                || file.contains("/.cargo/git/")
+                || file.starts_with(RUNTIME_SRC))
     }
 
     /// `file:line`, when known.
@@ -223,10 +223,7 @@ pub struct WrapError;
 impl EventSink {
     /// `wrap` encodes an event as one protocol message; its output must contain the
     /// event's own compact JSON verbatim.
-    pub fn new(
-        fd: RawFd,
-        wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
-    ) -> Result<Self, WrapError> {
+    pub fn new(fd: RawFd, wrap: impl Fn(&SeccompEvent) -> Vec<u8>) -> Result<Self, WrapError> {
         let marker = SeccompEvent::Recorded {
             arch: 0x5eed_c0de,
             nr: 0x0bad_cafe,
@@ -361,7 +358,9 @@ unsafe fn registers(ctx: *const libc::ucontext_t) -> ([u64; 6], u64) {
 unsafe fn registers(ctx: *const libc::ucontext_t) -> ([u64; 6], u64) {
     let m = &(*ctx).uc_mcontext;
     (
-        [m.regs[0], m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5]],
+        [
+            m.regs[0], m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5],
+        ],
         m.pc,
     )
 }
@@ -511,8 +510,8 @@ mod tests {
         enum Message<'a> {
             Seccomp(&'a SeccompEvent),
         }
-        let sink = EventSink::new(-1, |e| serde_json::to_vec(&Message::Seccomp(e)).unwrap())
-            .unwrap();
+        let sink =
+            EventSink::new(-1, |e| serde_json::to_vec(&Message::Seccomp(e)).unwrap()).unwrap();
         assert_eq!(sink.prefix, b"{\"Seccomp\":");
         assert_eq!(sink.suffix, b"}");
         assert!(EventSink::new(-1, |_| b"{}".to_vec()).is_err());
@@ -552,9 +551,10 @@ mod tests {
         assert!(text.contains("EPERM"), "{text}");
         assert!(text.contains("0x6"), "{text}");
         assert!(
-            v.backtrace
-                .iter()
-                .any(|f| f.file.as_deref().is_some_and(|p| p.ends_with("seccomp/report.rs"))),
+            v.backtrace.iter().any(|f| f
+                .file
+                .as_deref()
+                .is_some_and(|p| p.ends_with("seccomp/report.rs"))),
             "{text}"
         );
     }

@@ -30,7 +30,9 @@ enum End {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/seccomp").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/seccomp")
+        .join(name)
 }
 
 /// Forks, loads `policy`'s filter, runs `body` (its return value is the exit status),
@@ -109,7 +111,14 @@ fn sys0(nr: libc::c_long) -> Result<libc::c_long, i32> {
 }
 
 fn deny(items: &[&str], mode: &str, errno: &str) -> Policy {
-    Policy::Deny(Rules::new(items).unwrap().on_violation(mode).unwrap().errno(errno).unwrap())
+    Policy::Deny(
+        Rules::new(items)
+            .unwrap()
+            .on_violation(mode)
+            .unwrap()
+            .errno(errno)
+            .unwrap(),
+    )
 }
 
 fn violations(events: &[SeccompEvent]) -> Vec<Violation> {
@@ -198,14 +207,24 @@ fn foreign_arches_never_execute() {
     });
     assert_eq!(end, End::Exited(TRAP_EXIT_STATUS));
     let v = violations(&events);
-    assert_eq!((v[0].syscall.as_str(), v[0].arch.as_str()), ("getpid", "i386"), "{}", v[0]);
+    assert_eq!(
+        (v[0].syscall.as_str(), v[0].arch.as_str()),
+        ("getpid", "i386"),
+        "{}",
+        v[0]
+    );
 
     let (events, end) = run(&deny(&["getppid"], "errno", "EACCES"), || {
         (sys0(0x4000_0000 | libc::SYS_getpid) != Err(libc::EACCES)) as i32
     });
     assert_eq!(end, End::Exited(0));
     let v = violations(&events);
-    assert_eq!((v[0].syscall.as_str(), v[0].arch.as_str()), ("getpid", "x32"), "{}", v[0]);
+    assert_eq!(
+        (v[0].syscall.as_str(), v[0].arch.as_str()),
+        ("getpid", "x32"),
+        "{}",
+        v[0]
+    );
 }
 
 #[inline(never)]
@@ -223,7 +242,10 @@ fn fail_mode_reports_the_call_and_this_file() {
     assert_eq!(v[0].syscall, "getppid");
     assert_eq!(v[0].errno, None);
     // This file is the runtime's own source, so it is not "user code" here: look for it.
-    let at = v[0].backtrace.iter().find_map(|f| f.location().filter(|l| l.contains("seccomp/tests.rs:")));
+    let at = v[0]
+        .backtrace
+        .iter()
+        .find_map(|f| f.location().filter(|l| l.contains("seccomp/tests.rs:")));
     assert!(at.is_some(), "{}", v[0]);
     assert!(v[0].to_string().contains("`getppid`"));
 }
@@ -302,9 +324,8 @@ fn article_profile_denies_clock_nanosleep() {
             tv_nsec: 1000,
         };
         // SAFETY: a short relative sleep.
-        let rc = unsafe {
-            libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &ts, std::ptr::null_mut())
-        };
+        let rc =
+            unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &ts, std::ptr::null_mut()) };
         (rc != libc::EPERM) as i32
     });
     assert!(events.is_empty());
@@ -331,15 +352,23 @@ fn docker_default_allows_ordinary_bodies_and_denies_mount_and_keyctl() {
     let (events, end) = run(&policy, || {
         let ordinary = std::fs::read("/etc/hostname").is_ok()
             && std::thread::spawn(|| 1).join().is_ok()
-            && std::process::Command::new("true").status().is_ok_and(|s| s.success());
+            && std::process::Command::new("true")
+                .status()
+                .is_ok_and(|s| s.success());
         // SAFETY: mount of nothing; keyctl query.
         let mount = unsafe {
-            libc::mount(c"none".as_ptr(), c"/".as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null())
+            libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
         } == -1
             && errno() == libc::EPERM;
         // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0).
-        let keyctl = unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) } == -1
-            && errno() == libc::EPERM;
+        let keyctl =
+            unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) } == -1 && errno() == libc::EPERM;
         match (ordinary, mount, keyctl) {
             (true, true, true) => 0,
             (false, _, _) => 1,
@@ -376,10 +405,15 @@ fn record_then_replay() {
             _ => None,
         })
         .collect();
-    assert!(recorded.iter().any(|&(_, nr)| nr == libc::SYS_getppid as i32));
+    assert!(recorded
+        .iter()
+        .any(|&(_, nr)| nr == libc::SYS_getppid as i32));
     write_profile(&out, &recorded).unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.contains("\"getppid\"") && text.contains("\"openat\""), "{text}");
+    assert!(
+        text.contains("\"getppid\"") && text.contains("\"openat\""),
+        "{text}"
+    );
 
     let (events, end) = run(&Policy::Profile(out.clone()), recordable_body);
     std::fs::remove_file(&out).unwrap();
@@ -414,7 +448,9 @@ fn compile_is_cached_per_policy() {
     let a = super::compile(&Policy::Baseline).unwrap().unwrap();
     let b = super::compile(&Policy::Baseline).unwrap().unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b));
-    let c = super::compile(&deny(&["getppid"], "fail", "EPERM")).unwrap().unwrap();
+    let c = super::compile(&deny(&["getppid"], "fail", "EPERM"))
+        .unwrap()
+        .unwrap();
     assert_ne!(a.bpf, c.bpf);
 }
 
@@ -444,9 +480,8 @@ fn network_io_is_denied_except_the_harness_channel() {
     let (events, end) = run(&deny(&["@network-io"], "errno", "EPERM"), || {
         let mut fds = [0; 2];
         // SAFETY: room for two descriptors.
-        let pair = unsafe {
-            libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr())
-        };
+        let pair =
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
         (pair != -1) as i32
     });
     assert_eq!(end, End::Exited(0));

@@ -552,10 +552,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
         "@memlock",
         &["mlock", "mlock2", "mlockall", "munlock", "munlockall"],
     ),
-    (
-        "@module",
-        &["delete_module", "finit_module", "init_module"],
-    ),
+    ("@module", &["delete_module", "finit_module", "init_module"]),
     (
         "@mount",
         &[
