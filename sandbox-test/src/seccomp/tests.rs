@@ -473,6 +473,23 @@ fn baseline_load_cost() {
         r.is_err() as i32
     });
     assert_eq!(end, End::Exited(0));
+    // Docker's default: a larger filter, and the notification supervisor to fork.
+    let (_, end) = run(&Policy::Off, || {
+        let filter = compile_uncached(&Policy::Profile(fixture("moby-default.json")))
+            .unwrap()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let r = apply(&filter, crate::setup::CHANNEL_FD, |e| {
+            serde_json::to_vec(e).unwrap()
+        });
+        eprintln!(
+            "docker default: {} instructions, load (with the supervisor) took {:?}",
+            filter.instructions(),
+            start.elapsed()
+        );
+        r.is_err() as i32
+    });
+    assert_eq!(end, End::Exited(0));
 }
 
 #[test]
