@@ -78,6 +78,18 @@ fn fail_mode_names_the_call_and_the_line() {
     assert!(text.contains("tests/seccomp.rs:"), "{text}");
 }
 
+#[sandboxed(seccomp(deny = ["getppid"]))]
+#[should_panic(expected = "forbidden syscall `getppid`")]
+fn fail_mode_through_the_attribute() {
+    calls_getppid();
+}
+
+#[sandboxed(seccomp(deny = ["getppid"], on_violation = "kill"))]
+#[should_panic(expected = "killed by seccomp")]
+fn kill_mode_through_the_attribute() {
+    calls_getppid();
+}
+
 fn denied_twice_with_eacces() {
     // SAFETY: getppid has no arguments.
     assert_eq!(unsafe { libc::syscall(libc::SYS_getppid) }, -1);

@@ -151,6 +151,9 @@ fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, Se
     let mut flags = libc::c_ulong::from(filter.flags);
     if listen {
         flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    } else {
+        // Only meaningful (and only accepted) with a listener.
+        flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     }
     // SAFETY: prog points at filter.bpf, which outlives the call.
     let rc = check("seccomp(SECCOMP_SET_MODE_FILTER)", unsafe {

@@ -17,19 +17,20 @@
 //! list may name those two (they stay allowed on the channel only); naming another harness
 //! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
-pub mod builder;
-pub mod compile;
-pub mod groups;
-pub mod load;
+pub(crate) mod builder;
+pub(crate) mod compile;
+pub(crate) mod groups;
+pub(crate) mod load;
 pub mod policy;
 pub mod profile;
-pub mod record;
+pub(crate) mod record;
 pub mod report;
 
 pub use builder::SeccompReport;
-pub use compile::{compile, CompiledFilter};
+pub(crate) use compile::{compile, CompiledFilter};
 pub use policy::Policy;
-pub use report::{SeccompEvent, Violation};
+pub(crate) use report::SeccompEvent;
+pub use report::{Frame, Violation};
 
 use std::fmt;
 use std::path::PathBuf;

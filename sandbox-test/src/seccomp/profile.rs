@@ -377,8 +377,10 @@ impl Profile {
         for flag in &self.flags {
             let bit = flag_bit(flag).ok_or_else(|| whole(format!("unknown flag `{flag}`")))?;
             if bit == libc::SECCOMP_FILTER_FLAG_TSYNC as u32 {
-                // The filter is loaded before the body starts any thread.
+                // The filter is loaded before the body starts any thread, so TSYNC has
+                // nothing to do; and the kernel refuses it next to a notification listener.
                 debug_note("SECCOMP_FILTER_FLAG_TSYNC: the body is single-threaded at load");
+                continue;
             }
             flags |= bit;
         }
@@ -581,6 +583,9 @@ mod tests {
         .unwrap();
         assert_eq!(e.default, Action::Errno(13));
         assert_eq!(e.flags, libc::SECCOMP_FILTER_FLAG_LOG as u32);
+        let tsync = eval(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}"#)
+            .unwrap();
+        assert_eq!(tsync.flags, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32);
         let actions: Vec<_> = e.rules.iter().map(|r| r.action).collect();
         assert_eq!(
             actions,

@@ -26,7 +26,7 @@ pub const TRAP_EXIT_STATUS: i32 = 128 + libc::SIGSYS;
 
 /// A forbidden call as the child saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawViolation {
+pub(crate) struct RawViolation {
     /// The calling process (in the sandbox's pid namespace).
     pub pid: i32,
     /// `AUDIT_ARCH_*` of the call.
@@ -45,7 +45,7 @@ pub struct RawViolation {
 
 /// What the seccomp side of the child tells the parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SeccompEvent {
+pub(crate) enum SeccompEvent {
     /// A trapped call: the body was ended (`on_violation = "fail"`, or a profile's TRAP).
     Trapped(RawViolation),
     /// A call refused with an errno; the body went on.
@@ -104,7 +104,7 @@ pub struct Violation {
 
 impl Violation {
     /// Resolves names and symbols. Runs in the parent (same binary, same addresses).
-    pub fn resolve(raw: &RawViolation) -> Self {
+    pub(crate) fn resolve(raw: &RawViolation) -> Self {
         let arch = if raw.arch == super::groups::native_arch()
             && raw.nr & super::groups::X32_SYSCALL_BIT != 0
         {
@@ -182,7 +182,7 @@ fn trim_harness(mut frames: Vec<Frame>) -> Vec<Frame> {
 
 /// Resolves return addresses in this process. The first address is the faulting
 /// instruction itself; the others are return addresses (looked up one byte back).
-pub fn symbolize(frames: &[u64]) -> Vec<Frame> {
+pub(crate) fn symbolize(frames: &[u64]) -> Vec<Frame> {
     let mut out = Vec::new();
     for (i, &ip) in frames.iter().enumerate() {
         let lookup = if i == 0 { ip } else { ip.saturating_sub(1) };
@@ -210,7 +210,7 @@ pub fn symbolize(frames: &[u64]) -> Vec<Frame> {
 /// Where events go: the channel, and the bytes that wrap one event into one protocol
 /// message (so the signal handler can build a message without serde or allocation).
 #[derive(Debug)]
-pub struct EventSink {
+pub(crate) struct EventSink {
     fd: RawFd,
     prefix: Vec<u8>,
     suffix: Vec<u8>,
@@ -218,12 +218,15 @@ pub struct EventSink {
 
 /// The wrapping could not be derived from the protocol's encoding.
 #[derive(Debug)]
-pub struct WrapError;
+pub(crate) struct WrapError;
 
 impl EventSink {
     /// `wrap` encodes an event as one protocol message; its output must contain the
     /// event's own compact JSON verbatim.
-    pub fn new(fd: RawFd, wrap: impl Fn(&SeccompEvent) -> Vec<u8>) -> Result<Self, WrapError> {
+    pub(crate) fn new(
+        fd: RawFd,
+        wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
+    ) -> Result<Self, WrapError> {
         let marker = SeccompEvent::Recorded {
             arch: 0x5eed_c0de,
             nr: 0x0bad_cafe,
@@ -242,16 +245,11 @@ impl EventSink {
     }
 
     /// Sends an event (allocates: not for signal handlers).
-    pub fn send(&self, event: &SeccompEvent) -> std::io::Result<()> {
+    pub(crate) fn send(&self, event: &SeccompEvent) -> std::io::Result<()> {
         let mut buf = self.prefix.clone();
         serde_json::to_writer(&mut buf, event).map_err(std::io::Error::other)?;
         buf.extend_from_slice(&self.suffix);
         send_all(self.fd, &buf)
-    }
-
-    /// The channel descriptor.
-    pub fn fd(&self) -> RawFd {
-        self.fd
     }
 }
 
@@ -440,7 +438,7 @@ impl StackWriter<'_> {
 
 /// Installs the SIGSYS handler that reports a trapped call through `sink` and ends the
 /// body. Child only, before the filter is loaded.
-pub fn install_trap_handler(sink: EventSink) -> Result<(), super::SeccompError> {
+pub(crate) fn install_trap_handler(sink: EventSink) -> Result<(), super::SeccompError> {
     // Warm up the unwinder (it may take locks and load unwind tables the first time),
     // outside of any signal context. Unsynchronized: the crate's lock may have been held
     // by another thread of the process this one was forked from.

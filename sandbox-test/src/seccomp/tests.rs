@@ -513,3 +513,24 @@ fn network_io_is_denied_except_the_harness_channel() {
     assert_eq!(end, End::Exited(0));
     assert_eq!(violations(&events)[0].syscall, "sendto");
 }
+
+#[test]
+fn profile_flags_are_loaded() {
+    let dir = std::env::temp_dir().join(format!("sbt-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("flags.json");
+    std::fs::write(
+        &path,
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_TSYNC",
+            "SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    )
+    .unwrap();
+    let (events, end) = run(&Policy::Profile(path.clone()), || {
+        (sys0(libc::SYS_getppid) != Err(libc::EPERM)) as i32
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(end, End::Exited(0), "{events:?}");
+    assert_eq!(violations(&events)[0].syscall, "getppid");
+}
