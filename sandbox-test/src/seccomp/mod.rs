@@ -2,12 +2,12 @@
 //!
 //! * [`policy`]: the model (`deny`, `allow`, an OCI `profile`, `record`, `off`, and the
 //!   baseline used when a test names no policy).
-//! * [`groups`]: resolving names and systemd-style `@groups` with libseccomp.
+//! * `groups`: resolving names and systemd-style `@groups` with libseccomp.
 //! * [`profile`]: Docker/OCI seccomp profiles.
-//! * [`compile`]: a policy to BPF, in the parent, once per distinct policy.
-//! * [`load`]: the child side — the last setup step.
+//! * `compile`: a policy to BPF, in the parent, once per distinct policy.
+//! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
-//! * [`record`]: the notification supervisor (errno mode, record mode) and the recorded
+//! * `record`: the notification supervisor (errno mode, record mode) and the recorded
 //!   profile.
 //!
 //! # The harness's own syscalls

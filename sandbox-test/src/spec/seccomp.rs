@@ -48,7 +48,7 @@ pub enum SeccompSpecError {
     OnViolation(String),
     /// Not a Linux errno name.
     Errno(String),
-    /// Not one of the groups in [`GROUPS`].
+    /// Not one of the groups in `GROUPS`.
     UnknownGroup(String),
     /// Not shaped like a syscall name (lowercase letters, digits, `_`).
     SyscallName(String),
@@ -174,12 +174,12 @@ pub fn errno_name(number: i32) -> Option<&'static str> {
 pub enum SyscallItem {
     /// A syscall name, resolved by libseccomp at setup.
     Syscall(String),
-    /// A group from [`GROUPS`], with its `@`.
+    /// A group from `GROUPS`, with its `@`.
     Group(String),
 }
 
 impl SyscallItem {
-    /// Parses `"connect"` or `"@network-io"`; a group must be in [`GROUPS`].
+    /// Parses `"connect"` or `"@network-io"`; a group must be in `GROUPS`.
     pub fn parse(text: &str) -> Result<Self, SeccompSpecError> {
         if text.starts_with('@') {
             if group(text).is_some() {
