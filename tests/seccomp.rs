@@ -366,6 +366,19 @@ fn a_subprocess_is_filtered_too() {
     assert!(!out.status.success(), "uname ran: {out:?}");
 }
 
+#[sandboxed(seccomp(deny = ["uname"], on_violation = "errno"))]
+fn the_supervisor_is_not_a_child_of_the_body() {
+    std::process::Command::new("true").status().unwrap();
+    // Reap every child: only the one above exists, so this ends.
+    loop {
+        // SAFETY: waiting for any child.
+        if unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) } == -1 {
+            assert_eq!(errno(), libc::ECHILD);
+            break;
+        }
+    }
+}
+
 #[test]
 fn a_subprocess_violation_is_listed() {
     let report = Sandbox::new()

@@ -72,51 +72,81 @@ pub fn apply(
     Ok(())
 }
 
-/// Forks the supervisor before the filter exists (so it is not filtered). Returns the
-/// pipe on which the body will tell it the listener's descriptor number.
+/// Forks the supervisor before the filter exists (so it is not filtered). It is a
+/// grandchild, handed to the sandbox's init, so that the body's own `wait(-1)` never sees
+/// it. Returns the pipe on which the body will tell it the listener's descriptor number.
 fn spawn_supervisor(
     reply: super::compile::NotifyReply,
     sink: EventSink,
 ) -> Result<OwnedFd, SeccompError> {
+    let (listener_read, listener_write) = pipe()?;
+    let (pid_read, pid_write) = pipe()?;
+    // SAFETY: getpid cannot fail.
+    let body = unsafe { libc::getpid() };
+    // SAFETY: the body process is single-threaded during setup.
+    let middle = check("fork (seccomp supervisor)", unsafe {
+        libc::fork() as libc::c_long
+    })?;
+    if middle == 0 {
+        drop((listener_write, pid_read));
+        // SAFETY: still single-threaded.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            drop(pid_write);
+            // Don't hold the test's output pipes open.
+            // SAFETY: closing our own copies of stdin/stdout/stderr.
+            unsafe {
+                libc::close(0);
+                libc::close(1);
+                libc::close(2);
+            }
+            let status = match take_listener(&listener_read, body) {
+                Some(listener) => {
+                    drop(listener_read);
+                    supervise(&listener, reply, &sink);
+                    0
+                }
+                None => 1,
+            };
+            // SAFETY: leave without running the parent's atexit handlers.
+            unsafe { libc::_exit(status) };
+        }
+        let bytes = pid.to_ne_bytes();
+        // SAFETY: writing a local; then leaving at once.
+        unsafe {
+            libc::write(pid_write.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(0);
+        }
+    }
+    drop((listener_read, pid_write));
+    let mut bytes = [0u8; 4];
+    // SAFETY: reading into a local; reaping our own child.
+    let (n, supervisor) = unsafe {
+        let n = libc::read(pid_read.as_raw_fd(), bytes.as_mut_ptr().cast(), bytes.len());
+        libc::waitpid(middle as libc::pid_t, std::ptr::null_mut(), 0);
+        (n, libc::pid_t::from_ne_bytes(bytes))
+    };
+    if n != bytes.len() as isize || supervisor <= 0 {
+        return Err(SeccompError::Load {
+            step: "fork (seccomp supervisor)",
+            errno: libc::ECHILD,
+        });
+    }
+    // Under Yama's ptrace_scope=1 the supervisor may take a descriptor of the body only if
+    // the body says so; without Yama this fails harmlessly.
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
+    Ok(listener_write)
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for two descriptors.
     check("pipe", unsafe {
         libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) as libc::c_long
     })?;
     // SAFETY: both are fresh descriptors we own.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: getpid cannot fail.
-    let body = unsafe { libc::getpid() };
-    // SAFETY: the body process is single-threaded during setup.
-    let pid = check("fork (seccomp supervisor)", unsafe {
-        libc::fork() as libc::c_long
-    })?;
-    if pid == 0 {
-        drop(write);
-        // Don't hold the test's output pipes open.
-        // SAFETY: closing our own copies of stdin/stdout/stderr.
-        unsafe {
-            libc::close(0);
-            libc::close(1);
-            libc::close(2);
-        }
-        let status = match take_listener(&read, body) {
-            Some(listener) => {
-                drop(read);
-                supervise(&listener, reply, &sink);
-                0
-            }
-            None => 1,
-        };
-        // SAFETY: leave without running the parent's atexit handlers.
-        unsafe { libc::_exit(status) };
-    }
-    drop(read);
-    // Under Yama's ptrace_scope=1 the supervisor (a child) may take a descriptor of the
-    // body only if the body says so; without Yama this fails harmlessly.
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0) };
-    Ok(write)
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// In the supervisor: reads the listener's number, takes it from the body.
