@@ -414,3 +414,76 @@ fn conflicting_options_are_refused() {
         report.outcome
     );
 }
+
+// --- a profile's actions, as written ------------------------------------------------------
+
+fn profile_with(action: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one-rule.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {{"names":["getppid"],"action":"{action}","errnoRet":13}}]}}"#
+        ),
+    )
+    .unwrap();
+    (dir, path)
+}
+
+fn getppid_result() -> (i64, i32) {
+    // SAFETY: getppid has no arguments.
+    let r = unsafe { libc::syscall(libc::SYS_getppid) };
+    (r, errno())
+}
+
+#[test]
+fn profile_actions_are_honoured_as_written() {
+    let (_d, trap) = profile_with("SCMP_ACT_TRAP");
+    let report = Sandbox::new().seccomp_profile(&trap).run(calls_getppid);
+    assert_eq!(violation(&report).syscall, "getppid");
+
+    let (_d, kill) = profile_with("SCMP_ACT_KILL_PROCESS");
+    let report = Sandbox::new().seccomp_profile(&kill).run(calls_getppid);
+    assert_eq!(
+        report.outcome,
+        Outcome::KilledBySeccomp,
+        "{}",
+        report.outcome
+    );
+
+    let (_d, errno) = profile_with("SCMP_ACT_ERRNO");
+    let report = Sandbox::new().seccomp_profile(&errno).run(|| {
+        assert_eq!(getppid_result(), (-1, libc::EACCES));
+    });
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+
+    // No tracer attached: the kernel answers ENOSYS.
+    let (_d, trace) = profile_with("SCMP_ACT_TRACE");
+    let report = Sandbox::new().seccomp_profile(&trace).run(|| {
+        assert_eq!(getppid_result(), (-1, libc::ENOSYS));
+    });
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+
+    let (_d, log) = profile_with("SCMP_ACT_LOG");
+    let report = Sandbox::new().seccomp_profile(&log).run(|| {
+        assert!(getppid_result().0 > 0);
+    });
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+
+    let (_d, notify) = profile_with("SCMP_ACT_NOTIFY");
+    let report = Sandbox::new().seccomp_profile(&notify).run(|| {});
+    let Outcome::SetupFailed(f) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert!(
+        f.detail.contains("syscalls[0]") && f.detail.contains("SCMP_ACT_NOTIFY"),
+        "{f}"
+    );
+}
+
+#[sandboxed(seccomp(deny = ["getppid"]))]
+#[should_panic(expected = "tests/seccomp.rs:")]
+fn the_attribute_report_shows_this_file() {
+    calls_getppid();
+}
