@@ -183,7 +183,7 @@ impl fmt::Display for Outcome {
                 write!(f, "this host cannot run sandboxed tests: {reason}")
             }
             Outcome::SeccompViolation(violation) => {
-                write!(f, "sandboxed test made a forbidden syscall: {violation}")
+                write!(f, "sandboxed test was ended by seccomp: {violation}")
             }
             Outcome::KilledBySeccomp => write!(
                 f,
