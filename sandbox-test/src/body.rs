@@ -124,8 +124,9 @@ fn short_backtrace(full: &str) -> String {
     short
 }
 
-/// Runs the body and reports its verdict. Never returns.
-pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
+/// Prepares the body process to catch the body's panic (message, location, backtrace) and,
+/// as any Rust program does, to see EPIPE rather than die of SIGPIPE.
+pub(crate) fn catch_panics() -> Result<(), StepError> {
     // As in any Rust program: a write to a closed pipe is an EPIPE error, not a signal.
     // SAFETY: setting a signal disposition in a single-threaded process.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
@@ -147,13 +148,11 @@ pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
         };
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture);
     }));
+    Ok(())
+}
 
-    // The last setup step, right before the body: nothing of the harness's own preparation
-    // runs under the filter.
-    if let Err(failure) = crate::seccomp::load::load_in_body(plan.seccomp.as_ref(), channel) {
-        let _ = protocol::send(channel, &Message::SetupFailed(failure), &[]);
-        crate::setup::exit(125);
-    }
+/// Runs the body and reports its verdict. Never returns.
+pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
     // SAFETY: `plan.entry` is `call::<R>` of this very image (see `addresses`).
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(plan.entry) };
     let verdict = match std::panic::catch_unwind(|| entry(plan.body)) {

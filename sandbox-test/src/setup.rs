@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::{body, capabilities, filesystem, limits, namespaces, net, time};
+use crate::{body, capabilities, filesystem, limits, namespaces, net, seccomp, time};
 
 /// The fd every sandbox process reports on.
 pub(crate) const CHANNEL_FD: RawFd = 3;
@@ -161,8 +161,12 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
         "apply the limits",
         limits::apply_rlimits(&plan.limits, !plan.fs.needs_lock()).map_err(StepError::from),
     );
-    // Last: the seccomp filter, loaded by `body::run` right before it calls the body
-    // (`seccomp::load::load_in_body`).
+    step.run("catch the body's panics", body::catch_panics());
+    // Last, so that nothing of the harness's own preparation runs under the filter.
+    step.run(
+        "load the seccomp filter",
+        seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel),
+    );
     body::run(plan, step.channel)
 }
 

@@ -203,17 +203,15 @@ fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, Se
 pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
     channel: std::os::fd::BorrowedFd<'_>,
-) -> Result<(), crate::outcome::SetupFailure> {
+) -> Result<(), crate::setup::StepError> {
     let Some(filter) = filter else { return Ok(()) };
     apply(filter, channel.as_raw_fd(), |event| {
         serde_json::to_vec(&crate::protocol::Message::Seccomp(event.clone())).unwrap_or_default()
     })
-    .map_err(|e| crate::outcome::SetupFailure {
-        step: "load the seccomp filter".into(),
-        errno: match e {
-            SeccompError::Load { errno, .. } => Some(errno),
-            _ => None,
-        },
-        detail: e.to_string(),
+    .map_err(|e| match e {
+        SeccompError::Load { errno, .. } => {
+            crate::setup::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
+        }
+        _ => crate::setup::StepError::Other(e.to_string()),
     })
 }
