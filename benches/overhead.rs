@@ -3,13 +3,15 @@
 //! Three ways to run an empty test body, RUNS times each (default 500), one after another
 //! on a fresh thread each time (libtest runs every test on a thread of its own):
 //! - plain: the body called on the thread, as a plain `#[test]` is;
-//! - sandboxed: `Sandbox::run`, which is what `#[sandboxed]` calls;
+//! - sandboxed: `Sandbox::run`, which is what `#[sandboxed]` calls (the default sandbox,
+//!   baseline seccomp filter included), and two lighter variants that show what the
+//!   network namespace and the filter cost;
 //! - raw: fork, unshare the same eight namespaces, map root, fork pid 1, wait — the
 //!   kernel's floor for the same isolation, without the harness.
 
 use std::time::{Duration, Instant};
 
-use sandbox_test::Sandbox;
+use sandbox_test::{NetMode, Sandbox};
 
 fn empty_body() {}
 
@@ -37,8 +39,18 @@ fn plain() {
 }
 
 fn sandboxed() {
-    let report = Sandbox::new().run(empty_body);
-    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    Sandbox::new().run(empty_body).assert_passed();
+}
+
+fn sandboxed_without_seccomp() {
+    Sandbox::new().seccomp_off().run(empty_body).assert_passed();
+}
+
+fn sandboxed_host_network() {
+    Sandbox::new()
+        .net(NetMode::Host)
+        .run(empty_body)
+        .assert_passed();
 }
 
 fn raw() {
@@ -85,16 +97,19 @@ fn main() {
         .map(|a| a.parse().expect("RUNS is a number"))
         .unwrap_or(500);
     println!("per-test cost over {runs} runs each (median / p90):");
-    for (name, one) in [
+    let variants = [
         ("plain #[test]", plain as fn()),
         ("#[sandboxed]", sandboxed),
+        ("  seccomp = \"off\"", sandboxed_without_seccomp),
+        ("  net = \"host\"", sandboxed_host_network),
         ("raw fork+unshare", raw),
-    ] {
+    ];
+    for (name, one) in variants {
         // One warm-up run, so that first-time page faults do not count.
         one();
         let (median, p90) = median_and_p90(measure(runs, one));
         println!(
-            "  {name:<18} {:>9.3} ms / {:>9.3} ms",
+            "  {name:<20} {:>9.3} ms / {:>9.3} ms",
             median.as_secs_f64() * 1e3,
             p90.as_secs_f64() * 1e3
         );
