@@ -80,7 +80,7 @@ pub enum TimeSpecError {
     Realtime { input: String },
     /// A relative offset without its sign.
     OffsetWithoutSign { input: String },
-    /// A relative `realtime` offset beyond [`MAX_REALTIME_OFFSET_SECS`].
+    /// A relative `realtime` offset beyond 10 000 years (`MAX_REALTIME_OFFSET_SECS`).
     RealtimeOffsetTooLarge { input: String },
     /// A wall clock that would leave years 0000–9999.
     InstantOutOfRange { secs: i64 },
