@@ -81,6 +81,11 @@ fn the_network_has_only_lo_and_it_is_up() {
         .map(|l| l.split(':').next().unwrap().trim())
         .collect();
     assert_eq!(listed, ["lo"]);
+    let sysfs: Vec<_> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(sysfs, ["lo"], "/sys is the sandbox's own sysfs");
 }
 
 /// Each of four tests binds the same fixed port and holds it while the others run.

@@ -50,6 +50,15 @@ pub(crate) fn mount_proc() -> Result<(), StepError> {
         .map_err(mount_error("mounting proc on /proc"))
 }
 
+/// `mount -t sysfs sysfs /sys`: the sysfs of the sandbox's own network namespace, so that
+/// `/sys/class/net` lists only its interfaces, not the host's. Only with a network
+/// namespace of its own: the kernel lets only its owner mount sysfs.
+pub(crate) fn mount_sysfs() -> Result<(), StepError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>)
+        .map_err(mount_error("mounting sysfs on /sys"))
+}
+
 /// `mount -t tmpfs tmpfs /tmp`. The test's own files stay where they are: when the test
 /// binary or the working directory lives under /tmp (a clone checked out there, say), it is
 /// bind-mounted back at its path in the new tmpfs, so that backtraces can read the binary's

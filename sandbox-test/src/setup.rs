@@ -98,6 +98,9 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
     step.run("mount /proc", filesystem::mount_proc());
+    if net::needs_namespace(plan.net) {
+        step.run("mount /sys", filesystem::mount_sysfs());
+    }
     step.run("mount a private /tmp", filesystem::mount_private_tmp());
     // readonly_root, writable, hide, bind
     step.run(
