@@ -1,7 +1,7 @@
 //! `cargo bench --bench overhead [-- RUNS]`: what a sandbox costs per test.
 //!
-//! Three ways to run an empty test body, RUNS times each (default 500), one after another
-//! on a fresh thread each time (libtest runs every test on a thread of its own):
+//! Ways to run an empty test body, RUNS times each (default 500), interleaved, on a fresh
+//! thread each time (libtest runs every test on a thread of its own):
 //! - plain: the body called on the thread, as a plain `#[test]` is;
 //! - sandboxed: `Sandbox::run`, which is what `#[sandboxed]` calls (the default sandbox,
 //!   baseline seccomp filter included), and two lighter variants that show what the
@@ -20,18 +20,15 @@ fn median_and_p90(mut samples: Vec<Duration>) -> (Duration, Duration) {
     (samples[samples.len() / 2], samples[samples.len() * 9 / 10])
 }
 
-fn measure(runs: usize, one: impl Fn() + Send + Sync + Copy + 'static) -> Vec<Duration> {
-    (0..runs)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let start = Instant::now();
-                one();
-                start.elapsed()
-            })
-            .join()
-            .unwrap()
-        })
-        .collect()
+/// One run of `one` on a fresh thread, timed on that thread.
+fn time_once(one: fn()) -> Duration {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        one();
+        start.elapsed()
+    })
+    .join()
+    .unwrap()
 }
 
 fn plain() {
@@ -96,7 +93,7 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .map(|a| a.parse().expect("RUNS is a number"))
         .unwrap_or(500);
-    println!("per-test cost over {runs} runs each (median / p90):");
+    println!("per-test cost over {runs} runs each, interleaved (median / p90):");
     let variants = [
         ("plain #[test]", plain as fn()),
         ("#[sandboxed]", sandboxed),
@@ -104,10 +101,17 @@ fn main() {
         ("  net = \"host\"", sandboxed_host_network),
         ("raw fork+unshare", raw),
     ];
-    for (name, one) in variants {
-        // One warm-up run, so that first-time page faults do not count.
-        one();
-        let (median, p90) = median_and_p90(measure(runs, one));
+    // One warm-up run each, so that first-time page faults do not count.
+    variants.iter().for_each(|(_, one)| one());
+    // Round-robin, so that the machine's mood affects every variant alike.
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); variants.len()];
+    for _ in 0..runs {
+        for ((_, one), samples) in variants.iter().zip(&mut samples) {
+            samples.push(time_once(*one));
+        }
+    }
+    for ((name, _), samples) in variants.iter().zip(samples) {
+        let (median, p90) = median_and_p90(samples);
         println!(
             "  {name:<20} {:>9.3} ms / {:>9.3} ms",
             median.as_secs_f64() * 1e3,
