@@ -10,7 +10,7 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprArray, ExprLit, Lit, LitInt, LitStr, Meta};
 
-use crate::model::{flag, string_value};
+use crate::model::{flag, string_literal, string_value};
 use crate::spec;
 use crate::spec::bind::BindSpec;
 use crate::spec::net::NetMode;
@@ -173,16 +173,7 @@ fn string_list(meta: &Meta) -> syn::Result<Vec<LitStr>> {
         Expr::Array(ExprArray { elems, .. }) => elems.into_iter().collect(),
         single => vec![single],
     };
-    items
-        .into_iter()
-        .map(|item| match item {
-            Expr::Lit(ExprLit {
-                lit: Lit::Str(text),
-                ..
-            }) => Ok(text),
-            other => Err(syn::Error::new(other.span(), "expected a string literal")),
-        })
-        .collect()
+    items.iter().map(string_literal).collect()
 }
 
 fn paths(meta: &Meta) -> syn::Result<Vec<PathBuf>> {

@@ -77,7 +77,9 @@ impl Model {
                     let text = string_value(meta)?;
                     model.workdir = Some(match text.value().as_str() {
                         "temp" => Workdir::Temp,
-                        path if path.starts_with('/') => Workdir::Path(text),
+                        path if spec::path::parse_absolute_path(path).is_ok() => {
+                            Workdir::Path(text)
+                        }
                         _ => {
                             return Err(syn::Error::new(
                                 text.span(),
@@ -146,16 +148,21 @@ pub(crate) fn option_name(meta: &Meta) -> syn::Result<String> {
         })
 }
 
+/// A string literal, or an error spanned on whatever stands there instead.
+pub(crate) fn string_literal(expr: &Expr) -> syn::Result<LitStr> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => Ok(text.clone()),
+        other => Err(syn::Error::new(other.span(), "expected a string literal")),
+    }
+}
+
 /// `name = "text"`.
 pub(crate) fn string_value(meta: &Meta) -> syn::Result<LitStr> {
     match meta {
-        Meta::NameValue(nv) => match &nv.value {
-            Expr::Lit(ExprLit {
-                lit: Lit::Str(text),
-                ..
-            }) => Ok(text.clone()),
-            other => Err(syn::Error::new(other.span(), "expected a string literal")),
-        },
+        Meta::NameValue(nv) => string_literal(&nv.value),
         _ => Err(syn::Error::new(
             meta.span(),
             format!("expected `{} = \"...\"`", path_text(meta)),

@@ -10,8 +10,9 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprArray, ExprLit, Lit, LitStr, Meta, Token};
+use syn::{Expr, ExprArray, LitStr, Meta, Token};
 
+use crate::model::string_literal;
 use crate::spec::seccomp::{parse_errno, OnViolation, SyscallItem};
 
 const KEYS: &str = "deny = [...], allow = [...], profile = \"x.json\", record = \"x.json\", \
@@ -33,15 +34,6 @@ pub(crate) struct ListModel {
     pub errno: Option<LitStr>,
 }
 
-fn string(expr: &Expr) -> syn::Result<LitStr> {
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Ok(s.clone()),
-        other => Err(syn::Error::new(other.span(), "expected a string literal")),
-    }
-}
-
 fn list(expr: &Expr) -> syn::Result<Vec<LitStr>> {
     let Expr::Array(ExprArray { elems, .. }) = expr else {
         return Err(syn::Error::new(
@@ -49,7 +41,10 @@ fn list(expr: &Expr) -> syn::Result<Vec<LitStr>> {
             "expected a list of syscall names and groups, e.g. [\"connect\", \"@mount\"]",
         ));
     };
-    let items: Vec<LitStr> = elems.iter().map(string).collect::<syn::Result<_>>()?;
+    let items: Vec<LitStr> = elems
+        .iter()
+        .map(string_literal)
+        .collect::<syn::Result<_>>()?;
     for item in &items {
         SyscallItem::parse(&item.value()).map_err(|e| syn::Error::new(item.span(), e))?;
     }
@@ -63,7 +58,7 @@ fn list(expr: &Expr) -> syn::Result<Vec<LitStr>> {
 pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
     let list_meta = match meta {
         Meta::NameValue(nv) => {
-            let value = string(&nv.value)?;
+            let value = string_literal(&nv.value)?;
             return if value.value() == "off" {
                 Ok(Model::Off)
             } else {
@@ -120,16 +115,16 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
                     Model::Allow(lm)
                 }
             }
-            "profile" => Model::Profile(string(&nv.value)?),
-            "record" => Model::Record(string(&nv.value)?),
+            "profile" => Model::Profile(string_literal(&nv.value)?),
+            "record" => Model::Record(string_literal(&nv.value)?),
             "on_violation" => {
-                let v = string(&nv.value)?;
+                let v = string_literal(&nv.value)?;
                 OnViolation::parse(&v.value()).map_err(|e| syn::Error::new(v.span(), e))?;
                 on_violation = Some(v);
                 continue;
             }
             "errno" => {
-                let v = string(&nv.value)?;
+                let v = string_literal(&nv.value)?;
                 parse_errno(&v.value()).map_err(|e| syn::Error::new(v.span(), e))?;
                 errno = Some(v);
                 continue;

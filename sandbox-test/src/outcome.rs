@@ -260,6 +260,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a sandbox that never ran its body.
+    pub(crate) fn setup_failed(failure: SetupFailure) -> Report {
+        Report {
+            outcome: Outcome::SetupFailed(failure),
+            stdout: Output::default(),
+            stderr: Output::default(),
+            notes: Vec::new(),
+            seccomp: Default::default(),
+        }
+    }
+
     /// Panics unless the outcome is `Passed`, with the outcome and the captured output.
     #[track_caller]
     pub fn assert_passed(&self) {

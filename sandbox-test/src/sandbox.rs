@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::body::{self, TestBody};
 use crate::filesystem::Workdir;
-use crate::outcome::{Outcome, Report, SetupFailure};
+use crate::outcome::{Report, SetupFailure};
 use crate::plan::Plan;
 use crate::supervisor;
 use crate::time::TimeTravel;
@@ -107,11 +107,8 @@ impl Sandbox {
     /// The body starts in this existing absolute directory.
     pub fn workdir(mut self, path: impl Into<PathBuf>) -> Self {
         let path = path.into();
-        if !path.is_absolute() {
-            self.invalid.push(format!(
-                "the workdir `{}` is not an absolute path",
-                path.display()
-            ));
+        if let Err(why) = crate::spec::path::parse_absolute_path(&path.to_string_lossy()) {
+            self.invalid.push(format!("workdir: {why}"));
         }
         self.workdir = Workdir::Path(path);
         self
@@ -133,13 +130,7 @@ impl Sandbox {
                 }
                 report
             }
-            Err(failure) => Report {
-                outcome: Outcome::SetupFailed(failure),
-                stdout: Default::default(),
-                stderr: Default::default(),
-                notes: Vec::new(),
-                seccomp: Default::default(),
-            },
+            Err(failure) => Report::setup_failed(failure),
         }
     }
 

@@ -33,17 +33,11 @@ struct Heard {
 }
 
 fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Report {
-    Report {
-        outcome: Outcome::SetupFailed(SetupFailure {
-            step: step.to_owned(),
-            errno: errno.map(|e| e as i32),
-            detail: detail.into(),
-        }),
-        stdout: Output::default(),
-        stderr: Output::default(),
-        notes: Vec::new(),
-        seccomp: Default::default(),
-    }
+    Report::setup_failed(SetupFailure {
+        step: step.to_owned(),
+        errno: errno.map(|e| e as i32),
+        detail: detail.into(),
+    })
 }
 
 /// Runs `plan` in a new sandbox and waits for it to be gone.
@@ -103,14 +97,17 @@ fn collect(
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let deadline = Instant::now() + timeout;
     let mut killed_at: Option<Instant> = None;
+    // The pidfd may arrive after the deadline: kill once it is there.
+    let mut kill_sent = false;
 
     while open.iter().any(Option::is_some) {
         let now = Instant::now();
         if killed_at.is_none() && now >= deadline {
             killed_at = Some(now);
         }
-        if let (Some(_), Some(pidfd)) = (killed_at, &heard.pidfd) {
+        if let (Some(_), Some(pidfd), false) = (killed_at, &heard.pidfd, kill_sent) {
             kill(pidfd);
+            kill_sent = true;
         }
         if killed_at.is_some_and(|at| now >= at + KILL_GRACE) {
             heard
