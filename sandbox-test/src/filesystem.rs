@@ -100,14 +100,7 @@ pub(crate) fn mount_private_tmp() -> Result<(), StepError> {
         let is_dir = nix::sys::stat::fstat(fd.as_raw_fd())
             .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
             .unwrap_or(false);
-        let made = if is_dir {
-            std::fs::create_dir_all(&path)
-        } else {
-            path.parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::File::create(&path).map(drop))
-        };
-        made.map_err(|e| {
+        create_mount_point(&path, is_dir).map_err(|e| {
             StepError::Other(format!(
                 "recreating {} in the private /tmp: {e}",
                 path.display()
@@ -129,6 +122,18 @@ pub(crate) fn mount_private_tmp() -> Result<(), StepError> {
         })?;
     }
     Ok(())
+}
+
+/// Creates an empty mount point at `path`: a directory, or, for a file, its parent
+/// directories and an empty file.
+pub(crate) fn create_mount_point(path: &std::path::Path, directory: bool) -> std::io::Result<()> {
+    if directory {
+        std::fs::create_dir_all(path)
+    } else {
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(path).map(drop))
+    }
 }
 
 /// `cd` into the working directory the test asked for.

@@ -35,6 +35,14 @@ pub(crate) fn caller_ids() -> CallerIds {
     }
 }
 
+/// The effective ids (the real uid may be the overflow uid, see `limits`).
+pub(crate) fn effective_ids() -> CallerIds {
+    CallerIds {
+        uid: Uid::effective(),
+        gid: Gid::effective(),
+    }
+}
+
 /// `unshare(flags)`; a failure that means "this host cannot" is reported as such.
 pub(crate) fn unshare(flags: CloneFlags) -> Result<(), StepError> {
     nix::sched::unshare(flags).map_err(|errno| match diagnose(errno, Path::new("/proc")) {
@@ -45,6 +53,15 @@ pub(crate) fn unshare(flags: CloneFlags) -> Result<(), StepError> {
 
 /// `--map-root-user`: the caller becomes uid and gid 0 inside.
 pub(crate) fn map_root_user(ids: CallerIds) -> Result<(), StepError> {
+    let root = CallerIds {
+        uid: Uid::from_raw(0),
+        gid: Gid::from_raw(0),
+    };
+    map_ids(root, ids)
+}
+
+/// Writes a new user namespace's maps: `inside` are the ids `outside` appear as.
+pub(crate) fn map_ids(inside: CallerIds, outside: CallerIds) -> Result<(), StepError> {
     let write = |file: &str, text: String| {
         std::fs::write(format!("/proc/self/{file}"), text).map_err(|e| {
             let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
@@ -60,8 +77,8 @@ pub(crate) fn map_root_user(ids: CallerIds) -> Result<(), StepError> {
         })
     };
     write("setgroups", "deny".to_owned())?;
-    write("uid_map", format!("0 {} 1", ids.uid))?;
-    write("gid_map", format!("0 {} 1", ids.gid))?;
+    write("uid_map", format!("{} {} 1", inside.uid, outside.uid))?;
+    write("gid_map", format!("{} {} 1", inside.gid, outside.gid))?;
     Ok(())
 }
 

@@ -148,10 +148,7 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
         filesystem::enter_workdir(&plan.workdir),
     );
     if plan.fs.needs_lock() {
-        step.run(
-            "lock the mounts",
-            filesystem::isolation::lock_mounts().map_err(StepError::from),
-        );
+        step.run("lock the mounts", filesystem::isolation::lock_mounts());
     }
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());

@@ -14,16 +14,15 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::sys::statvfs::{statvfs, FsFlags};
-use nix::unistd::{getegid, geteuid};
 use serde::{Deserialize, Serialize};
 
 use super::mountinfo;
 use crate::filesystem::Workdir;
+use crate::namespaces;
 use crate::sandbox::Sandbox;
 use crate::setup::StepError;
-use crate::spec::bind::BindSpec;
 use crate::spec::path::parse_absolute_path;
 
 /// The filesystem options of one sandbox.
@@ -40,7 +39,7 @@ pub struct FsIsolation {
     pub bind: Vec<Bind>,
 }
 
-/// One bind mount; see [`BindSpec`] for the `"/host:/inside[:ro]"` form.
+/// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`spec/bind.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
     /// The host path.
@@ -49,16 +48,6 @@ pub struct Bind {
     pub target: PathBuf,
     /// Mounted read-only.
     pub read_only: bool,
-}
-
-impl From<BindSpec> for Bind {
-    fn from(spec: BindSpec) -> Self {
-        Bind {
-            source: spec.source,
-            target: spec.target,
-            read_only: spec.read_only,
-        }
-    }
 }
 
 impl Sandbox {
@@ -157,11 +146,6 @@ pub enum FsError {
         path: PathBuf,
         errno: Errno,
     },
-    /// Entering the namespace that locks the mounts failed.
-    Lock {
-        action: &'static str,
-        error: io::Error,
-    },
 }
 
 impl fmt::Display for FsError {
@@ -177,7 +161,6 @@ impl fmt::Display for FsError {
             FsError::Mount { action, path, errno } => {
                 write!(f, "cannot {action} {}: {errno}", path.display())
             }
-            FsError::Lock { action, error } => write!(f, "cannot lock the mounts ({action}): {error}"),
         }
     }
 }
@@ -316,15 +299,7 @@ fn create_target(target: &Path, directory: bool, private: &[&Path]) -> Result<()
     {
         return Err(FsError::MissingTarget(target.to_owned()));
     }
-    let created = if directory {
-        std::fs::create_dir_all(target)
-    } else {
-        target
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::File::create(target).map(drop))
-    };
-    created.map_err(|error| FsError::Path {
+    super::create_mount_point(target, directory).map_err(|error| FsError::Path {
         role: "bind target",
         path: target.to_owned(),
         error,
@@ -436,25 +411,11 @@ fn mount_id_at(path: &Path) -> Option<u64> {
 /// by the kernel: the read-only flag can no longer be cleared and covering mounts can no
 /// longer be removed, even by root inside. Must run single-threaded, after every step
 /// that needs privileges over the sandbox's other namespaces (network, hostname).
-pub fn lock_mounts() -> Result<(), FsError> {
-    // Effective ids: the real uid may be the overflow uid (see `limits`), which has no
-    // mapping to keep.
-    let (uid, gid) = (geteuid(), getegid());
-    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|errno| {
-        FsError::Lock {
-            action: "unshare",
-            error: errno.into(),
-        }
-    })?;
-    let write = |file: &'static str, text: String| {
-        std::fs::write(file, text).map_err(|error| FsError::Lock {
-            action: file,
-            error,
-        })
-    };
-    write("/proc/self/setgroups", "deny".to_owned())?;
-    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
-    write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+pub(crate) fn lock_mounts() -> Result<(), StepError> {
+    // Keeping the effective ids: the real uid may be the overflow uid, which has no mapping.
+    let ids = namespaces::effective_ids();
+    namespaces::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
+    namespaces::map_ids(ids, ids)
 }
 
 #[cfg(test)]
@@ -508,7 +469,7 @@ mod tests {
             std::fs::write(kept.path().join("new"), "ok")
                 .map_err(|e| format!("write kept: {e}"))?;
             let point = mount_point_of(&file)?;
-            lock_mounts().map_err(|e| e.to_string())?;
+            lock_mounts().map_err(|e| format!("{e:?}"))?;
             let remount = mount(
                 None::<&str>,
                 &point,

@@ -59,9 +59,10 @@ mod hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        use std::fmt::Write;
         let mut out = String::with_capacity(bytes.len() * 2);
         for b in bytes {
-            out.push_str(&format!("{b:02x}"));
+            let _ = write!(out, "{b:02x}");
         }
         s.serialize_str(&out)
     }
@@ -160,8 +161,8 @@ impl Builder {
     }
 }
 
-/// Clone flags that create namespaces (CLONE_NEWTIME only for unshare: it is CSIGNAL in
-/// clone's flags).
+/// Clone flags that create namespaces (not CLONE_NEWTIME: in clone's flags that bit is
+/// part of CSIGNAL).
 const NAMESPACE_FLAGS: &[u64] = &[
     libc::CLONE_NEWNS as u64,
     libc::CLONE_NEWCGROUP as u64,
@@ -171,7 +172,6 @@ const NAMESPACE_FLAGS: &[u64] = &[
     libc::CLONE_NEWPID as u64,
     libc::CLONE_NEWNET as u64,
 ];
-const CLONE_NEWTIME: u64 = 0x80;
 /// The highest default persona: PER_LINUX32 | UNAME26.
 const DEFAULT_PERSONAS_MAX: u64 = 0x0002_0008;
 
@@ -188,18 +188,15 @@ fn baseline() -> Result<CompiledFilter, SeccompError> {
             }
         }
     }
-    let [clone, unshare, clone3, personality] =
-        ["clone", "unshare", "clone3", "personality"].map(|n| match super::groups::lookup(n) {
+    let [clone, clone3, personality] =
+        ["clone", "clone3", "personality"].map(|n| match super::groups::lookup(n) {
             super::groups::Lookup::Native(nr) => Some(nr),
             _ => None,
         });
-    // Nested namespace creation: one rule per flag bit (rules are ORed).
-    for (nr, flags) in [
-        (clone, NAMESPACE_FLAGS.to_vec()),
-        (unshare, [NAMESPACE_FLAGS, &[CLONE_NEWTIME]].concat()),
-    ] {
-        let Some(nr) = nr else { continue };
-        for bit in flags {
+    // Nested namespace creation with clone: one rule per flag bit (rules are ORed).
+    // (`unshare` and `setns` are in BASELINE_DENY outright.)
+    if let Some(nr) = clone {
+        for &bit in NAMESPACE_FLAGS {
             let cond = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(bit), bit);
             b.rule(eperm, nr, &[cond]).map_err(libseccomp)?;
         }

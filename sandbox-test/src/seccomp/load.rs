@@ -1,4 +1,4 @@
-//! The child side: the last setup step. Sets no_new_privs, installs what the filter needs
+//! The child side: the last setup step (after `capabilities::set_no_new_privs`). Installs what the filter needs
 //! around it (the SIGSYS handler, the notification supervisor), and loads the BPF that
 //! the parent compiled. The filter is inherited by every thread and subprocess the body
 //! starts.
@@ -38,10 +38,6 @@ pub fn apply(
             errno: libc::EINVAL,
         })
     };
-    // SAFETY: plain prctl.
-    check("prctl(PR_SET_NO_NEW_PRIVS)", unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) as libc::c_long
-    })?;
     if filter.trap {
         install_trap_handler(sink()?)?;
     }
@@ -140,13 +136,10 @@ fn spawn_supervisor(
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    check("pipe", unsafe {
-        libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) as libc::c_long
-    })?;
-    // SAFETY: both are fresh descriptors we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SeccompError::Load {
+        step: "pipe",
+        errno: errno as i32,
+    })
 }
 
 /// In the supervisor: reads the listener's number, takes it from the body.
@@ -160,11 +153,7 @@ fn take_listener(pipe: &OwnedFd, body: libc::pid_t) -> Option<OwnedFd> {
     let target = i32::from_ne_bytes(number);
     // SAFETY: pidfd_open and pidfd_getfd return fresh descriptors or -1.
     unsafe {
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, body, 0);
-        if pidfd < 0 {
-            return None;
-        }
-        let pidfd = OwnedFd::from_raw_fd(pidfd as RawFd);
+        let pidfd = crate::fork_server::pidfd_open(nix::unistd::Pid::from_raw(body)).ok()?;
         let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0);
         (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as RawFd))
     }

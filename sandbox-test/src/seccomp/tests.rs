@@ -60,6 +60,8 @@ fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
         let channel = crate::setup::CHANNEL_FD;
         // SAFETY: in the forked child; whatever was on the channel's number is replaced.
         unsafe { libc::dup2(theirs.as_raw_fd(), channel) };
+        // As the setup sequence does before loading a filter.
+        crate::capabilities::set_no_new_privs().unwrap();
         let status = match &filter {
             Some(f) => match apply(f, channel, |e| {
                 serde_json::to_vec(&Message::Seccomp(e)).unwrap()
@@ -463,6 +465,7 @@ fn baseline_load_cost() {
     assert_eq!(back, filter);
     let (_, end) = run(&Policy::Off, || {
         let filter = compile_uncached(&Policy::Baseline).unwrap().unwrap();
+        crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
         let r = apply(&filter, -1, |e| serde_json::to_vec(e).unwrap());
         let took = start.elapsed();
@@ -478,6 +481,7 @@ fn baseline_load_cost() {
         let filter = compile_uncached(&Policy::Profile(fixture("moby-default.json")))
             .unwrap()
             .unwrap();
+        crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
         let r = apply(&filter, crate::setup::CHANNEL_FD, |e| {
             serde_json::to_vec(e).unwrap()

@@ -239,9 +239,10 @@ pub fn expand(items: &[SyscallItem]) -> Vec<&str> {
 }
 
 /// The baseline deny set used when a test names no `seccomp(...)`: escape-class calls,
-/// answered with EPERM. Nested namespace creation (`unshare`, `setns`, and `clone`/`clone3`
-/// with namespace flags) is handled by the runtime with argument filters; `personality` is
-/// allowed only with the default persona (0, 8 (UNAME26 off), 0xffffffff (query)).
+/// answered with EPERM, `unshare` and `setns` among them. The runtime adds argument
+/// filters for the rest of nested namespace creation (`clone` with namespace flags;
+/// `clone3` gets ENOSYS so libc falls back to `clone`) and for non-default `personality`
+/// values.
 pub const BASELINE_DENY: &[&str] = &[
     "acct",
     "add_key",

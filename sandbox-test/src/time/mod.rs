@@ -154,8 +154,6 @@ impl TimePlan {
 /// A clock that could not be moved.
 #[derive(Debug)]
 pub enum TimeError {
-    /// A bad value.
-    Spec(TimeSpecError),
     /// A time-namespace offset that takes the clock, as it reads on this machine, past
     /// the kernel's range.
     ClockOffsetOutOfRange {
@@ -175,7 +173,6 @@ pub enum TimeError {
 impl fmt::Display for TimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TimeError::Spec(error) => error.fmt(f),
             TimeError::ClockOffsetOutOfRange {
                 clock,
                 offset_secs,
@@ -200,16 +197,9 @@ impl fmt::Display for TimeError {
 impl std::error::Error for TimeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TimeError::Spec(error) => Some(error),
             TimeError::WriteOffsets { source, .. } => Some(source),
             _ => None,
         }
-    }
-}
-
-impl From<TimeSpecError> for TimeError {
-    fn from(error: TimeSpecError) -> Self {
-        TimeError::Spec(error)
     }
 }
 
