@@ -120,11 +120,7 @@ impl Sandbox {
         match self.plan(body) {
             Ok(plan) => {
                 let mut report = supervisor::supervise(&plan, self.timeout);
-                crate::seccomp::builder::conclude(
-                    &self.seccomp,
-                    plan.seccomp.as_ref(),
-                    &mut report,
-                );
+                crate::seccomp::builder::conclude(&self.seccomp, &mut report);
                 if let Err(why) = crate::limits::release(&plan.limits) {
                     report.notes.push(why);
                 }

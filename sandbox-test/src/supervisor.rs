@@ -13,6 +13,7 @@ use crate::limits::{attribution, Enforcement};
 use crate::outcome::{ExitStatus, Outcome, Output, Report, SetupFailure, Verdict};
 use crate::plan::Plan;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
+use crate::seccomp::Violation;
 
 /// How long to wait for a killed sandbox to be gone before giving up on it.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -79,7 +80,15 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
         );
     }
     drop((plan_fd, channel_child, out_write, err_write));
-    collect(channel, out_read, err_read, timeout, &plan.limits)
+    let seccomp_kills = plan.seccomp.as_ref().is_some_and(|f| f.kills);
+    collect(
+        channel,
+        out_read,
+        err_read,
+        timeout,
+        &plan.limits,
+        seccomp_kills,
+    )
 }
 
 /// The event loop: output, messages, the deadline, until every writer is gone.
@@ -89,6 +98,7 @@ fn collect(
     err: OwnedFd,
     timeout: Duration,
     limits: &Enforcement,
+    seccomp_kills: bool,
 ) -> Report {
     let mut heard = Heard::default();
     let mut stdout = Output::default();
@@ -153,7 +163,8 @@ fn collect(
             }
         }
     }
-    let outcome = judge(&heard, killed_at.map(|_| timeout));
+    let (seccomp, trapped) = crate::seccomp::SeccompReport::from_events(&heard.seccomp);
+    let outcome = judge(&heard, killed_at.map(|_| timeout), trapped, seccomp_kills);
     let outcome = attribution::attribute_outcome(
         limits,
         outcome,
@@ -170,10 +181,7 @@ fn collect(
         stdout,
         stderr,
         notes,
-        seccomp: crate::seccomp::SeccompReport {
-            events: heard.seccomp,
-            ..Default::default()
-        },
+        seccomp,
     }
 }
 
@@ -233,7 +241,14 @@ fn drain(pipe: &OwnedFd, output: &mut Output) -> bool {
 
 /// What happened, from what was heard. A pass needs the body's `Passed` *and* a clean exit
 /// of the body and of the sandbox.
-fn judge(heard: &Heard, timed_out: Option<Duration>) -> Outcome {
+/// `trapped`: the forbidden call that ended the body (seccomp's `fail` mode); `seccomp_kills`:
+/// the filter kills on a forbidden call, so SIGSYS means seccomp did it.
+fn judge(
+    heard: &Heard,
+    timed_out: Option<Duration>,
+    trapped: Option<Violation>,
+    seccomp_kills: bool,
+) -> Outcome {
     if let Some(after) = timed_out {
         return Outcome::TimedOut { after };
     }
@@ -244,6 +259,9 @@ fn judge(heard: &Heard, timed_out: Option<Duration>) -> Outcome {
     }
     if let Some(failure) = &heard.setup_failed {
         return Outcome::SetupFailed(failure.clone());
+    }
+    if let Some(violation) = trapped {
+        return Outcome::SeccompViolation(Box::new(violation));
     }
     match (&heard.verdict, heard.body_exit) {
         (
@@ -261,6 +279,13 @@ fn judge(heard: &Heard, timed_out: Option<Duration>) -> Outcome {
         (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr {
             debug: debug.clone(),
         },
+        (
+            _,
+            Some(ExitStatus::Signal {
+                signal: libc::SIGSYS,
+                ..
+            }),
+        ) if seccomp_kills => Outcome::KilledBySeccomp,
         (
             _,
             Some(ExitStatus::Signal {

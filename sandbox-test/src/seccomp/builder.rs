@@ -18,8 +18,29 @@ pub struct SeccompReport {
     pub violations: Vec<Violation>,
     /// record mode: the syscalls the body made, sorted names.
     pub recorded: Vec<String>,
-    /// What the child sent, unresolved.
-    pub(crate) events: Vec<SeccompEvent>,
+    /// record mode: the calls the body made, as (arch, number).
+    pub(crate) recorded_calls: Vec<(u32, i32)>,
+}
+
+impl SeccompReport {
+    /// Resolves what the child sent (names from libseccomp). Returns the report and the
+    /// violation that ended the body, if one did (`on_violation = "fail"`).
+    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Violation>) {
+        let mut report = SeccompReport::default();
+        let mut trapped = None;
+        for event in events {
+            match event {
+                SeccompEvent::Trapped(raw) => {
+                    let v = Violation::resolve(raw);
+                    trapped.get_or_insert_with(|| v.clone());
+                    report.violations.push(v);
+                }
+                SeccompEvent::Refused(raw) => report.violations.push(Violation::resolve(raw)),
+                SeccompEvent::Recorded { arch, nr } => report.recorded_calls.push((*arch, *nr)),
+            }
+        }
+        (report, trapped)
+    }
 }
 
 impl Sandbox {
@@ -134,69 +155,44 @@ pub(crate) fn plan_filter(policy: &Policy) -> Result<Option<CompiledFilter>, Set
         })
 }
 
-/// In the parent, after the run: resolve violations, decide what the filter did to the
-/// outcome, list every violation in the notes, write a recording.
-pub(crate) fn conclude(policy: &Policy, filter: Option<&CompiledFilter>, report: &mut Report) {
+/// In the parent, after the run: list every refused call in the notes, write a recording.
+/// (What the filter did to the outcome is decided with the rest of it, in `supervisor`.)
+pub(crate) fn conclude(policy: &Policy, report: &mut Report) {
     let seccomp = &mut report.seccomp;
-    let mut trapped = None;
-    let mut recorded = Vec::new();
-    for event in &seccomp.events {
-        match event {
-            SeccompEvent::Trapped(raw) => {
-                let v = Violation::resolve(raw);
-                trapped.get_or_insert_with(|| v.clone());
-                seccomp.violations.push(v);
-            }
-            SeccompEvent::Refused(raw) => seccomp.violations.push(Violation::resolve(raw)),
-            SeccompEvent::Recorded { arch, nr } => recorded.push((*arch, *nr)),
-        }
-    }
-    let decided_elsewhere = matches!(
-        report.outcome,
-        Outcome::TimedOut { .. } | Outcome::SetupFailed(_) | Outcome::Unsupported { .. }
-    );
-    if !decided_elsewhere {
-        if let Some(v) = trapped {
-            report.outcome = Outcome::SeccompViolation(Box::new(v));
-        } else if let Outcome::Signaled {
-            signal: libc::SIGSYS,
-            ..
-        } = report.outcome
-        {
-            if filter.is_some_and(|f| f.kills) {
-                report.outcome = Outcome::KilledBySeccomp;
-            }
-        }
-    }
     for v in &seccomp.violations {
         if v.errno.is_some() {
             report.notes.push(format!("seccomp: {v}"));
         }
     }
     if let Policy::Record(path) = policy {
-        match super::record::recorded_profile(&recorded) {
-            Ok(p) => {
-                seccomp.recorded = p
+        let passed = report.outcome.is_passed();
+        let written =
+            super::record::recorded_profile(&seccomp.recorded_calls).and_then(|profile| {
+                seccomp.recorded = profile
                     .syscalls
                     .first()
                     .map(|r| r.names.clone())
-                    .unwrap_or_default()
-            }
-            Err(e) => report.notes.push(e.to_string()),
-        }
-        if report.outcome.is_passed() {
-            if let Err(e) = write_profile(path, &recorded) {
+                    .unwrap_or_default();
+                if passed {
+                    write_profile(path, &profile)
+                } else {
+                    Ok(())
+                }
+            });
+        match written {
+            Err(e) if passed => {
                 report.outcome = Outcome::SetupFailed(SetupFailure {
                     step: "write the recorded seccomp profile".into(),
                     errno: None,
                     detail: e.to_string(),
-                });
+                })
             }
-        } else {
-            report.notes.push(format!(
+            Err(e) => report.notes.push(e.to_string()),
+            Ok(()) if !passed => report.notes.push(format!(
                 "seccomp record: the test did not pass, {} was not written",
                 path.display()
-            ));
+            )),
+            Ok(()) => {}
         }
     }
 }

@@ -117,10 +117,9 @@ pub fn recorded_profile(recorded: &[(u32, i32)]) -> Result<Profile, SeccompError
 }
 
 /// Writes the recorded profile to `path` (pretty JSON, a trailing newline).
-pub fn write_profile(path: &Path, recorded: &[(u32, i32)]) -> Result<(), SeccompError> {
-    let profile = recorded_profile(recorded)?;
+pub fn write_profile(path: &Path, profile: &Profile) -> Result<(), SeccompError> {
     let mut text =
-        serde_json::to_string_pretty(&profile).map_err(|e| SeccompError::RecordWrite {
+        serde_json::to_string_pretty(profile).map_err(|e| SeccompError::RecordWrite {
             path: path.to_owned(),
             source: std::io::Error::other(e),
         })?;

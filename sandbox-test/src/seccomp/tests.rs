@@ -410,7 +410,7 @@ fn record_then_replay() {
     assert!(recorded
         .iter()
         .any(|&(_, nr)| nr == libc::SYS_getppid as i32));
-    write_profile(&out, &recorded).unwrap();
+    write_profile(&out, &super::record::recorded_profile(&recorded).unwrap()).unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(
         text.contains("\"getppid\"") && text.contains("\"openat\""),
