@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 use syn::{LitStr, Meta, Token};
 
 use crate::model::{flag, option_name, string_value};
-use crate::spec::time::{parse_namespace_offset, parse_realtime, validate_group, NamespaceClock};
+use crate::spec::time::{parse_namespace_offset, parse_realtime, NamespaceClock, TimeSpecError};
 
 /// The parsed group.
 #[derive(Default)]
@@ -73,13 +73,11 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
         checked.map_err(|error| syn::Error::new(value.span(), error))?;
         *slot = Some(value);
     }
-    if let Some(freeze) = model.freeze {
-        // The realtime value, if any, parsed above.
-        let realtime = model
-            .realtime
-            .as_ref()
-            .and_then(|value| parse_realtime(&value.value()).ok());
-        validate_group(realtime.as_ref(), true).map_err(|error| syn::Error::new(freeze, error))?;
+    if let (Some(freeze), None) = (model.freeze, &model.realtime) {
+        return Err(syn::Error::new(
+            freeze,
+            TimeSpecError::FreezeWithoutRealtime,
+        ));
     }
     Ok(model)
 }

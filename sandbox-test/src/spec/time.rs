@@ -208,14 +208,6 @@ pub fn parse_namespace_offset(
     Ok(Duration::from_secs(secs as u64))
 }
 
-/// Checks the combination of the group's values.
-pub fn validate_group(realtime: Option<&Realtime>, freeze: bool) -> Result<(), TimeSpecError> {
-    if freeze && realtime.is_none() {
-        return Err(TimeSpecError::FreezeWithoutRealtime);
-    }
-    Ok(())
-}
-
 /// Parses a signed relative offset (`+3650d`, `-90m`, `+1y2d`) into seconds.
 pub fn parse_offset(input: &str) -> Result<i64, TimeSpecError> {
     let fail = |reason: String| TimeSpecError::Offset {
@@ -783,15 +775,5 @@ mod tests {
             .to_string();
         assert!(message.contains("below zero"), "{message}");
         assert!(parse_namespace_offset(NamespaceClock::Monotonic, "2038-01-19T03:14:08Z").is_err());
-    }
-
-    #[test]
-    fn freeze_needs_realtime() {
-        assert_eq!(
-            validate_group(None, true),
-            Err(TimeSpecError::FreezeWithoutRealtime)
-        );
-        assert_eq!(validate_group(Some(&Realtime::Offset(1)), true), Ok(()));
-        assert_eq!(validate_group(None, false), Ok(()));
     }
 }
