@@ -63,6 +63,48 @@ fn the_hostname_can_be_chosen() {
     assert_eq!(nix::unistd::gethostname().unwrap(), "box-7");
 }
 
+fn the_hostname_resolves() {
+    use std::net::ToSocketAddrs;
+    let hostname = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let addresses: Vec<_> = format!("{hostname}:80")
+        .to_socket_addrs()
+        .unwrap()
+        .collect();
+    assert_eq!(addresses, ["127.0.1.1:80".parse().unwrap()]);
+    let etc_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    assert!(
+        etc_hosts.contains(&format!("127.0.1.1\t{hostname}\n")),
+        "{etc_hosts}"
+    );
+    assert!(
+        etc_hosts.contains(&std::env::var("HOST_ETC_HOSTS").unwrap()),
+        "the host's entries are kept: {etc_hosts}"
+    );
+    // It is the sandbox's: read-only, and nothing of it is left in the private /tmp.
+    assert!(std::fs::OpenOptions::new()
+        .append(true)
+        .open("/etc/hosts")
+        .is_err());
+    assert_eq!(std::fs::read_dir("/tmp").unwrap().count(), 0);
+}
+
+#[test]
+fn the_hostname_resolves_inside_and_the_hosts_etc_hosts_is_untouched() {
+    let before = std::fs::read_to_string("/etc/hosts").unwrap();
+    let modified = std::fs::metadata("/etc/hosts").unwrap().modified().unwrap();
+    for sandbox in [Sandbox::new(), Sandbox::new().hostname("box-7")] {
+        sandbox
+            .env("HOST_ETC_HOSTS", &before)
+            .run(the_hostname_resolves)
+            .assert_passed();
+    }
+    assert_eq!(std::fs::read_to_string("/etc/hosts").unwrap(), before);
+    assert_eq!(
+        std::fs::metadata("/etc/hosts").unwrap().modified().unwrap(),
+        modified
+    );
+}
+
 #[sandboxed]
 fn the_network_has_only_lo_and_it_is_up() {
     let interfaces: Vec<_> = nix::ifaddrs::getifaddrs().unwrap().collect();

@@ -32,6 +32,8 @@ pub(crate) const OPTIONS: [&str; 9] = [
 #[derive(Debug, Default)]
 pub(crate) struct Isolation {
     pub net: Option<NetMode>,
+    /// `net(hosts = [...])`.
+    pub hosts: Vec<String>,
     pub readonly_root: bool,
     pub writable: Vec<PathBuf>,
     pub hide: Vec<PathBuf>,
@@ -46,10 +48,19 @@ impl Isolation {
     /// Parses one option named `name` (one of [`OPTIONS`]) into `self`.
     pub(crate) fn parse(&mut self, name: &str, meta: &Meta) -> syn::Result<()> {
         match name {
-            "net" => {
-                let text = string_value(meta)?;
-                self.net = Some(checked(&text, text.value().parse::<NetMode>())?);
-            }
+            "net" => match meta {
+                Meta::List(list) => self.hosts = hosts(list)?.iter().map(LitStr::value).collect(),
+                _ => {
+                    let text = string_value(meta).map_err(|_| {
+                        syn::Error::new(
+                            meta.span(),
+                            "expected `net = \"loopback\" | \"none\" | \"host\"` or \
+                             `net(hosts = [\"app\", \"db\"])`",
+                        )
+                    })?;
+                    self.net = Some(checked(&text, text.value().parse::<NetMode>())?);
+                }
+            },
             "readonly_root" => {
                 flag(meta)?;
                 self.readonly_root = true;
@@ -103,6 +114,10 @@ impl Isolation {
                 NetMode::Host => quote!(Host),
             };
             calls.extend(quote!(.net(::sandbox_test::NetMode::#variant)));
+        }
+        if !self.hosts.is_empty() {
+            let hosts = &self.hosts;
+            calls.extend(quote!(.hosts([#(#hosts),*])));
         }
         if self.readonly_root {
             calls.extend(quote!(.readonly_root()));
@@ -176,6 +191,49 @@ fn string_list(meta: &Meta) -> syn::Result<Vec<LitStr>> {
     items.iter().map(string_literal).collect()
 }
 
+/// `net(hosts = ["app", "db"])`: the names, checked by the runtime's own rules.
+fn hosts(list: &syn::MetaList) -> syn::Result<Vec<LitStr>> {
+    let items = list
+        .parse_args_with(syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated)?;
+    let mut names = None;
+    for item in &items {
+        match item.path().get_ident().map(|i| i.to_string()).as_deref() {
+            Some("hosts") if names.is_none() => names = Some(host_names(item)?),
+            Some("hosts") => return Err(syn::Error::new(item.span(), "`hosts` is given twice")),
+            _ => {
+                return Err(syn::Error::new(
+                    item.path().span(),
+                    "`net(...)` takes `hosts = [\"name\", ...]`",
+                ))
+            }
+        }
+    }
+    names.ok_or_else(|| syn::Error::new(list.span(), "`net(...)` takes `hosts = [\"name\", ...]`"))
+}
+
+fn host_names(meta: &Meta) -> syn::Result<Vec<LitStr>> {
+    let Expr::Array(array) = value(meta)? else {
+        return Err(syn::Error::new(
+            meta.span(),
+            "expected `hosts = [\"name\", ...]`, a list of 2 to 16 hostnames",
+        ));
+    };
+    let names = array
+        .elems
+        .iter()
+        .map(string_literal)
+        .collect::<syn::Result<Vec<_>>>()?;
+    let texts: Vec<String> = names.iter().map(LitStr::value).collect();
+    spec::net::check_hosts(&texts).map_err(|error| {
+        let span = match error.index {
+            Some(index) => names[index].span(),
+            None => array.span(),
+        };
+        syn::Error::new(span, error.message)
+    })?;
+    Ok(names)
+}
+
 fn paths(meta: &Meta) -> syn::Result<Vec<PathBuf>> {
     string_list(meta)?
         .iter()
@@ -235,5 +293,20 @@ mod tests {
         assert!(error("pids = 0").contains("at least 1"));
         assert!(error(r#"files = "many""#).contains("whole number"));
         assert!(error(r#"readonly_root = true"#).contains("takes no value"));
+    }
+
+    #[test]
+    fn hosts_become_a_builder_call() {
+        let isolation = parse(r#"net(hosts = ["app", "db"])"#).unwrap();
+        assert_eq!(
+            isolation.builder_calls().to_string(),
+            quote!(.hosts(["app", "db"])).to_string()
+        );
+        let error = |args: &str| parse(args).unwrap_err().to_string();
+        assert!(error(r#"net(hosts = ["app"])"#).contains("1 hosts given"));
+        assert!(error(r#"net(hosts = ["a", "a"])"#).contains("given twice"));
+        assert!(error(r#"net(hosts = ["a", "b c"])"#).contains("not a hostname"));
+        assert!(error(r#"net(mode = "x")"#).contains("takes `hosts"));
+        assert!(error(r#"net(hosts = "app")"#).contains("a list of 2 to 16"));
     }
 }

@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable, hide, bind, memory, pids, cpu, files, seccomp(...)";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net (= mode, or (hosts = [...])), readonly_root, writable, hide, bind, memory, pids, cpu, files, seccomp(...)";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,
@@ -98,6 +98,13 @@ impl Model {
                     ))
                 }
             }
+        }
+        if let (Some(hostname), false) = (&model.hostname, model.isolation.hosts.is_empty()) {
+            return Err(syn::Error::new(
+                hostname.span(),
+                "with `net(hosts = [...])`, each host's hostname is its name (the body runs on \
+                 the first); drop `hostname`",
+            ));
         }
         Ok(model)
     }

@@ -7,7 +7,6 @@ use std::os::fd::BorrowedFd;
 use std::sync::Mutex;
 
 use crate::outcome::Verdict;
-use crate::plan::Plan;
 use crate::protocol::{self, Message};
 use crate::setup::StepError;
 
@@ -151,11 +150,12 @@ pub(crate) fn catch_panics() -> Result<(), StepError> {
     Ok(())
 }
 
-/// Runs the body and reports its verdict. Never returns.
-pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
-    // SAFETY: `plan.entry` is `call::<R>` of this very image (see `addresses`).
-    let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(plan.entry) };
-    let verdict = match std::panic::catch_unwind(|| entry(plan.body)) {
+/// Runs the body `function` through its trampoline `entry` (both from [`addresses`]) and
+/// reports its verdict on `channel`. Never returns.
+pub(crate) fn run(entry: usize, function: usize, channel: BorrowedFd<'_>) -> ! {
+    // SAFETY: `entry` is `call::<R>` of this very image (see `addresses`).
+    let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(entry) };
+    let verdict = match std::panic::catch_unwind(|| entry(function)) {
         Ok(Ok(())) => Verdict::Passed,
         Ok(Err(debug)) => Verdict::ReturnedErr { debug },
         Err(payload) => match PANIC.lock().unwrap_or_else(|e| e.into_inner()).take() {

@@ -20,7 +20,7 @@ mod fork_server;
 mod harness;
 mod limits;
 mod namespaces;
-mod net;
+pub mod net;
 mod outcome;
 mod plan;
 mod protocol;

@@ -163,11 +163,17 @@ const FORWARDED: [Signal; 7] = [
     Signal::SIGALRM,
 ];
 
-/// Blocks SIGCHLD and the forwarded signals, so the init can take them with `sigwait`.
-pub(crate) fn block_forwarded_signals() -> Result<SigSet, StepError> {
+/// SIGCHLD and the forwarded signals: what the init blocks to take them with `sigwait`.
+pub(crate) fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     FORWARDED.iter().for_each(|&s| set.add(s));
+    set
+}
+
+/// Blocks [`forwarded_signals`], so the init can take them with `sigwait`.
+pub(crate) fn block_forwarded_signals() -> Result<SigSet, StepError> {
+    let set = forwarded_signals();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
     Ok(set)
 }
@@ -183,16 +189,14 @@ pub(crate) fn reap_and_forward(body: Pid, signals: &SigSet) -> ExitStatus {
     loop {
         match signals.wait() {
             Ok(Signal::SIGCHLD) => {
-                let mut status = 0;
-                loop {
-                    // SAFETY: reaping our own children.
-                    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-                    if pid == body.as_raw() {
-                        return ExitStatus::from_wait_status(status);
+                let mut body_status = None;
+                reap_children(|pid, status| {
+                    if pid == body {
+                        body_status = Some(status);
                     }
-                    if pid <= 0 {
-                        break;
-                    }
+                });
+                if let Some(status) = body_status {
+                    return status;
                 }
             }
             Ok(signal) => {
@@ -201,6 +205,26 @@ pub(crate) fn reap_and_forward(body: Pid, signals: &SigSet) -> ExitStatus {
             Err(_) => {}
         }
     }
+}
+
+/// Reaps every child that has exited, telling `reaped` each pid and status.
+pub(crate) fn reap_children(mut reaped: impl FnMut(Pid, ExitStatus)) {
+    let mut status = 0;
+    loop {
+        // SAFETY: reaping our own children.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+        reaped(Pid::from_raw(pid), ExitStatus::from_wait_status(status));
+    }
+}
+
+/// `setpgid(0, 0)`: the caller leads a process group of its own, which its subprocesses
+/// join, so that one signal reaches them all.
+pub(crate) fn new_process_group() -> Result<(), StepError> {
+    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+    Ok(())
 }
 
 /// Explains an `unshare` failure that means the host cannot run sandboxes, with the fix.

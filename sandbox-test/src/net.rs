@@ -1,8 +1,20 @@
-//! Network namespace modes: `loopback` (private namespace, `lo` up), `none` (private
-//! namespace, nothing up) and `host` (the host's namespace).
+//! The sandbox's network. Modes: `loopback` (private namespace, `lo` up), `none` (private
+//! namespace, nothing up) and `host` (the host's namespace); and, with
+//! `net(hosts = [...])`, several hosts on a private bridge (see [`host`], [`partition`]).
 //!
-//! The namespace itself is created by the sandbox's `unshare` (see [`needs_namespace`]);
-//! this module configures it from inside, with plain ioctls (no `ip` binary needed).
+//! The namespace itself is created by the sandbox's `unshare` (see `needs_namespace`);
+//! this module configures it from inside, with plain ioctls and rtnetlink (no `ip` binary
+//! needed). `hosts` creates the hosts, `service` is the init's side of them, `client` the
+//! body's, `etc_hosts` the sandbox's `/etc/hosts`.
+
+pub(crate) mod client;
+pub(crate) mod etc_hosts;
+pub(crate) mod hosts;
+mod netlink;
+pub(crate) mod service;
+
+pub use client::{heal, host, hosts, partition, Host, HostError, Spawned};
+pub use hosts::SUBNET;
 
 use std::fmt;
 use std::os::fd::AsRawFd;
@@ -21,6 +33,19 @@ impl Sandbox {
     /// every connect fails) or [`NetMode::Host`] (the host's network namespace).
     pub fn net(mut self, mode: NetMode) -> Self {
         self.net = mode;
+        self
+    }
+
+    /// Several hosts (2 to 16 hostnames, unique): each its own network namespace with `lo`
+    /// and `eth0` on a bridge private to the sandbox, address `10.99.0.N` for the N-th,
+    /// its name as hostname and in the sandbox's `/etc/hosts`. The body runs on the first;
+    /// see [`host`](crate::net::host). Needs the default network mode.
+    pub fn hosts<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        if let Err(why) = crate::spec::net::check_hosts(&names) {
+            self.invalid.push(format!("hosts: {}", why.message));
+        }
+        self.hosts = names;
         self
     }
 }
@@ -65,7 +90,7 @@ nix::ioctl_read_bad!(get_interface_flags, libc::SIOCGIFFLAGS, libc::ifreq);
 nix::ioctl_write_ptr_bad!(set_interface_flags, libc::SIOCSIFFLAGS, libc::ifreq);
 
 /// Whether the sandbox must `unshare(CLONE_NEWNET)` for `mode`.
-pub fn needs_namespace(mode: NetMode) -> bool {
+pub(crate) fn needs_namespace(mode: NetMode) -> bool {
     match mode {
         NetMode::Loopback | NetMode::None => true,
         NetMode::Host => false,
@@ -79,6 +104,43 @@ pub(crate) fn namespace_flags(flags: CloneFlags, mode: NetMode) -> CloneFlags {
     } else {
         flags.difference(CloneFlags::CLONE_NEWNET)
     }
+}
+
+/// The names the sandbox's `/etc/hosts` gives: every host on its address, or the
+/// sandbox's hostname on 127.0.1.1.
+pub(crate) fn own_names(hostname: &str, hosts: &[String]) -> Vec<(String, std::net::Ipv4Addr)> {
+    if hosts.is_empty() {
+        return vec![(hostname.to_owned(), etc_hosts::OWN_NAME_ADDRESS)];
+    }
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.clone(), hosts::address(index)))
+        .collect()
+}
+
+/// Hosts need the default network mode, and give the body its hostname (the first's).
+pub(crate) fn check_hosts_fit(
+    hosts: &[String],
+    mode: NetMode,
+    hostname_given: bool,
+) -> Result<(), String> {
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    if mode != NetMode::Loopback {
+        return Err(format!(
+            "hosts need a network of their own; net = \"{mode}\" cannot have hosts"
+        ));
+    }
+    if hostname_given {
+        return Err(format!(
+            "with hosts, each host's hostname is its name (the body runs on `{}`); \
+             drop `hostname`",
+            hosts[0]
+        ));
+    }
+    Ok(())
 }
 
 /// Serde for [`NetMode`] (the spec types are std-only), as its `net = "..."` spelling.
@@ -104,7 +166,7 @@ pub(crate) mod serde_mode {
 
 /// Setup step (sandbox init, inside the new network namespace): configures the
 /// namespace for `mode`. `none` and `host` need nothing.
-pub fn configure(mode: NetMode) -> Result<(), NetError> {
+pub(crate) fn configure(mode: NetMode) -> Result<(), NetError> {
     match mode {
         NetMode::Loopback => bring_up_loopback(),
         NetMode::None | NetMode::Host => Ok(()),
@@ -113,7 +175,7 @@ pub fn configure(mode: NetMode) -> Result<(), NetError> {
 
 /// Sets `IFF_UP` on `lo` of the current network namespace (needs `CAP_NET_ADMIN` over it).
 /// The kernel assigns 127.0.0.1/8 and ::1 when `lo` comes up.
-pub fn bring_up_loopback() -> Result<(), NetError> {
+pub(crate) fn bring_up_loopback() -> Result<(), NetError> {
     let socket = socket(
         AddressFamily::Inet,
         SockType::Datagram,

@@ -131,6 +131,52 @@ impl Outcome {
     pub fn is_passed(&self) -> bool {
         matches!(self, Outcome::Passed)
     }
+
+    /// How a process that runs a body ended, from the verdict it sent (if any) and its
+    /// exit status. `seccomp_kills`: the filter kills on a forbidden call, so SIGSYS means
+    /// seccomp did it.
+    pub(crate) fn of_process(
+        verdict: Option<&Verdict>,
+        exit: ExitStatus,
+        seccomp_kills: bool,
+    ) -> Outcome {
+        match (verdict, exit) {
+            (
+                Some(Verdict::Panicked {
+                    message,
+                    location,
+                    backtrace,
+                }),
+                _,
+            ) => Outcome::Panicked {
+                message: message.clone(),
+                location: location.clone(),
+                backtrace: backtrace.clone(),
+            },
+            (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr {
+                debug: debug.clone(),
+            },
+            (
+                _,
+                ExitStatus::Signal {
+                    signal: libc::SIGSYS,
+                    ..
+                },
+            ) if seccomp_kills => Outcome::KilledBySeccomp,
+            (
+                _,
+                ExitStatus::Signal {
+                    signal,
+                    core_dumped,
+                },
+            ) => Outcome::Signaled {
+                signal,
+                core_dumped,
+            },
+            (Some(Verdict::Passed), ExitStatus::Code(0)) => Outcome::Passed,
+            (_, ExitStatus::Code(code)) => Outcome::Exited { code },
+        }
+    }
 }
 
 impl fmt::Display for Outcome {

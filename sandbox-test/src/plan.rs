@@ -20,8 +20,10 @@ pub(crate) struct Plan {
     pub entry: usize,
     /// Address of the body function, handed to `entry`.
     pub body: usize,
-    /// The UTS hostname inside.
+    /// The UTS hostname inside (with hosts: the init's; each host has its name).
     pub hostname: String,
+    /// The hosts of `net(hosts = [...])`, in order; empty for a sandbox of one host.
+    pub hosts: Vec<String>,
     /// The body's whole environment.
     pub env: Vec<(OsString, OsString)>,
     pub workdir: Workdir,
@@ -36,6 +38,11 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// Whether the seccomp filter kills on a forbidden call (so SIGSYS means it did).
+    pub(crate) fn seccomp_kills(&self) -> bool {
+        self.seccomp.as_ref().is_some_and(|f| f.kills)
+    }
+
     /// Writes the plan to a fresh memfd, ready to hand over.
     pub(crate) fn to_memfd(&self) -> std::io::Result<OwnedFd> {
         let fd = nix::sys::memfd::memfd_create(

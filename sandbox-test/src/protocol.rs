@@ -44,6 +44,12 @@ pub(crate) enum Message {
     BodyExited(ExitStatus),
     /// Fork server → test thread: the sandbox's first process was reaped. Nothing follows.
     SandboxExited(ExitStatus),
+    /// Body → init, in a sandbox with hosts: spawn, kill, partition, heal.
+    Host(crate::net::hosts::HostRequest),
+    /// Init → body: the answer to a `Host` request (a spawned process's verdict socket
+    /// rides along). On that socket the process sends its `Verdict`, the init its
+    /// `BodyExited`.
+    HostReply(crate::net::hosts::HostReply),
 }
 
 /// A failure to talk over a channel.

@@ -28,7 +28,10 @@ use crate::time::TimeTravel;
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     pub(crate) timeout: Duration,
-    pub(crate) hostname: String,
+    /// `None`: the default, `sandbox`.
+    pub(crate) hostname: Option<String>,
+    /// `net(hosts = [...])`; empty: one host.
+    pub(crate) hosts: Vec<String>,
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) clear_env: bool,
     pub(crate) workdir: Workdir,
@@ -46,7 +49,8 @@ impl Default for Sandbox {
     fn default() -> Self {
         Sandbox {
             timeout: Self::DEFAULT_TIMEOUT,
-            hostname: "sandbox".to_owned(),
+            hostname: None,
+            hosts: Vec::new(),
             env: Vec::new(),
             clear_env: false,
             workdir: Workdir::Inherit,
@@ -61,6 +65,9 @@ impl Default for Sandbox {
 }
 
 impl Sandbox {
+    /// The hostname inside unless `hostname` says otherwise.
+    pub const HOSTNAME: &'static str = "sandbox";
+
     /// How long a body may run unless `timeout` says otherwise.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -81,7 +88,7 @@ impl Sandbox {
         if let Err(why) = crate::spec::hostname::check_hostname(&name) {
             self.invalid.push(why);
         }
-        self.hostname = name;
+        self.hostname = Some(name);
         self
     }
 
@@ -139,6 +146,13 @@ impl Sandbox {
                 detail: why.clone(),
             });
         }
+        crate::net::check_hosts_fit(&self.hosts, self.net, self.hostname.is_some()).map_err(
+            |detail| SetupFailure {
+                step: "check the sandbox's options".into(),
+                errno: None,
+                detail,
+            },
+        )?;
         let (entry, body) = body::addresses(body);
         let mut env: Vec<(OsString, OsString)> = if self.clear_env {
             Vec::new()
@@ -162,7 +176,11 @@ impl Sandbox {
         Ok(Plan {
             entry,
             body,
-            hostname: self.hostname.clone(),
+            hostname: self
+                .hostname
+                .clone()
+                .unwrap_or_else(|| Self::HOSTNAME.to_owned()),
+            hosts: self.hosts.clone(),
             env,
             workdir: self.workdir.clone(),
             seccomp: crate::seccomp::builder::plan_filter(&self.seccomp)?,

@@ -98,10 +98,24 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
     step.run("mount /proc", filesystem::mount_proc());
+    // net(hosts = [...]): ip netns add, ip link add ... type veth/bridge, ip address add
+    let mut network = (!plan.hosts.is_empty())
+        .then(|| step.run("create the hosts", net::hosts::Network::create(&plan.hosts)));
     if net::needs_namespace(plan.net) {
-        step.run("mount /sys", filesystem::mount_sysfs());
+        // With hosts, the first host's: the body's.
+        let sysfs = match &network {
+            None => filesystem::mount_sysfs(),
+            Some(network) => network.in_host(0, filesystem::mount_sysfs),
+        };
+        step.run("mount /sys", sysfs);
     }
     step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    if let Some(note) = step.run(
+        "write the sandbox's /etc/hosts",
+        net::etc_hosts::install(&net::own_names(&plan.hostname, &plan.hosts)),
+    ) {
+        let _ = protocol::send(step.channel, &Message::Note(note), &[]);
+    }
     // readonly_root, writable, hide, bind
     step.run(
         "isolate the filesystem",
@@ -114,6 +128,12 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
         "configure the network",
         net::configure(plan.net).map_err(StepError::from),
     );
+    let control = network.as_ref().map(|_| {
+        step.run(
+            "open the hosts' control socket",
+            net::service::socket_pair(),
+        )
+    });
     let forwarded = step.run(
         "block the signals init forwards",
         namespaces::block_forwarded_signals(),
@@ -121,10 +141,29 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     match step.run("fork the body", namespaces::fork()) {
         None => {
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
+            if let (Some(network), Some((init_end, body_end))) = (network, control) {
+                drop(init_end);
+                // The body runs on the first host.
+                step.run("enter the first host", network.enter(0));
+                drop(network);
+                step.run(
+                    "connect to the hosts' init",
+                    net::client::connect(&plan.hosts, body_end, plan.seccomp_kills()),
+                );
+            }
             body_process(plan, step)
         }
         Some(body) => {
-            let status = namespaces::reap_and_forward(body, &forwarded);
+            let status = match (&mut network, control) {
+                (Some(network), Some((init_end, body_end))) => {
+                    drop(body_end);
+                    let mut fork = |network: &net::hosts::Network, process| {
+                        fork_host_process(plan, step, network, process)
+                    };
+                    net::service::serve(network, init_end, body, &forwarded, &mut fork)
+                }
+                _ => namespaces::reap_and_forward(body, &forwarded),
+            };
             if plan.limits.limits.cpu.is_some() {
                 let cpu_time = limits::reaped_cpu_time();
                 let _ = protocol::send(step.channel, &Message::BodyUsage { cpu_time }, &[]);
@@ -138,6 +177,51 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
+    shed_privileges(plan, step);
+    body::run(plan.entry, plan.body, step.channel)
+}
+
+/// Forks a process on a host for `net::Host::spawn`; the child never returns.
+fn fork_host_process(
+    plan: &Plan,
+    step: &Steps,
+    network: &net::hosts::Network,
+    process: net::service::HostProcess,
+) -> Result<Pid, StepError> {
+    match namespaces::fork()? {
+        Some(pid) => Ok(pid),
+        None => host_process(plan, step, network, process),
+    }
+}
+
+/// A process spawned on a host: like the body, on another host, reporting to the body.
+fn host_process(
+    plan: &Plan,
+    step: &Steps,
+    network: &net::hosts::Network,
+    process: net::service::HostProcess,
+) -> ! {
+    step.run(
+        "unblock signals",
+        namespaces::unblock_signals(&namespaces::forwarded_signals()),
+    );
+    step.run(
+        "send the output to the init",
+        net::service::install_output(&process),
+    );
+    step.run("lead a process group", namespaces::new_process_group());
+    step.run("enter the host", network.enter(process.host));
+    let verdict = step.run(
+        "close the init's descriptors",
+        net::service::close_all_but(process.verdict),
+    );
+    shed_privileges(plan, step);
+    body::run(process.entry, process.func, verdict.as_fd())
+}
+
+/// The body's steps (and a host process's): everything above needs root in the user
+/// namespace; nothing after does.
+fn shed_privileges(plan: &Plan, step: &Steps) {
     step.run(
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
@@ -167,7 +251,6 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
         "load the seccomp filter",
         seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel),
     );
-    body::run(plan, step.channel)
 }
 
 /// Why a step failed.

@@ -80,7 +80,7 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
         );
     }
     drop((plan_fd, channel_child, out_write, err_write));
-    let seccomp_kills = plan.seccomp.as_ref().is_some_and(|f| f.kills);
+    let seccomp_kills = plan.seccomp_kills();
     collect(
         channel,
         out_read,
@@ -218,7 +218,11 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
         Message::BodyUsage { cpu_time } => heard.body_cpu_time = Some(cpu_time),
         Message::BodyExited(status) => heard.body_exit = Some(status),
         Message::SandboxExited(status) => heard.sandbox_exit = Some(status),
-        Message::Spawn => heard.garbled = Some("the sandbox sent a Spawn request".into()),
+        Message::Spawn | Message::Host(_) | Message::HostReply(_) => {
+            heard.garbled = Some(format!(
+                "the sandbox sent a request meant for another: {message:?}"
+            ))
+        }
     }
     true
 }
@@ -263,48 +267,17 @@ fn judge(
     if let Some(violation) = trapped {
         return Outcome::SeccompViolation(Box::new(violation));
     }
-    match (&heard.verdict, heard.body_exit) {
-        (
-            Some(Verdict::Panicked {
-                message,
-                location,
-                backtrace,
-            }),
-            _,
-        ) => Outcome::Panicked {
-            message: message.clone(),
-            location: location.clone(),
-            backtrace: backtrace.clone(),
+    match heard.body_exit {
+        Some(exit) => match Outcome::of_process(heard.verdict.as_ref(), exit, seccomp_kills) {
+            Outcome::Passed if heard.sandbox_exit != Some(ExitStatus::Code(0)) => {
+                incomplete(format!(
+                    "the body passed, but the sandbox's first process ended with {:?}",
+                    heard.sandbox_exit
+                ))
+            }
+            outcome => outcome,
         },
-        (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr {
-            debug: debug.clone(),
-        },
-        (
-            _,
-            Some(ExitStatus::Signal {
-                signal: libc::SIGSYS,
-                ..
-            }),
-        ) if seccomp_kills => Outcome::KilledBySeccomp,
-        (
-            _,
-            Some(ExitStatus::Signal {
-                signal,
-                core_dumped,
-            }),
-        ) => Outcome::Signaled {
-            signal,
-            core_dumped,
-        },
-        (None, Some(ExitStatus::Code(code))) => Outcome::Exited { code },
-        (Some(Verdict::Passed), Some(ExitStatus::Code(0))) => match heard.sandbox_exit {
-            Some(ExitStatus::Code(0)) => Outcome::Passed,
-            other => incomplete(format!(
-                "the body passed, but the sandbox's first process ended with {other:?}"
-            )),
-        },
-        (Some(Verdict::Passed), Some(ExitStatus::Code(code))) => Outcome::Exited { code },
-        (_, None) => incomplete(match (heard.sandbox_exit, &heard.garbled) {
+        None => incomplete(match (heard.sandbox_exit, &heard.garbled) {
             (_, Some(garbled)) => garbled.clone(),
             (Some(status), None) => format!("the sandbox ended ({status:?}) before its body did"),
             (None, None) => "the fork server went away before the sandbox ended".into(),

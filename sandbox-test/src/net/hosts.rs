@@ -1,0 +1,265 @@
+//! Several hosts in one sandbox: each host is a network namespace and a uts namespace of
+//! its own, created by the sandbox's init, with `lo` and one interface `eth0` plugged into a
+//! bridge that lives in the init's network namespace. The addresses exist only inside the
+//! sandbox's namespaces; nothing is routed anywhere else.
+//!
+//! ```sh
+//! ip link add hosts type bridge && ip link set hosts up          # in the init's namespace
+//! for each host N (address 10.99.0.N):
+//!   unshare --net --uts: hostname NAME; ip link set lo up
+//!   ip link add hostN type veth peer name eth0 netns HOST; ip link set hostN master hosts up
+//!   in HOST: ip address add 10.99.0.N/24 dev eth0; ip link set eth0 up
+//! ```
+//!
+//! A partition is a set of `unreachable` routes: each host of one side gets one to each
+//! host of the other side, so a packet between them is refused by its sender's routing,
+//! both ways. IPv6 is off on `eth0`, so that no link-local address goes around a partition.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
+
+use super::netlink::{NetlinkError, Rtnl};
+use crate::setup::StepError;
+
+/// The first three octets of every host's address: host N (counting from 1) is
+/// `10.99.0.N/24`. A private range (RFC 1918); it exists only inside the sandbox.
+pub const SUBNET: [u8; 3] = [10, 99, 0];
+const PREFIX: u8 = 24;
+/// The bridge in the init's network namespace.
+const BRIDGE: &str = "hosts";
+/// Every host's one interface.
+const INTERFACE: &str = "eth0";
+
+/// The address of the host at `index` (counting from 0) in the plan's list.
+pub(crate) fn address(index: usize) -> Ipv4Addr {
+    Ipv4Addr::new(SUBNET[0], SUBNET[1], SUBNET[2], index as u8 + 1)
+}
+
+/// What the body (or a host process) asks the init.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum HostRequest {
+    /// Run `entry(func)` in a new process on `host`.
+    Spawn {
+        host: usize,
+        entry: usize,
+        func: usize,
+    },
+    /// SIGKILL a spawned process and its process group.
+    Kill { id: u32 },
+    /// Cut every host of `a` from every host of `b`.
+    Partition { a: Vec<usize>, b: Vec<usize> },
+    /// Remove every partition.
+    Heal,
+}
+
+/// The init's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum HostReply {
+    /// A process was spawned; carries the socket its verdict and exit status arrive on.
+    Spawned {
+        id: u32,
+    },
+    Done,
+    Refused(String),
+}
+
+/// One host's namespaces, held by the init.
+struct HostNamespaces {
+    net: OwnedFd,
+    uts: OwnedFd,
+}
+
+/// The init's view of the sandbox's hosts.
+pub(crate) struct Network {
+    names: Vec<String>,
+    hosts: Vec<HostNamespaces>,
+    /// The init's own network namespace, to come back to.
+    own_net: OwnedFd,
+    own_uts: OwnedFd,
+    /// The (from, to) pairs cut by partitions: `from` has an unreachable route to `to`.
+    cut: BTreeSet<(usize, usize)>,
+}
+
+fn namespace_of_self(kind: &str) -> Result<OwnedFd, StepError> {
+    let path = format!("/proc/self/ns/{kind}");
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| StepError::Sys(format!("opening {path}"), errno))?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn setns(fd: &OwnedFd, kind: CloneFlags, what: &str) -> Result<(), StepError> {
+    nix::sched::setns(fd.as_fd(), kind).map_err(|errno| StepError::Sys(what.to_owned(), errno))
+}
+
+impl From<NetlinkError> for StepError {
+    fn from(error: NetlinkError) -> Self {
+        StepError::Sys(error.to_string(), error.errno)
+    }
+}
+
+impl Network {
+    /// Setup step (init): creates every host's namespaces, the bridge and the links.
+    pub(crate) fn create(names: &[String]) -> Result<Network, StepError> {
+        let mut network = Network {
+            names: names.to_vec(),
+            hosts: Vec::with_capacity(names.len()),
+            own_net: namespace_of_self("net")?,
+            own_uts: namespace_of_self("uts")?,
+            cut: BTreeSet::new(),
+        };
+        for name in names {
+            let host = network.new_host(name)?;
+            network.hosts.push(host);
+        }
+        let mut rtnl = Rtnl::open()?;
+        rtnl.add_bridge(BRIDGE)?;
+        rtnl.set_up(BRIDGE, None)?;
+        for (index, host) in network.hosts.iter().enumerate() {
+            let outer = format!("host{}", index + 1);
+            rtnl.add_veth(&outer, INTERFACE, host.net.as_fd())?;
+            rtnl.set_up(&outer, Some(BRIDGE))?;
+        }
+        for index in 0..network.hosts.len() {
+            network.in_host(index, || {
+                let mut rtnl = Rtnl::open()?;
+                rtnl.add_address(INTERFACE, address(index), PREFIX)?;
+                rtnl.set_up(INTERFACE, None)?;
+                Ok(())
+            })?;
+        }
+        Ok(network)
+    }
+
+    /// `unshare --net --uts`, named and with `lo` up, then back to the init's namespaces.
+    fn new_host(&self, name: &str) -> Result<HostNamespaces, StepError> {
+        crate::namespaces::unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS)?;
+        let configured = (|| {
+            crate::namespaces::set_hostname(name)?;
+            super::bring_up_loopback().map_err(StepError::from)?;
+            disable_ipv6_on_new_interfaces()?;
+            Ok(HostNamespaces {
+                net: namespace_of_self("net")?,
+                uts: namespace_of_self("uts")?,
+            })
+        })();
+        setns(
+            &self.own_net,
+            CloneFlags::CLONE_NEWNET,
+            "returning to the init's network",
+        )?;
+        setns(
+            &self.own_uts,
+            CloneFlags::CLONE_NEWUTS,
+            "returning to the init's uts",
+        )?;
+        configured
+    }
+
+    /// Runs `f` in the network namespace of host `index`, then comes back.
+    pub(crate) fn in_host<T>(
+        &self,
+        index: usize,
+        f: impl FnOnce() -> Result<T, StepError>,
+    ) -> Result<T, StepError> {
+        setns(
+            &self.hosts[index].net,
+            CloneFlags::CLONE_NEWNET,
+            "entering a host's network",
+        )?;
+        let result = f();
+        setns(
+            &self.own_net,
+            CloneFlags::CLONE_NEWNET,
+            "returning to the init's network",
+        )?;
+        result
+    }
+
+    /// Setup step (body, host process): moves the caller onto host `index` for good: its
+    /// network and its hostname.
+    pub(crate) fn enter(&self, index: usize) -> Result<(), StepError> {
+        let host = &self.hosts[index];
+        setns(
+            &host.net,
+            CloneFlags::CLONE_NEWNET,
+            "entering the host's network",
+        )?;
+        setns(
+            &host.uts,
+            CloneFlags::CLONE_NEWUTS,
+            "entering the host's uts namespace",
+        )
+    }
+
+    /// Cuts every host of `a` from every host of `b`, both ways, on top of the cuts there
+    /// are.
+    pub(crate) fn partition(&mut self, a: &[usize], b: &[usize]) -> Result<(), String> {
+        if let Some(both) = a.iter().find(|host| b.contains(host)) {
+            return Err(format!(
+                "host `{}` is on both sides of the partition",
+                self.names[*both]
+            ));
+        }
+        if a.is_empty() || b.is_empty() {
+            return Err("a side of the partition names no host".into());
+        }
+        let pairs = a
+            .iter()
+            .flat_map(|&x| b.iter().flat_map(move |&y| [(x, y), (y, x)]));
+        for (from, to) in pairs {
+            if self.cut.contains(&(from, to)) {
+                continue;
+            }
+            self.route(from, to, true)?;
+            self.cut.insert((from, to));
+        }
+        Ok(())
+    }
+
+    /// Removes every partition.
+    pub(crate) fn heal(&mut self) -> Result<(), String> {
+        while let Some(&(from, to)) = self.cut.first() {
+            self.route(from, to, false)?;
+            self.cut.remove(&(from, to));
+        }
+        Ok(())
+    }
+
+    fn route(&self, from: usize, to: usize, add: bool) -> Result<(), String> {
+        self.in_host(from, || {
+            Rtnl::open()?.unreachable_route(address(to), add)?;
+            Ok(())
+        })
+        .map_err(|e| format!("{e:?}"))
+    }
+
+    /// The name of host `index`.
+    pub(crate) fn name(&self, index: usize) -> &str {
+        &self.names[index]
+    }
+}
+
+/// New interfaces of the current network namespace get no IPv6 (no link-local address that
+/// would go around a partition). A kernel without IPv6 has nothing to turn off.
+fn disable_ipv6_on_new_interfaces() -> Result<(), StepError> {
+    match std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StepError::Sys(
+            "turning IPv6 off for the host's interfaces".into(),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )),
+    }
+}
