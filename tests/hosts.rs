@@ -1,0 +1,340 @@
+//! Several hosts in one sandbox: names, addresses, interfaces, spawned processes,
+//! partitions. Every packet stays inside the sandbox's own network namespaces.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use sandbox_test::net::{self, HostError};
+use sandbox_test::{sandboxed, Outcome, Sandbox};
+
+const PORT: u16 = 7000;
+
+/// Answers every connection with the hostname of the host it runs on.
+fn serve_hostname() {
+    let listener = TcpListener::bind(("0.0.0.0", PORT)).unwrap();
+    println!("listening on {PORT}");
+    for stream in listener.incoming() {
+        let mut stream = stream.unwrap();
+        let name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+        let _ = stream.write_all(name.as_bytes());
+    }
+}
+
+/// Connects to `target` (retrying while the server starts) and reads the answer.
+fn ask(target: &str) -> std::io::Result<String> {
+    let mut last = None;
+    for _ in 0..200 {
+        match TcpStream::connect(target) {
+            Ok(mut stream) => {
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer)?;
+                return Ok(answer);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = Some(e);
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap())
+}
+
+/// Connects with a timeout: Ok when a server answered.
+fn reaches(address: Ipv4Addr, port: u16) -> std::io::Result<()> {
+    TcpStream::connect_timeout(&(address, port).into(), Duration::from_secs(2)).map(drop)
+}
+
+fn interface_names() -> BTreeSet<String> {
+    nix::ifaddrs::getifaddrs()
+        .unwrap()
+        .map(|i| i.interface_name)
+        .collect()
+}
+
+fn ipv4_addresses() -> BTreeSet<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs()
+        .unwrap()
+        .filter_map(|i| Some(i.address?.as_sockaddr_in()?.ip()))
+        .collect()
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn a_server_on_db_answers_app_by_name_and_by_address() -> Result<(), HostError> {
+    assert_eq!(
+        nix::unistd::gethostname().unwrap(),
+        "app",
+        "the body runs on the first host"
+    );
+    let (app, db) = (net::host("app")?, net::host("db")?);
+    assert_ne!(app.address(), db.address());
+    assert_eq!(
+        ipv4_addresses(),
+        BTreeSet::from([Ipv4Addr::LOCALHOST, app.address()])
+    );
+    let server = db.spawn(serve_hostname)?;
+    assert_eq!(ask(&format!("db:{PORT}")).unwrap(), "db");
+    assert_eq!(ask(&format!("{}:{PORT}", db.address())).unwrap(), "db");
+    // Names resolve to the hosts' addresses, the body's own included.
+    use std::net::ToSocketAddrs;
+    let resolved: Vec<_> = "app:1".to_socket_addrs().unwrap().collect();
+    assert_eq!(resolved, [(app.address(), 1).into()]);
+    server.kill()?;
+    assert_eq!(
+        server.wait()?,
+        Outcome::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false
+        }
+    );
+    Ok(())
+}
+
+fn report_interfaces() {
+    let names = interface_names();
+    assert_eq!(names, BTreeSet::from(["lo".to_owned(), "eth0".to_owned()]));
+    let db = net::host("db");
+    assert!(matches!(db, Err(HostError::NoHosts)), "{db:?}");
+    assert_eq!(nix::unistd::gethostname().unwrap(), "db");
+    let address = Ipv4Addr::new(10, 99, 0, 2);
+    assert_eq!(
+        ipv4_addresses(),
+        BTreeSet::from([Ipv4Addr::LOCALHOST, address])
+    );
+}
+
+fn panics_on_purpose() {
+    panic!("a host process panicked");
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn each_host_sees_only_its_own_interfaces_and_its_name() -> Result<(), HostError> {
+    assert_eq!(
+        interface_names(),
+        BTreeSet::from(["lo".to_owned(), "eth0".to_owned()])
+    );
+    let db = net::host("db")?;
+    assert_eq!(db.spawn(report_interfaces)?.wait()?, Outcome::Passed);
+    match db.spawn(panics_on_purpose)?.wait()? {
+        Outcome::Panicked { message, .. } => assert_eq!(message, "a host process panicked"),
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn a_partition_cuts_app_from_db_until_heal() -> Result<(), HostError> {
+    let db = net::host("db")?;
+    let server = db.spawn(serve_hostname)?;
+    assert_eq!(ask(&format!("db:{PORT}")).unwrap(), "db");
+    let own = TcpListener::bind(("0.0.0.0", 7001)).unwrap();
+
+    net::partition(&["app"], &["db"])?;
+    let cut = reaches(db.address(), PORT).expect_err("a connect across the partition succeeded");
+    assert_eq!(cut.raw_os_error(), Some(libc::EHOSTUNREACH), "{cut}");
+    reaches(Ipv4Addr::LOCALHOST, 7001).expect("app reaches itself");
+    reaches(net::host("app")?.address(), 7001).expect("app reaches its own address");
+
+    net::heal()?;
+    assert_eq!(ask(&format!("db:{PORT}")).unwrap(), "db");
+    drop(own);
+    server.kill()?;
+    Ok(())
+}
+
+/// Run on "b": reaches "c", not "a".
+fn b_reaches_c_but_not_a() {
+    let c = net::SUBNET;
+    let (a, c) = (
+        Ipv4Addr::new(c[0], c[1], c[2], 1),
+        Ipv4Addr::new(c[0], c[1], c[2], 3),
+    );
+    let mut answer = String::new();
+    TcpStream::connect((c, PORT))
+        .expect("b reaches c")
+        .read_to_string(&mut answer)
+        .unwrap();
+    assert_eq!(answer, "c");
+    assert!(
+        reaches(a, 7001).is_err(),
+        "b reached a across the partition"
+    );
+}
+
+#[sandboxed(net(hosts = ["a", "b", "c"]))]
+fn a_partition_of_one_host_leaves_the_others_talking() -> Result<(), HostError> {
+    let (b, c) = (net::host("b")?, net::host("c")?);
+    let server = c.spawn(serve_hostname)?;
+    let _own = TcpListener::bind(("0.0.0.0", 7001)).unwrap();
+    assert_eq!(ask(&format!("c:{PORT}")).unwrap(), "c");
+    net::partition(&["a"], &["b", "c"])?;
+    // Overlapping partitions add up; healing removes them all.
+    net::partition(&["a"], &["c"])?;
+    assert!(reaches(c.address(), PORT).is_err());
+    assert_eq!(b.spawn(b_reaches_c_but_not_a)?.wait()?, Outcome::Passed);
+    net::heal()?;
+    assert_eq!(ask(&format!("c:{PORT}")).unwrap(), "c");
+    server.kill()?;
+    Ok(())
+}
+
+/// Serves on db until it is told; fails if it hears from another sandbox.
+fn serve_once_and_check() {
+    let id = std::env::var("SANDBOX_ID").unwrap();
+    let listener = TcpListener::bind(("0.0.0.0", PORT)).unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    stream.write_all(id.as_bytes()).unwrap();
+}
+
+fn same_names_in_two_sandboxes() -> Result<(), HostError> {
+    let id = std::env::var("SANDBOX_ID").unwrap();
+    let server = net::host("db")?.spawn(serve_once_and_check)?;
+    // Both sandboxes' servers are up at once on the same address and port: each answer
+    // comes from the own sandbox's db.
+    assert_eq!(ask(&format!("db:{PORT}")).unwrap(), id);
+    assert_eq!(server.wait()?, Outcome::Passed);
+    Ok(())
+}
+
+#[test]
+fn two_sandboxes_with_the_same_hosts_do_not_see_each_other() {
+    let runs: Vec<_> = ["first", "second"]
+        .into_iter()
+        .map(|id| {
+            std::thread::spawn(move || {
+                Sandbox::new()
+                    .hosts(["app", "db"])
+                    .env("SANDBOX_ID", id)
+                    .run(same_names_in_two_sandboxes)
+            })
+        })
+        .collect();
+    for run in runs {
+        run.join().unwrap().assert_passed();
+    }
+}
+
+fn start_shell_and_python_servers() {
+    // A shell that starts a Python web server on the host, which outlives this fn.
+    std::fs::write("/tmp/index.html", "served on db").unwrap();
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "cd /tmp && python3 -m http.server 8000 --bind 0.0.0.0 >/dev/null 2>&1 &",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn a_subprocess_of_a_spawned_fn_serves_on_its_host() -> Result<(), HostError> {
+    let db = net::host("db")?;
+    assert_eq!(
+        db.spawn(start_shell_and_python_servers)?.wait()?,
+        Outcome::Passed
+    );
+    let mut body = String::new();
+    for _ in 0..400 {
+        if let Ok(mut stream) = TcpStream::connect("db:8000") {
+            stream
+                .write_all(b"GET /index.html HTTP/1.0\r\nHost: db\r\n\r\n")
+                .unwrap();
+            stream.read_to_string(&mut body).unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(body.ends_with("served on db"), "{body}");
+    // It serves on db, not on app.
+    assert!(reaches(Ipv4Addr::LOCALHOST, 8000).is_err());
+    Ok(())
+}
+
+fn prints_a_line() {
+    println!("hello from db");
+    eprintln!("oops from db");
+}
+
+fn spawn_and_wait_for_print() -> Result<(), HostError> {
+    assert_eq!(
+        net::host("db")?.spawn(prints_a_line)?.wait()?,
+        Outcome::Passed
+    );
+    Ok(())
+}
+
+#[test]
+fn a_host_process_output_joins_the_test_output_with_the_host_name() {
+    let report = Sandbox::new()
+        .hosts(["app", "db"])
+        .run(spawn_and_wait_for_print);
+    report.assert_passed();
+    assert!(
+        report.stdout.text().contains("[db] hello from db\n"),
+        "{}",
+        report.stdout.text()
+    );
+    assert!(report.stderr.text().contains("[db] oops from db\n"));
+}
+
+fn calls_without_hosts() {
+    assert_eq!(net::host("db"), Err(HostError::NoHosts));
+    assert_eq!(net::heal(), Err(HostError::NoHosts));
+    assert!(HostError::NoHosts.to_string().contains("net(hosts = "));
+}
+
+fn asks_for_an_unknown_host() {
+    let error = net::host("cache").unwrap_err();
+    assert_eq!(
+        error,
+        HostError::UnknownHost {
+            name: "cache".into(),
+            known: vec!["app".into(), "db".into()]
+        }
+    );
+    assert!(error.to_string().contains("its hosts are: app, db"));
+    let error = net::partition(&["app"], &["app"]).unwrap_err();
+    assert!(error.to_string().contains("both sides"), "{error}");
+}
+
+#[test]
+fn wrong_calls_are_errors_that_say_why() {
+    Sandbox::new().run(calls_without_hosts).assert_passed();
+    Sandbox::new()
+        .hosts(["app", "db"])
+        .run(asks_for_an_unknown_host)
+        .assert_passed();
+    calls_without_hosts();
+}
+
+fn must_not_run() {
+    panic!("ran");
+}
+
+#[test]
+fn bad_host_lists_are_refused_before_anything_runs() {
+    for (sandbox, expected) in [
+        (Sandbox::new().hosts(["solo"]), "1 hosts given"),
+        (Sandbox::new().hosts(["a", "a"]), "given twice"),
+        (
+            Sandbox::new()
+                .hosts(["a", "b"])
+                .net(sandbox_test::NetMode::Host),
+            "cannot have hosts",
+        ),
+        (
+            Sandbox::new().hosts(["a", "b"]).hostname("x"),
+            "drop `hostname`",
+        ),
+    ] {
+        match sandbox.run(must_not_run).outcome {
+            Outcome::SetupFailed(failure) => {
+                assert!(failure.detail.contains(expected), "{failure:?}")
+            }
+            other => panic!("expected a setup failure, got {other:?}"),
+        }
+    }
+}
