@@ -5,7 +5,8 @@
 //! - plain: the body called on the thread, as a plain `#[test]` is;
 //! - sandboxed: `Sandbox::run`, which is what `#[sandboxed]` calls (the default sandbox,
 //!   baseline seccomp filter included), and two lighter variants that show what the
-//!   network namespace and the filter cost;
+//!   network namespace and the filter cost, and two with hosts (`net(hosts = [...])`):
+//!   the difference between 4 and 2 hosts, halved, is the cost of one more host;
 //! - raw: fork, unshare the same eight namespaces, map root, fork pid 1, wait — the
 //!   kernel's floor for the same isolation, without the harness.
 
@@ -46,6 +47,20 @@ fn sandboxed_without_seccomp() {
 fn sandboxed_host_network() {
     Sandbox::new()
         .net(NetMode::Host)
+        .run(empty_body)
+        .assert_passed();
+}
+
+fn sandboxed_two_hosts() {
+    Sandbox::new()
+        .hosts(["app", "db"])
+        .run(empty_body)
+        .assert_passed();
+}
+
+fn sandboxed_four_hosts() {
+    Sandbox::new()
+        .hosts(["a", "b", "c", "d"])
         .run(empty_body)
         .assert_passed();
 }
@@ -99,6 +114,8 @@ fn main() {
         ("#[sandboxed]", sandboxed),
         ("  seccomp = \"off\"", sandboxed_without_seccomp),
         ("  net = \"host\"", sandboxed_host_network),
+        ("  net(hosts = 2)", sandboxed_two_hosts),
+        ("  net(hosts = 4)", sandboxed_four_hosts),
         ("raw fork+unshare", raw),
     ];
     // One warm-up run each, so that first-time page faults do not count.

@@ -317,7 +317,7 @@ fn must_not_run() {
 #[test]
 fn bad_host_lists_are_refused_before_anything_runs() {
     for (sandbox, expected) in [
-        (Sandbox::new().hosts(["solo"]), "1 hosts given"),
+        (Sandbox::new().hosts(["solo"]), "2 to 16 hosts, not 1"),
         (Sandbox::new().hosts(["a", "a"]), "given twice"),
         (
             Sandbox::new()

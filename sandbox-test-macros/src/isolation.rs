@@ -303,7 +303,7 @@ mod tests {
             quote!(.hosts(["app", "db"])).to_string()
         );
         let error = |args: &str| parse(args).unwrap_err().to_string();
-        assert!(error(r#"net(hosts = ["app"])"#).contains("1 hosts given"));
+        assert!(error(r#"net(hosts = ["app"])"#).contains("2 to 16 hosts, not 1"));
         assert!(error(r#"net(hosts = ["a", "a"])"#).contains("given twice"));
         assert!(error(r#"net(hosts = ["a", "b c"])"#).contains("not a hostname"));
         assert!(error(r#"net(mode = "x")"#).contains("takes `hosts"));

@@ -3,12 +3,17 @@
 //! ```sh
 //! unshare --user --map-root-user --pid --fork --mount --mount-proc --uts --ipc --net \
 //!         --cgroup --time --monotonic ... --boottime ... \
-//!     sh -c 'hostname sandbox; ip link set lo up; mount -t tmpfs tmpfs /tmp; exec test-body'
+//!     sh -c 'mount -t tmpfs tmpfs /tmp; (cat hosts-entries /etc/hosts) >/tmp/h;
+//!            mount --bind -o ro /tmp/h /etc/hosts; rm /tmp/h;
+//!            hostname sandbox; ip link set lo up; exec test-body'
 //! ```
 //!
 //! Three processes: the *first process* (forked by the fork server, still in the host's pid
 //! namespace) creates the namespaces; the *init* (pid 1 inside) sets up what lives in them
-//! and reaps; the *body* (pid 2) sheds its privileges and runs the test. Every step is a
+//! and reaps; the *body* (pid 2) sheds its privileges and runs the test. With
+//! `net(hosts = [...])` the init also creates the hosts (`ip netns add` for each, a bridge,
+//! veth pairs), the body enters the first host, and on the body's request the init forks
+//! *host processes* that enter another host and then shed privileges as the body does. Every step is a
 //! named function of its concept's module; a step that fails ends the sandbox with a
 //! `SetupFailed` (or `Unsupported`) message and the body never runs.
 

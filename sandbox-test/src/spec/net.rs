@@ -81,10 +81,10 @@ pub fn check_hosts(names: &[String]) -> Result<(), HostsError> {
         return Err(HostsError {
             index: None,
             message: format!(
-                "{} hosts given; a sandbox has {} to {}",
-                names.len(),
+                "a sandbox has {} to {} hosts, not {}",
                 HOSTS.start(),
-                HOSTS.end()
+                HOSTS.end(),
+                names.len()
             ),
         });
     }
@@ -156,7 +156,7 @@ mod tests {
         assert!(check_hosts(&too_many)
             .unwrap_err()
             .message
-            .contains("17 hosts"));
+            .contains("not 17"));
         let twice = check_hosts(&names(&["a", "b", "a"])).unwrap_err();
         assert_eq!(twice.index, Some(2));
         assert!(twice.message.contains("given twice"));
