@@ -30,6 +30,7 @@ mod setup;
 // Also compiled into the macro crate, which uses every parser; the runtime uses some.
 #[allow(dead_code)]
 mod spec;
+mod step;
 mod supervisor;
 #[cfg(test)]
 mod test_support;

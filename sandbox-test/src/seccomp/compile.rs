@@ -216,7 +216,7 @@ fn baseline() -> Result<CompiledFilter, SeccompError> {
 
 /// The descriptor the harness reports on in the body (see `setup.rs`).
 fn channel_fd() -> u64 {
-    crate::setup::CHANNEL_FD as u64
+    crate::step::CHANNEL_FD as u64
 }
 
 /// Adds the harness's own calls as allowed, except those in `except` (the policy

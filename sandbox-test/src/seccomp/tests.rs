@@ -57,7 +57,7 @@ fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
     if pid == 0 {
         drop(ours);
         // The filter lets the harness send on the sandbox's channel descriptor only.
-        let channel = crate::setup::CHANNEL_FD;
+        let channel = crate::step::CHANNEL_FD;
         // SAFETY: in the forked child; whatever was on the channel's number is replaced.
         unsafe { libc::dup2(theirs.as_raw_fd(), channel) };
         // As the setup sequence does before loading a filter.
@@ -483,7 +483,7 @@ fn baseline_load_cost() {
             .unwrap();
         crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
-        let r = apply(&filter, crate::setup::CHANNEL_FD, |e| {
+        let r = apply(&filter, crate::step::CHANNEL_FD, |e| {
             serde_json::to_vec(e).unwrap()
         });
         eprintln!(

@@ -22,12 +22,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::Sandbox;
-use crate::setup::StepError;
 use crate::spec::time::{
     check_instant_range, parse_namespace_offset, parse_realtime, NamespaceClock, Realtime,
     TimeSpecError, MAX_NAMESPACE_CLOCK_SECS,
 };
+use crate::step::StepError;
 use namespace::NamespaceOffsets;
 use wall_clock::{Timespec, Travel};
 
@@ -230,28 +229,6 @@ pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Stri
             Ok(None)
         }
         Err(searched) => Ok(Some(faketime::missing_note(&searched))),
-    }
-}
-
-impl Sandbox {
-    /// Moves the sandbox's clocks: see [`TimeTravel`].
-    ///
-    /// ```no_run
-    /// use sandbox_test::{Sandbox, TimeTravel};
-    ///
-    /// fn body() {
-    ///     assert!(unsafe { libc::time(std::ptr::null_mut()) } > i32::MAX.into());
-    /// }
-    ///
-    /// # fn main() -> Result<(), sandbox_test::TimeSpecError> {
-    /// let travel = TimeTravel::new().realtime("2038-01-19T03:14:08Z")?;
-    /// let report = Sandbox::new().time(travel).run(body);
-    /// # let _ = report;
-    /// # Ok(()) }
-    /// ```
-    pub fn time(mut self, travel: TimeTravel) -> Self {
-        self.time = travel;
-        self
     }
 }
 

@@ -1,4 +1,15 @@
 //! `Sandbox`: the options of one sandbox, and `run`, which runs a function in it.
+//!
+//! The one place that composes the builder: each concept module exports its option type
+//! and its setup steps; the `Sandbox` methods that set an option live here, one submodule
+//! per concept (`net`, `limits`, `filesystem`, `seccomp`, `time`). A new option is a
+//! field of [`Sandbox`], methods in its concept's submodule, and a field of the `Plan`.
+
+mod filesystem;
+mod limits;
+mod net;
+mod seccomp;
+mod time;
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -120,7 +131,7 @@ impl Sandbox {
         match self.plan(body) {
             Ok(plan) => {
                 let mut report = supervisor::supervise(&plan, self.timeout);
-                crate::seccomp::builder::conclude(&self.seccomp, &mut report);
+                seccomp::conclude(&self.seccomp, &mut report);
                 if let Err(why) = crate::limits::release(&plan.limits) {
                     report.notes.push(why);
                 }
@@ -165,7 +176,7 @@ impl Sandbox {
             hostname: self.hostname.clone(),
             env,
             workdir: self.workdir.clone(),
-            seccomp: crate::seccomp::builder::plan_filter(&self.seccomp)?,
+            seccomp: seccomp::plan_filter(&self.seccomp)?,
             net: self.net,
             fs: self.fs.clone(),
             limits,

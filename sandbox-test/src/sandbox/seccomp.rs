@@ -3,45 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compile::CompiledFilter;
-use super::policy::{OnViolation, Policy, Rules};
-use super::record::write_profile;
-use super::report::{SeccompEvent, Violation};
+use super::Sandbox;
 use crate::outcome::{Outcome, Report, SetupFailure};
-use crate::sandbox::Sandbox;
-
-/// What the seccomp filter saw during one run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SeccompReport {
-    /// Every forbidden call, in order: refused ones (errno mode, a profile's errno
-    /// default) and the trapped one that ended the body.
-    pub violations: Vec<Violation>,
-    /// record mode: the syscalls the body made, sorted names.
-    pub recorded: Vec<String>,
-    /// record mode: the calls the body made, as (arch, number).
-    pub(crate) recorded_calls: Vec<(u32, i32)>,
-}
-
-impl SeccompReport {
-    /// Resolves what the child sent (names from libseccomp). Returns the report and the
-    /// violation that ended the body, if one did (`on_violation = "fail"`).
-    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Violation>) {
-        let mut report = SeccompReport::default();
-        let mut trapped = None;
-        for event in events {
-            match event {
-                SeccompEvent::Trapped(raw) => {
-                    let v = Violation::resolve(raw);
-                    trapped.get_or_insert_with(|| v.clone());
-                    report.violations.push(v);
-                }
-                SeccompEvent::Refused(raw) => report.violations.push(Violation::resolve(raw)),
-                SeccompEvent::Recorded { arch, nr } => report.recorded_calls.push((*arch, *nr)),
-            }
-        }
-        (report, trapped)
-    }
-}
+use crate::seccomp::policy::{OnViolation, Policy, Rules};
+use crate::seccomp::record::{recorded_profile, write_profile};
+use crate::seccomp::CompiledFilter;
 
 impl Sandbox {
     fn set_seccomp(mut self, policy: Result<Policy, String>) -> Self {
@@ -146,7 +112,7 @@ fn manifest_relative(path: &Path) -> PathBuf {
 
 /// In the parent, before the run: the policy compiled (cached) for the plan.
 pub(crate) fn plan_filter(policy: &Policy) -> Result<Option<CompiledFilter>, SetupFailure> {
-    super::compile(policy)
+    crate::seccomp::compile(policy)
         .map(|f| f.map(|f| (*f).clone()))
         .map_err(|e| SetupFailure {
             step: "compile the seccomp filter".into(),
@@ -166,19 +132,18 @@ pub(crate) fn conclude(policy: &Policy, report: &mut Report) {
     }
     if let Policy::Record(path) = policy {
         let passed = report.outcome.is_passed();
-        let written =
-            super::record::recorded_profile(&seccomp.recorded_calls).and_then(|profile| {
-                seccomp.recorded = profile
-                    .syscalls
-                    .first()
-                    .map(|r| r.names.clone())
-                    .unwrap_or_default();
-                if passed {
-                    write_profile(path, &profile)
-                } else {
-                    Ok(())
-                }
-            });
+        let written = recorded_profile(&seccomp.recorded_calls).and_then(|profile| {
+            seccomp.recorded = profile
+                .syscalls
+                .first()
+                .map(|r| r.names.clone())
+                .unwrap_or_default();
+            if passed {
+                write_profile(path, &profile)
+            } else {
+                Ok(())
+            }
+        });
         match written {
             Err(e) if passed => {
                 report.outcome = Outcome::SetupFailed(SetupFailure {
