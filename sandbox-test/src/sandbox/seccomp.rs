@@ -1,118 +1,94 @@
 //! The seccomp options of [`Sandbox`], and what the parent does with them around a run:
 //! compile before, judge and record after.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::Sandbox;
 use crate::outcome::{Outcome, Report, SetupFailure};
-use crate::seccomp::policy::{OnViolation, Policy, Rules};
 use crate::seccomp::record::{recorded_profile, write_profile};
-use crate::seccomp::CompiledFilter;
+use crate::seccomp::{compile, CompiledFilter, Policy, Rules, SeccompError};
 
 impl Sandbox {
-    fn set_seccomp(mut self, policy: Result<Policy, String>) -> Self {
-        match policy {
-            Ok(policy) => {
-                if !matches!(self.seccomp, Policy::Baseline) && self.seccomp != policy {
-                    self.invalid.push(
-                        "seccomp: give one of deny, allow, profile, record or off".to_owned(),
-                    );
-                }
-                self.seccomp = policy;
-            }
-            Err(why) => self.invalid.push(format!("seccomp: {why}")),
-        }
-        self
+    /// The seccomp policy (`seccomp(...)`), replacing the baseline or an earlier policy.
+    /// The filter is compiled now (and cached), so every problem of the policy — a
+    /// syscall the harness needs in a `deny` list, a profile that cannot be read or that
+    /// libseccomp refuses — is an error of this call.
+    ///
+    /// ```no_run
+    /// use sandbox_test::seccomp::{Policy, Rules};
+    /// use sandbox_test::Sandbox;
+    ///
+    /// # fn main() -> Result<(), sandbox_test::seccomp::SeccompError> {
+    /// let sandbox = Sandbox::new().seccomp(Policy::Allow(Rules::new(["read", "write"])?))?;
+    /// # let _ = sandbox;
+    /// # Ok(()) }
+    /// ```
+    pub fn seccomp(mut self, policy: Policy) -> Result<Self, SeccompError> {
+        compile(&policy)?;
+        self.seccomp = policy;
+        Ok(self)
     }
 
-    fn with_rules(
-        mut self,
-        what: &str,
-        change: impl FnOnce(Rules) -> Result<Rules, String>,
-    ) -> Self {
-        let rules = match std::mem::take(&mut self.seccomp) {
-            Policy::Deny(r) => change(r).map(Policy::Deny),
-            Policy::Allow(r) => change(r).map(Policy::Allow),
-            other => {
-                self.seccomp = other;
-                Err(format!("`{what}` needs `deny` or `allow` first"))
-            }
-        };
-        match rules {
-            Ok(p) => self.seccomp = p,
-            Err(why) => self.invalid.push(format!("seccomp: {why}")),
-        }
-        self
-    }
-
-    /// `seccomp(deny = [...])`: these syscalls and `@groups` are violations; everything
-    /// else is allowed. Replaces the baseline.
-    pub fn seccomp_deny<S: AsRef<str>>(self, names: &[S]) -> Self {
-        let p = Rules::new(names)
-            .map(Policy::Deny)
-            .map_err(|e| e.to_string());
-        self.set_seccomp(p)
+    /// `seccomp(deny = [...], on_violation = ..., errno = ...)`: these syscalls and
+    /// `@groups` are violations; everything else is allowed. Replaces the baseline.
+    ///
+    /// ```no_run
+    /// use sandbox_test::seccomp::{OnViolation, Rules};
+    /// use sandbox_test::{Errno, Sandbox};
+    ///
+    /// fn body() {
+    ///     assert_eq!(unsafe { libc::getppid() }, -1);
+    ///     assert_eq!(Errno::last(), Errno::EACCES);
+    /// }
+    ///
+    /// # fn main() -> Result<(), sandbox_test::seccomp::SeccompError> {
+    /// let rules = Rules::new(["getppid"])?.on_violation(OnViolation::Errno(Errno::EACCES));
+    /// let report = Sandbox::new().seccomp_deny(rules)?.run(body);
+    /// assert_eq!(report.seccomp.violations.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn seccomp_deny(self, rules: Rules) -> Result<Self, SeccompError> {
+        self.seccomp(Policy::Deny(rules))
     }
 
     /// `seccomp(allow = [...])`: only these (and the harness's own calls, see
-    /// [`crate::seccomp::HARNESS_SYSCALLS`]) are allowed.
-    pub fn seccomp_allow<S: AsRef<str>>(self, names: &[S]) -> Self {
-        let p = Rules::new(names)
-            .map(Policy::Allow)
-            .map_err(|e| e.to_string());
-        self.set_seccomp(p)
+    /// [`HARNESS_SYSCALLS`](crate::seccomp::HARNESS_SYSCALLS)) are allowed.
+    pub fn seccomp_allow(self, rules: Rules) -> Result<Self, SeccompError> {
+        self.seccomp(Policy::Allow(rules))
     }
 
-    /// `on_violation = "fail" | "errno" | "kill"`, after `seccomp_deny`/`seccomp_allow`.
-    pub fn seccomp_on_violation(self, mode: &str) -> Self {
-        self.with_rules("on_violation", |r| {
-            r.on_violation(mode).map_err(|e| e.to_string())
-        })
-    }
-
-    /// The errno name violations return in errno mode (default `EPERM`).
-    pub fn seccomp_errno(self, name: &str) -> Self {
-        self.with_rules("errno", |r| {
-            let r = r.errno(name).map_err(|e| e.to_string())?;
-            if r.on_violation == OnViolation::Errno {
-                Ok(r)
-            } else {
-                Err("`errno` needs `on_violation = \"errno\"`".into())
-            }
-        })
-    }
-
-    /// `seccomp(profile = "x.json")`: a Docker/OCI profile, actions honoured as written. A
-    /// relative path is taken from `CARGO_MANIFEST_DIR` when cargo set it (the attribute
-    /// always passes an absolute path).
-    pub fn seccomp_profile(self, path: impl AsRef<Path>) -> Self {
-        let path = manifest_relative(path.as_ref());
-        self.set_seccomp(Ok(Policy::Profile(path)))
+    /// `seccomp(profile = "x.json")`: a Docker/OCI profile, actions honoured as written.
+    /// A relative path is taken from `CARGO_MANIFEST_DIR` when cargo set it. The profile
+    /// is read and compiled now: a missing or invalid profile is an error of this call.
+    pub fn seccomp_profile(self, path: impl Into<PathBuf>) -> Result<Self, SeccompError> {
+        self.seccomp(Policy::Profile(manifest_relative(path.into())))
     }
 
     /// `seccomp(record = "x.json")`: the body runs with every syscall allowed; afterwards a
-    /// minimal allowlist profile of what it called is written to the path.
-    pub fn seccomp_record(self, path: impl AsRef<Path>) -> Self {
-        let path = manifest_relative(path.as_ref());
-        self.set_seccomp(Ok(Policy::Record(path)))
+    /// minimal allowlist profile of what it called is written to the path (relative to
+    /// `CARGO_MANIFEST_DIR` when cargo set it).
+    pub fn seccomp_record(mut self, path: impl Into<PathBuf>) -> Self {
+        self.seccomp = Policy::Record(manifest_relative(path.into()));
+        self
     }
 
     /// `seccomp = "off"`: no filter at all, not even the baseline.
-    pub fn seccomp_off(self) -> Self {
-        self.set_seccomp(Ok(Policy::Off))
+    pub fn seccomp_off(mut self) -> Self {
+        self.seccomp = Policy::Off;
+        self
     }
 }
 
-fn manifest_relative(path: &Path) -> PathBuf {
+fn manifest_relative(path: PathBuf) -> PathBuf {
     match std::env::var_os("CARGO_MANIFEST_DIR") {
         Some(dir) if path.is_relative() => PathBuf::from(dir).join(path),
-        _ => path.to_owned(),
+        _ => path,
     }
 }
 
 /// In the parent, before the run: the policy compiled (cached) for the plan.
 pub(crate) fn plan_filter(policy: &Policy) -> Result<Option<CompiledFilter>, SetupFailure> {
-    crate::seccomp::compile(policy)
+    compile(policy)
         .map(|f| f.map(|f| (*f).clone()))
         .map_err(|e| SetupFailure {
             step: "compile the seccomp filter".into(),

@@ -4,9 +4,11 @@ use super::Sandbox;
 use crate::time::TimeTravel;
 
 impl Sandbox {
-    /// Moves the sandbox's clocks: see [`TimeTravel`].
+    /// Moves the sandbox's clocks (`time(...)`): see [`TimeTravel`].
     ///
     /// ```no_run
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
     /// use sandbox_test::{Sandbox, TimeTravel};
     ///
     /// fn body() {
@@ -14,9 +16,9 @@ impl Sandbox {
     /// }
     ///
     /// # fn main() -> Result<(), sandbox_test::TimeSpecError> {
-    /// let travel = TimeTravel::new().realtime("2038-01-19T03:14:08Z")?;
-    /// let report = Sandbox::new().time(travel).run(body);
-    /// # let _ = report;
+    /// let y2038 = UNIX_EPOCH + Duration::from_secs(1 << 31);
+    /// let report = Sandbox::new().time(TimeTravel::new().realtime(y2038)?).run(body);
+    /// report.assert_passed();
     /// # Ok(()) }
     /// ```
     pub fn time(mut self, travel: TimeTravel) -> Self {

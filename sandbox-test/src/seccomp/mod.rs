@@ -28,7 +28,7 @@ pub(crate) mod record;
 pub mod report;
 
 pub(crate) use compile::{compile, CompiledFilter};
-pub use policy::Policy;
+pub use policy::{OnViolation, Policy, Rules};
 pub(crate) use report::SeccompEvent;
 pub use report::{Frame, SeccompReport, Violation};
 
