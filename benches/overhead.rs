@@ -54,6 +54,7 @@ fn sandboxed_host_network() {
 fn sandboxed_two_hosts() {
     Sandbox::new()
         .hosts(["app", "db"])
+        .unwrap()
         .run(empty_body)
         .assert_passed();
 }
@@ -61,6 +62,7 @@ fn sandboxed_two_hosts() {
 fn sandboxed_four_hosts() {
     Sandbox::new()
         .hosts(["a", "b", "c", "d"])
+        .unwrap()
         .run(empty_body)
         .assert_passed();
 }

@@ -73,6 +73,7 @@ fn client_survives_a_partition() -> Result<(), HostError> {
 fn main() {
     let report = Sandbox::new()
         .hosts(["app", "db"])
+        .expect("two valid host names")
         .run(client_survives_a_partition);
     print!("{}", report.stdout.text());
     eprint!("{}", report.stderr.text());

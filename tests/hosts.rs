@@ -206,6 +206,7 @@ fn two_sandboxes_with_the_same_hosts_do_not_see_each_other() {
             std::thread::spawn(move || {
                 Sandbox::new()
                     .hosts(["app", "db"])
+                    .unwrap()
                     .env("SANDBOX_ID", id)
                     .run(same_names_in_two_sandboxes)
             })
@@ -270,6 +271,7 @@ fn spawn_and_wait_for_print() -> Result<(), HostError> {
 fn a_host_process_output_joins_the_test_output_with_the_host_name() {
     let report = Sandbox::new()
         .hosts(["app", "db"])
+        .unwrap()
         .run(spawn_and_wait_for_print);
     report.assert_passed();
     assert!(
@@ -305,6 +307,7 @@ fn wrong_calls_are_errors_that_say_why() {
     Sandbox::new().run(calls_without_hosts).assert_passed();
     Sandbox::new()
         .hosts(["app", "db"])
+        .unwrap()
         .run(asks_for_an_unknown_host)
         .assert_passed();
     calls_without_hosts();
@@ -316,19 +319,19 @@ fn must_not_run() {
 
 #[test]
 fn bad_host_lists_are_refused_before_anything_runs() {
+    for (names, expected) in [
+        (&["solo"][..], "2 to 16 hosts, not 1"),
+        (&["a", "a"][..], "given twice"),
+        (&["a", "b_c"][..], "not a hostname"),
+    ] {
+        let error = Sandbox::new().hosts(names.iter().copied()).unwrap_err();
+        assert_eq!(error.option(), "hosts");
+        assert!(error.reason().contains(expected), "{error}");
+    }
+    let two = || Sandbox::new().hosts(["a", "b"]).unwrap();
     for (sandbox, expected) in [
-        (Sandbox::new().hosts(["solo"]), "2 to 16 hosts, not 1"),
-        (Sandbox::new().hosts(["a", "a"]), "given twice"),
-        (
-            Sandbox::new()
-                .hosts(["a", "b"])
-                .net(sandbox_test::NetMode::Host),
-            "cannot have hosts",
-        ),
-        (
-            Sandbox::new().hosts(["a", "b"]).hostname("x"),
-            "drop `hostname`",
-        ),
+        (two().net(sandbox_test::NetMode::Host), "cannot have hosts"),
+        (two().hostname("x").unwrap(), "drop `hostname`"),
     ] {
         match sandbox.run(must_not_run).outcome {
             Outcome::SetupFailed(failure) => {

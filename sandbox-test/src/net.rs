@@ -23,32 +23,8 @@ use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
-use crate::sandbox::Sandbox;
-use crate::setup::StepError;
 pub use crate::spec::net::NetMode;
-
-impl Sandbox {
-    /// The network the body sees: [`NetMode::Loopback`] (the default: a private network
-    /// namespace with `lo` up), [`NetMode::None`] (a private namespace with nothing up:
-    /// every connect fails) or [`NetMode::Host`] (the host's network namespace).
-    pub fn net(mut self, mode: NetMode) -> Self {
-        self.net = mode;
-        self
-    }
-
-    /// Several hosts (2 to 16 hostnames, unique): each its own network namespace with `lo`
-    /// and `eth0` on a bridge private to the sandbox, address `10.99.0.N` for the N-th,
-    /// its name as hostname and in the sandbox's `/etc/hosts`. The body runs on the first;
-    /// see [`host`](crate::net::host). Needs the default network mode.
-    pub fn hosts<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        if let Err(why) = crate::spec::net::check_hosts(&names) {
-            self.invalid.push(format!("hosts: {}", why.message));
-        }
-        self.hosts = names;
-        self
-    }
-}
+use crate::step::StepError;
 
 /// Why the network could not be configured.
 #[derive(Debug, Clone, PartialEq, Eq)]

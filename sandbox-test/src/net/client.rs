@@ -11,7 +11,7 @@ use super::hosts::{address, HostReply, HostRequest};
 use crate::body::{self, TestBody};
 use crate::outcome::{Outcome, Verdict};
 use crate::protocol::{self, Message, MAX_MESSAGE};
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// Why a call on the sandbox's hosts failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// The host's file, which the sandbox's covers.
 const ETC_HOSTS: &str = "/etc/hosts";

@@ -26,7 +26,7 @@ use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::netlink::{NetlinkError, Rtnl};
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// The first three octets of every host's address: host N (counting from 1) is
 /// `10.99.0.N/24`. A private range (RFC 1918); it exists only inside the sandbox.

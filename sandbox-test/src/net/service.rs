@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use super::hosts::{HostReply, HostRequest, Network};
 use crate::outcome::ExitStatus;
 use crate::protocol::{self, Message, MAX_MESSAGE};
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// What a new host process gets from the init.
 pub(crate) struct HostProcess {
@@ -37,7 +37,7 @@ pub(crate) fn install_output(process: &HostProcess) -> Result<(), StepError> {
 }
 
 /// Where a host process keeps its verdict socket: after the channel.
-const VERDICT_FD: RawFd = crate::setup::CHANNEL_FD + 1;
+const VERDICT_FD: RawFd = crate::step::CHANNEL_FD + 1;
 
 /// Setup step (host process, after entering its host): keeps stdin, stdout, stderr, the
 /// channel and `verdict` (moved to fd 4), and closes the rest of what the init had open:
