@@ -408,3 +408,44 @@ fn bad_values_are_errors_of_the_builder() {
     let error = TimeTravel::new().monotonic("-1h").unwrap_err();
     assert!(error.to_string().contains("below zero"));
 }
+
+// Python >= 3.11 sleeps to an absolute CLOCK_MONOTONIC deadline (clock_nanosleep with
+// TIMER_ABSTIME); libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1 turned that
+// deadline into EINVAL. A sleep must work under every kind of travel.
+
+fn python_sleeps() {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import time, datetime; t = time.monotonic(); time.sleep(0.3); \
+             assert time.monotonic() - t >= 0.29; print(datetime.datetime.now().year)",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[sandboxed(time(realtime = "2031-06-01T12:00:00Z", freeze))]
+fn python_sleeps_under_a_frozen_clock() {
+    python_sleeps();
+}
+
+#[sandboxed(time(realtime = "2031-06-01T12:00:00Z"))]
+fn python_sleeps_under_a_moved_clock() {
+    python_sleeps();
+}
+
+#[sandboxed(time(realtime = "-90m", freeze))]
+fn python_sleeps_under_a_frozen_offset() {
+    python_sleeps();
+}
+
+#[sandboxed(time(realtime = "+400d", monotonic = "+49d17h", boottime = "+497d"))]
+fn python_sleeps_under_moved_namespace_clocks() {
+    python_sleeps();
+}
+
+#[sandboxed(time(monotonic = "+49d17h"))]
+fn python_sleeps_under_a_moved_monotonic_clock() {
+    python_sleeps();
+}
