@@ -44,7 +44,7 @@ pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure
 pub use sandbox::Sandbox;
 pub use sandbox_test_macros::sandboxed;
 pub use spec::time::TimeSpecError;
-pub use time::{TimeError, TimeTravel};
+pub use time::{clock, TimeError, TimeTravel};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]
