@@ -164,16 +164,20 @@ static int syscall_gettimeofday(struct timeval *tv, void *tz) {
 }
 
 int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
-    int result = NEXT(gettimeofday, syscall_gettimeofday)(tv, tz);
+    gettimeofday_fn real = NEXT(gettimeofday, syscall_gettimeofday);
     struct travel travel;
-    if (result == 0 && current(&travel)) {
-        struct timespec now;
-        real_clock_gettime(CLOCK_REALTIME, &now);
-        move(&travel, CLOCK_REALTIME, &now);
-        tv->tv_sec = now.tv_sec;
-        tv->tv_usec = now.tv_nsec / 1000;
-    }
-    return result;
+    if (!current(&travel))
+        return real(tv, tz);
+    /* One read of the fine clock; the obsolete timezone, if asked for, from libc. */
+    if (tz && real(NULL, tz) != 0)
+        return -1;
+    struct timespec now;
+    if (real_clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return -1;
+    move(&travel, CLOCK_REALTIME, &now);
+    tv->tv_sec = now.tv_sec;
+    tv->tv_usec = now.tv_nsec / 1000;
+    return 0;
 }
 
 static time_t syscall_time(time_t *t) {
