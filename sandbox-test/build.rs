@@ -65,7 +65,7 @@ fn build_clock_library() {
         .args(["-shared", "-Wall", "-Wextra", "-o"])
         .arg(&library)
         .arg(SOURCE)
-        .args(["-Wl,--as-needed", "-ldl"]);
+        .args(["-Wl,--as-needed", "-ldl", "-s"]);
     let status = command
         .status()
         .unwrap_or_else(|e| panic!("running the C compiler ({command:?}): {e}"));

@@ -175,16 +175,20 @@ pub unsafe extern "C" fn clock_gettime(clock: clockid_t, tp: *mut timespec) -> c
 /// As for the C function.
 #[no_mangle]
 pub unsafe extern "C" fn gettimeofday(tv: *mut timeval, tz: *mut c_void) -> c_int {
-    let result = real::gettimeofday()(tv, tz);
-    if result != 0 || tv.is_null() {
-        return result;
+    let Some(travel) = current() else {
+        return real::gettimeofday()(tv, tz);
+    };
+    if tv.is_null() {
+        return real::gettimeofday()(tv, tz);
     }
-    if let Some(travel) = current() {
-        let now = moved(travel, libc::CLOCK_REALTIME, real_now());
-        (*tv).tv_sec = now.secs;
-        (*tv).tv_usec = (now.nanos / 1_000).into();
+    // One read of the fine clock; the obsolete timezone, if asked for, from glibc.
+    if !tz.is_null() && real::gettimeofday()(std::ptr::null_mut(), tz) != 0 {
+        return -1;
     }
-    result
+    let now = moved(travel, libc::CLOCK_REALTIME, real_now());
+    (*tv).tv_sec = now.secs;
+    (*tv).tv_usec = (now.nanos / 1_000).into();
+    0
 }
 
 /// The interposed `time`.
