@@ -1,6 +1,10 @@
 //! `sandbox_test::clock`: the test moves the wall clock while it runs, and every thread and
 //! every process of the sandbox sees the move.
 
+mod common;
+
+use common::{installed, run};
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -169,12 +173,6 @@ impl Drop for Interactive {
     }
 }
 
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(output.status.success(), "{program}: {output:?}");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 const PYTHON_READS: &str = "import sys, time, datetime\n\
     for _ in sys.stdin:\n    \
         print(datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d'), \
@@ -182,6 +180,9 @@ const PYTHON_READS: &str = "import sys, time, datetime\n\
 
 #[sandboxed(time(realtime = "2031-06-01T12:00:00Z"))]
 fn subprocesses_started_before_and_after_a_move_see_it() -> Result<(), ClockError> {
+    if !installed("python3") {
+        return Ok(());
+    }
     let mut python = Interactive::start("python3", &["-c", PYTHON_READS]);
     let mut shell = Interactive::start("sh", &["-c", "while read x; do date -u +%F; done"]);
     assert!(python.read().starts_with("2031-06-01 "));
@@ -284,6 +285,9 @@ fn certificate_is_valid(certificate: &str) -> bool {
 
 #[sandboxed(time(realtime = "2031-06-01T12:00:00Z"), workdir = "temp")]
 fn a_one_day_certificate_expires_when_the_clock_passes_two_days() -> Result<(), ClockError> {
+    if !installed("openssl") {
+        return Ok(());
+    }
     let made = Command::new("openssl")
         .args([
             "req",
@@ -325,6 +329,9 @@ fn a_one_day_certificate_expires_when_the_clock_passes_two_days() -> Result<(), 
 
 #[sandboxed(time(realtime = "2031-06-01T12:00:00Z"))]
 fn python_sleeps_through_moves_of_the_clock() -> Result<(), ClockError> {
+    if !installed("python3") {
+        return Ok(());
+    }
     let mut python = Interactive::start(
         "python3",
         &[

@@ -45,10 +45,17 @@ pub(crate) fn environment(
     page: &Path,
     existing_preload: Option<&str>,
 ) -> Vec<(&'static str, String)> {
-    let preload = match existing_preload.filter(|p| !p.trim().is_empty()) {
-        Some(existing) => format!("{}:{existing}", library.display()),
-        None => library.display().to_string(),
-    };
+    // The loader splits LD_PRELOAD on colons and spaces; a preload of the same path
+    // (a sandbox started inside a sandbox) is not repeated.
+    let library = library.display().to_string();
+    let others = existing_preload
+        .unwrap_or_default()
+        .split([':', ' '])
+        .filter(|entry| !entry.is_empty() && *entry != library);
+    let preload = std::iter::once(library.as_str())
+        .chain(others)
+        .collect::<Vec<_>>()
+        .join(":");
     vec![
         ("LD_PRELOAD", preload),
         (PAGE_ENV, page.display().to_string()),
@@ -78,6 +85,8 @@ mod tests {
         );
         let vars = environment(Path::new("/l.so"), Path::new("/p"), Some(" "));
         assert_eq!(vars[0], ("LD_PRELOAD", "/l.so".to_owned()));
+        let vars = environment(Path::new("/l.so"), Path::new("/p"), Some("/l.so /a.so"));
+        assert_eq!(vars[0], ("LD_PRELOAD", "/l.so:/a.so".to_owned()));
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn page() -> Option<&'static ClockPage> {
 #[inline]
 pub(crate) fn current() -> Option<Travel> {
     let page = page()?;
-    loop {
+    for _ in 0..MAX_SPINS {
         let before = page.seq.load(Ordering::Acquire);
         if before & 1 == 1 {
             std::hint::spin_loop();
@@ -115,7 +115,13 @@ pub(crate) fn current() -> Option<Travel> {
             return travel;
         }
     }
+    // A writer that died half-way (or this very thread, interrupted while writing, read
+    // from a signal handler): the real clock rather than a hang, as in the C library.
+    None
 }
+
+/// How long a reader waits for a writer (a write is a few stores).
+const MAX_SPINS: u32 = 1 << 24;
 
 fn read_fields(page: &ClockPage) -> Option<Travel> {
     let value = Timespec {
