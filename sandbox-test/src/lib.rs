@@ -2,7 +2,9 @@
 //!
 //! `#[sandboxed]` on a test runs its body in a forked child with fresh user, pid, mount,
 //! uts, ipc, net, cgroup and time namespaces, no capabilities and `no_new_privs`, and
-//! brings the verdict back to the libtest harness. See the README for the options.
+//! brings the verdict back to the libtest harness. See the README for the options. With
+//! `time(realtime = ...)` the body can also move the wall clock of every process of its
+//! sandbox while it runs: see [`clock`].
 //!
 //! ```no_run
 //! use sandbox_test::sandboxed;

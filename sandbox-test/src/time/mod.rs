@@ -65,6 +65,9 @@ impl TimeTravel {
     /// The wall clock reads `value` when the body starts and ticks on: an RFC 3339
     /// instant (`"2038-01-19T03:14:08Z"`) or a signed offset from the real wall clock
     /// (`"+3650d"`, `"-90m"`, `"+1y2d"`).
+    ///
+    /// It also makes the wall clock movable from the body ([`crate::clock`]);
+    /// `realtime("+0s")` starts it from the real date.
     pub fn realtime(mut self, value: &str) -> Result<Self, TimeSpecError> {
         self.realtime = Some(parse_realtime(value)?);
         self.frozen = false;
