@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use chrono::{Datelike, Utc};
-use sandbox_test::{clock, Outcome, Sandbox, TimeSpecError, TimeTravel};
+use sandbox_test::{clock, Outcome, Sandbox, Shift, TimeSpecError, TimeTravel};
 
 /// 2038: a 32-bit `time_t` has overflowed; `date` (through the sandbox's clock library)
 /// agrees.
@@ -90,33 +90,42 @@ fn moved_while_running() {
 }
 
 fn main() -> Result<ExitCode, TimeSpecError> {
+    const DAY: u64 = 86_400;
     let one_year = (Utc::now() + chrono::Duration::days(365)).to_rfc3339();
+    // 2038-01-19T03:14:08Z, 2028-02-29T23:59:59Z and 2031-06-01T12:00:00Z.
+    let y2038 = UNIX_EPOCH + Duration::from_secs(2_147_483_648);
+    let leap_day = UNIX_EPOCH + Duration::from_secs(1_835_481_599);
+    let june_2031 = UNIX_EPOCH + Duration::from_secs(1_938_081_600);
     let runs: [(&str, Sandbox, fn()); 5] = [
         (
             "realtime = 2038-01-19T03:14:08Z",
-            Sandbox::new().time(TimeTravel::new().realtime("2038-01-19T03:14:08Z")?),
+            Sandbox::new().time(TimeTravel::new().realtime(y2038)?),
             after_2038,
         ),
         (
             "realtime = 2028-02-29T23:59:59Z, freeze",
-            Sandbox::new().time(TimeTravel::new().frozen_at("2028-02-29T23:59:59Z")?),
+            Sandbox::new().time(TimeTravel::new().frozen_at(leap_day)?),
             frozen_leap_day,
         ),
         (
             "realtime = +400d",
             Sandbox::new()
                 .env("CERT_EXPIRES", &one_year)
-                .time(TimeTravel::new().realtime("+400d")?),
+                .time(TimeTravel::new().realtime(Shift::Forward(Duration::from_secs(400 * DAY)))?),
             four_hundred_days_later,
         ),
         (
             "monotonic = +49d17h, boottime = +497d",
-            Sandbox::new().time(TimeTravel::new().monotonic("+49d17h")?.boottime("+497d")?),
+            Sandbox::new().time(
+                TimeTravel::new()
+                    .monotonic(Duration::from_secs(49 * DAY + 17 * 3_600))?
+                    .boottime(Duration::from_secs(497 * DAY))?,
+            ),
             long_uptime,
         ),
         (
             "realtime = 2031-06-01T12:00:00Z, then clock::*",
-            Sandbox::new().time(TimeTravel::new().realtime("2031-06-01T12:00:00Z")?),
+            Sandbox::new().time(TimeTravel::new().realtime(june_2031)?),
             moved_while_running,
         ),
     ];

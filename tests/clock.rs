@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{Datelike, Utc};
 use sandbox_test::clock::{self, ClockError};
-use sandbox_test::{sandboxed, Outcome, Sandbox, TimeTravel};
+use sandbox_test::{sandboxed, Outcome, Sandbox, Shift, TimeTravel};
 
 const DAY: u64 = 86_400;
 /// 2031-06-01T12:00:00Z
@@ -404,7 +404,9 @@ fn moves_to_2033() {
 
 #[test]
 fn the_builders_sandbox_has_a_movable_clock() {
-    let travel = TimeTravel::new().realtime("+0s").unwrap();
+    let travel = TimeTravel::new()
+        .realtime(Shift::Forward(Duration::ZERO))
+        .unwrap();
     let report = Sandbox::new().time(travel).run(moves_to_2033);
     assert_eq!(report.outcome, Outcome::Passed, "{report:?}");
 }

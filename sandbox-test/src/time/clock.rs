@@ -73,7 +73,7 @@ impl fmt::Display for ClockError {
                 f,
                 "sandbox_test::clock moves the clock of a sandbox, and this is not the body \
                  of one: run the test with #[sandboxed(time(realtime = \"+0s\"))] (or \
-                 Sandbox::new().time(TimeTravel::new().realtime(\"+0s\")?))"
+                 TimeTravel::new().realtime(Shift::Forward(Duration::ZERO)) with the builder)"
             ),
             ClockError::NoWallClock => write!(
                 f,
