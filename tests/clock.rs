@@ -20,16 +20,14 @@ const START: i64 = 1_938_081_600;
 
 /// The wall clock in seconds since 1970 as `SystemTime`, chrono and `libc::time` read it.
 fn readings() -> [(&'static str, i64); 3] {
+    let since_1970 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let chrono = Utc::now().timestamp();
+    // SAFETY: time() with a null pointer only returns the value.
+    let libc_time = unsafe { libc::time(std::ptr::null_mut()) };
     [
-        (
-            "SystemTime::now()",
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64,
-        ),
-        ("chrono::Utc::now()", Utc::now().timestamp()),
-        ("libc::time()", unsafe { libc::time(std::ptr::null_mut()) }),
+        ("SystemTime::now()", since_1970.as_secs() as i64),
+        ("chrono::Utc::now()", chrono),
+        ("libc::time()", libc_time),
     ]
 }
 
