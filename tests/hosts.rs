@@ -341,3 +341,32 @@ fn bad_host_lists_are_refused_before_anything_runs() {
         }
     }
 }
+
+/// On "db": the wall clock is the body's, moved and frozen, including what the body did.
+fn sees_the_bodys_clock() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        now,
+        2_000_000_000 + 3600,
+        "the host process reads the sandbox's clock"
+    );
+    let date = std::process::Command::new("date")
+        .arg("+%s")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&date.stdout).trim(), "2000003600");
+}
+
+#[sandboxed(
+    net(hosts = ["app", "db"]),
+    time(realtime = "2033-05-18T03:33:20Z", freeze)
+)]
+fn a_host_process_shares_the_sandboxs_moved_clock() -> Result<(), HostError> {
+    sandbox_test::clock::advance(Duration::from_secs(3600)).unwrap();
+    let outcome = net::host("db")?.spawn(sees_the_bodys_clock)?.wait()?;
+    assert_eq!(outcome, Outcome::Passed);
+    Ok(())
+}
