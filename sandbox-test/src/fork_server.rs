@@ -84,6 +84,7 @@ fn spawn() -> Result<RawFd, Errno> {
 
 /// A sandbox the server forked and has not reaped yet.
 struct Live {
+    pid: Pid,
     pidfd: OwnedFd,
     channel: OwnedFd,
 }
@@ -108,7 +109,7 @@ fn serve(server: OwnedFd) {
         drop(fds);
         for index in exited.into_iter().rev() {
             let sandbox = live.swap_remove(index);
-            let status = reap(sandbox.pidfd.as_fd());
+            let status = reap(sandbox.pidfd.as_fd(), sandbox.pid);
             let _ = protocol::send(
                 sandbox.channel.as_fd(),
                 &Message::SandboxExited(status),
@@ -137,39 +138,55 @@ fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
-        Ok(ForkResult::Parent { child }) => match pidfd_open(child) {
-            Ok(pidfd) => {
-                let _ = protocol::send(
-                    channel.as_fd(),
-                    &Message::Spawned {
-                        pid: child.as_raw(),
-                    },
-                    &[pidfd.as_raw_fd()],
-                );
-                Some(Live { pidfd, channel })
+        Ok(ForkResult::Parent { child }) => {
+            let pidfd = pidfd_open(child).map_err(|errno| match errno {
+                Errno::ENOSYS => Message::Unsupported {
+                    reason: crate::kernel::Feature::Pidfd.missing("pidfd_open failed with ENOSYS"),
+                },
+                errno => failure("open a pidfd for the sandbox", errno),
+            });
+            let pidfd = pidfd.and_then(|pidfd| {
+                crate::kernel::check_pidfd_signals(pidfd.as_fd())
+                    .map(|()| pidfd)
+                    .map_err(|reason| Message::Unsupported { reason })
+            });
+            match pidfd {
+                Ok(pidfd) => {
+                    let _ = protocol::send(
+                        channel.as_fd(),
+                        &Message::Spawned {
+                            pid: child.as_raw(),
+                        },
+                        &[pidfd.as_raw_fd()],
+                    );
+                    Some(Live {
+                        pid: child,
+                        pidfd,
+                        channel,
+                    })
+                }
+                Err(message) => {
+                    // The sandbox cannot be watched: kill it rather than lose it.
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    let _ = protocol::send(channel.as_fd(), &message, &[]);
+                    None
+                }
             }
-            Err(errno) => {
-                // Cannot happen for a child we have not reaped; kill it rather than lose it.
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(child, None);
-                fail(&channel, "open a pidfd for the sandbox", errno);
-                None
-            }
-        },
+        }
         Err(errno) => {
-            fail(&channel, "fork the sandbox", errno);
+            let _ = protocol::send(channel.as_fd(), &failure("fork the sandbox", errno), &[]);
             None
         }
     }
 }
 
-fn fail(channel: &OwnedFd, step: &str, errno: Errno) {
-    let failure = SetupFailure {
+fn failure(step: &str, errno: Errno) -> Message {
+    Message::SetupFailed(SetupFailure {
         step: step.to_owned(),
         errno: Some(errno as i32),
         detail: errno.desc().to_owned(),
-    };
-    let _ = protocol::send(channel.as_fd(), &Message::SetupFailed(failure), &[]);
+    })
 }
 
 pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
@@ -178,28 +195,14 @@ pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Waits for the process behind `pidfd` (our child) and returns how it ended.
-fn reap(pidfd: BorrowedFd<'_>) -> ExitStatus {
-    // SAFETY: siginfo_t is plain data; waitid fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    loop {
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
-        if rc == 0 {
-            return ExitStatus::from_siginfo(&info);
-        }
-        if Errno::last() != Errno::EINTR {
-            // Not our child any more: nothing better to say than that it is gone.
-            return ExitStatus::Signal {
-                signal: libc::SIGKILL,
-                core_dumped: false,
-            };
-        }
+/// Waits for the process behind `pidfd` (our child `pid`) and returns how it ended.
+fn reap(pidfd: BorrowedFd<'_>, pid: Pid) -> ExitStatus {
+    match crate::kernel::wait_exited(pidfd, pid) {
+        Ok(info) => ExitStatus::from_siginfo(&info),
+        // Not our child any more: nothing better to say than that it is gone.
+        Err(_) => ExitStatus::Signal {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        },
     }
 }

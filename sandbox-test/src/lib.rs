@@ -18,6 +18,7 @@ mod capabilities;
 mod filesystem;
 mod fork_server;
 mod harness;
+mod kernel;
 mod limits;
 mod namespaces;
 mod net;
