@@ -90,6 +90,8 @@ struct Live {
 }
 
 fn serve(server: OwnedFd) {
+    // Without pidfds no sandbox can be watched: every request gets the diagnosis instead.
+    let pidfds = crate::kernel::check_pidfds();
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let mut live: Vec<Live> = Vec::new();
     loop {
@@ -119,7 +121,7 @@ fn serve(server: OwnedFd) {
         if request_ready {
             match protocol::receive(server.as_fd(), &mut buffer) {
                 Ok((Message::Spawn, fds)) => {
-                    if let Some(sandbox) = fork_sandbox(fds) {
+                    if let Some(sandbox) = fork_sandbox(fds, &pidfds) {
                         live.push(sandbox);
                     }
                 }
@@ -132,25 +134,19 @@ fn serve(server: OwnedFd) {
 }
 
 /// Forks the sandbox's first process for one `Spawn` request.
-fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
+fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
     let [plan, channel, stdout, stderr]: [OwnedFd; 4] = fds.try_into().ok()?;
+    if let Err(reason) = pidfds {
+        let reason = reason.clone();
+        let _ = protocol::send(channel.as_fd(), &Message::Unsupported { reason }, &[]);
+        return None;
+    }
     let server = getpid();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
         Ok(ForkResult::Parent { child }) => {
-            let pidfd = pidfd_open(child).map_err(|errno| match errno {
-                Errno::ENOSYS => Message::Unsupported {
-                    reason: crate::kernel::Feature::Pidfd.missing("pidfd_open failed with ENOSYS"),
-                },
-                errno => failure("open a pidfd for the sandbox", errno),
-            });
-            let pidfd = pidfd.and_then(|pidfd| {
-                crate::kernel::check_pidfd_signals(pidfd.as_fd())
-                    .map(|()| pidfd)
-                    .map_err(|reason| Message::Unsupported { reason })
-            });
-            match pidfd {
+            match pidfd_open(child) {
                 Ok(pidfd) => {
                     let _ = protocol::send(
                         channel.as_fd(),
@@ -165,10 +161,11 @@ fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
                         channel,
                     })
                 }
-                Err(message) => {
-                    // The sandbox cannot be watched: kill it rather than lose it.
+                Err(errno) => {
+                    // Cannot happen for a child we have not reaped; kill it rather than lose it.
                     let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                     let _ = nix::sys::wait::waitpid(child, None);
+                    let message = failure("open a pidfd for the sandbox", errno);
                     let _ = protocol::send(channel.as_fd(), &message, &[]);
                     None
                 }

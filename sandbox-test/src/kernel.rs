@@ -87,14 +87,21 @@ impl Feature {
             Feature::Pidfd | Feature::StatxMountId => "",
         };
         format!(
-            "{cause}: this kernel lacks {what}, which {needed_by} needs (Linux {since} or \
-             later has it). Fix: run the test on Linux {since} or later{workaround}"
+            "{cause}: this kernel lacks {what} (Linux {since} or later has it), needed by \
+             {needed_by}. Fix: run the test on Linux {since} or later{workaround}"
         )
     }
 }
 
-/// Checks that `pidfd` can be signalled (`pidfd_send_signal` with signal 0).
-pub(crate) fn check_pidfd_signals(pidfd: BorrowedFd<'_>) -> Result<(), String> {
+/// Checks that this kernel has pidfds: `pidfd_open` of the caller, and
+/// `pidfd_send_signal` with signal 0 on it.
+pub(crate) fn check_pidfds() -> Result<(), String> {
+    let missing = |call: &str| Feature::Pidfd.missing(&format!("{call} failed with ENOSYS"));
+    let pidfd = match crate::fork_server::pidfd_open(nix::unistd::getpid()) {
+        Err(Errno::ENOSYS) => return Err(missing("pidfd_open")),
+        Err(_) => return Ok(()),
+        Ok(pidfd) => pidfd,
+    };
     // SAFETY: signal 0 only checks that the process can be signalled.
     let rc = unsafe {
         libc::syscall(
@@ -106,7 +113,7 @@ pub(crate) fn check_pidfd_signals(pidfd: BorrowedFd<'_>) -> Result<(), String> {
         )
     };
     match Errno::result(rc) {
-        Err(Errno::ENOSYS) => Err(Feature::Pidfd.missing("pidfd_send_signal failed with ENOSYS")),
+        Err(Errno::ENOSYS) => Err(missing("pidfd_send_signal")),
         _ => Ok(()),
     }
 }
@@ -239,6 +246,7 @@ mod tests {
 
     #[test]
     fn this_kernel_has_the_features() {
+        assert_eq!(check_pidfds(), Ok(()));
         assert_eq!(check_pidfd_getfd(), Ok(()));
     }
 }

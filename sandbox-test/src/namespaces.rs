@@ -282,9 +282,7 @@ mod tests {
 
     #[test]
     fn names_the_switch_and_the_fix() {
-        let proc = fake_proc(&[
-            ("sys/kernel/unprivileged_userns_clone", "0\n")
-        ]);
+        let proc = fake_proc(&[("sys/kernel/unprivileged_userns_clone", "0\n")]);
         let reason = diagnose(Errno::EPERM, proc.path()).unwrap();
         assert!(reason.contains("unprivileged_userns_clone = 0"), "{reason}");
         assert!(
@@ -297,16 +295,12 @@ mod tests {
             .unwrap()
             .contains("max_user_namespaces = 0"));
 
-        let proc = fake_proc(&[
-            ("sys/kernel/apparmor_restrict_unprivileged_userns", "1")
-        ]);
+        let proc = fake_proc(&[("sys/kernel/apparmor_restrict_unprivileged_userns", "1")]);
         assert!(diagnose(Errno::EPERM, proc.path())
             .unwrap()
             .contains("AppArmor"));
 
-        let proc = fake_proc(&[
-            ("self/status", "Name:\tx\nSeccomp:\t2\n")
-        ]);
+        let proc = fake_proc(&[("self/status", "Name:\tx\nSeccomp:\t2\n")]);
         assert!(diagnose(Errno::EPERM, proc.path())
             .unwrap()
             .contains("seccomp=unconfined"));

@@ -236,7 +236,9 @@ pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
     channel: std::os::fd::BorrowedFd<'_>,
 ) -> Result<Option<String>, crate::setup::StepError> {
-    let Some(filter) = filter else { return Ok(None) };
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
     apply(filter, channel.as_raw_fd(), |event| {
         serde_json::to_vec(&crate::protocol::Message::Seccomp(event.clone())).unwrap_or_default()
     })

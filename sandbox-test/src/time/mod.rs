@@ -274,7 +274,7 @@ pub(crate) fn unshare_namespace() -> Result<(), StepError> {
     namespace::unshare().map_err(|errno| match errno {
         Errno::EINVAL | Errno::ENOSYS => StepError::Unsupported(
             crate::kernel::Feature::TimeNamespaces
-                .missing(&format!("unshare(CLONE_NEWTIME) failed with {errno}")),
+                .missing(&format!("unshare(CLONE_NEWTIME) failed with {errno:?}")),
         ),
         Errno::ENOSPC => StepError::Unsupported(
             "unshare(CLONE_NEWTIME) failed with ENOSPC: the limit on time namespaces is \
