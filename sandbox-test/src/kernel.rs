@@ -14,6 +14,7 @@
 //! | `pidfd_getfd` | 5.6 | `seccomp` `errno`/`record`: [`Feature::PidfdGetfd`] |
 //! | `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` | 5.19 | a profile's flag is dropped, with a note |
 //! | `statx(STATX_MNT_ID)` | 5.8 | `readonly_root`: [`Feature::StatxMountId`] |
+//! | `RLIMIT_NPROC` per user namespace | 5.14 | `pids` without a delegated cgroup v2: [`Feature::NprocPerUserNamespace`] |
 //!
 //! `clone3` (5.3) is never called directly: glibc falls back to `clone` when it answers
 //! ENOSYS, as the baseline seccomp filter makes it do anyway.
@@ -38,6 +39,8 @@ pub(crate) enum Feature {
     PidfdGetfd,
     /// Mount ids from `statx`: which mount a path reaches, for the read-only pass.
     StatxMountId,
+    /// `RLIMIT_NPROC` counted per user namespace: `pids` without a delegated cgroup v2.
+    NprocPerUserNamespace,
 }
 
 impl Feature {
@@ -73,6 +76,12 @@ impl Feature {
                 "5.8",
                 "`readonly_root`",
             ),
+            Feature::NprocPerUserNamespace => (
+                "RLIMIT_NPROC counted per user namespace (before, it counts every task of \
+                 the user on the host)",
+                "5.14",
+                "`pids = N` without a delegated cgroup v2",
+            ),
         }
     }
 
@@ -84,6 +93,10 @@ impl Feature {
             Feature::SeccompUserNotification | Feature::PidfdGetfd => {
                 "; or use `on_violation = \"fail\"` or `\"kill\"`"
             }
+            Feature::NprocPerUserNamespace => {
+                "; or give the test process a delegated cgroup v2, e.g. `systemd-run --user \
+                 --scope -p Delegate=yes cargo test`"
+            }
             Feature::Pidfd | Feature::StatxMountId => "",
         };
         format!(
@@ -91,6 +104,22 @@ impl Feature {
              {needed_by}. Fix: run the test on Linux {since} or later{workaround}"
         )
     }
+}
+
+/// `"6.18.0-foo"` or `"4.8"` → `(6, 18)`.
+pub(crate) fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+/// The running kernel's `(major, minor)` from `uname`, `(0, 0)` if it cannot be read.
+pub(crate) fn running_version() -> (u32, u32) {
+    nix::sys::utsname::uname()
+        .ok()
+        .and_then(|u| parse_version(&u.release().to_string_lossy()))
+        .unwrap_or((0, 0))
 }
 
 /// Checks that this kernel has pidfds: `pidfd_open` of the caller, and
@@ -203,11 +232,19 @@ mod tests {
             Feature::SeccompUserNotification,
             Feature::PidfdGetfd,
             Feature::StatxMountId,
+            Feature::NprocPerUserNamespace,
         ] {
             let reason = feature.missing("cause");
             let (what, since, _) = feature.describe();
             assert!(reason.contains(what) && reason.contains(since), "{reason}");
         }
+    }
+
+    #[test]
+    fn kernel_versions_parse() {
+        assert_eq!(parse_version("5.10.0-28-amd64"), Some((5, 10)));
+        assert!(parse_version("5.10.0-28-amd64").unwrap() < (5, 14));
+        assert_ne!(running_version(), (0, 0));
     }
 
     #[test]
