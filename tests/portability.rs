@@ -33,9 +33,8 @@ fn probe_monotonic() {
     println!("the body ran");
 }
 
-#[sandboxed(seccomp(deny = ["getppid"], on_violation = "errno"))]
-#[ignore = "run by the tests below, under a filter that simulates an older kernel"]
-fn probe_seccomp_errno() {
+/// The body of the seccomp probes: `getppid` fails with EPERM, and the body goes on.
+fn getppid_is_refused() {
     // SAFETY: a plain syscall without arguments.
     let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
     assert_eq!(
@@ -45,16 +44,16 @@ fn probe_seccomp_errno() {
     println!("the body ran");
 }
 
+#[sandboxed(seccomp(deny = ["getppid"], on_violation = "errno"))]
+#[ignore = "run by the tests below, under a filter that simulates an older kernel"]
+fn probe_seccomp_errno() {
+    getppid_is_refused();
+}
+
 #[sandboxed(seccomp(profile = "tests/fixtures/seccomp/wait-killable-recv.json"))]
 #[ignore = "run by the tests below, under a filter that simulates an older kernel"]
 fn probe_wait_killable_profile() {
-    // SAFETY: a plain syscall without arguments.
-    let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
-    assert_eq!(
-        (ppid, std::io::Error::last_os_error().raw_os_error()),
-        (-1, Some(libc::EPERM))
-    );
-    println!("the body ran");
+    getppid_is_refused();
 }
 
 #[sandboxed(readonly_root)]
@@ -241,6 +240,12 @@ fn assert_diagnosed(probe: &str, missing: Missing, feature: &str, version: &str)
     );
 }
 
+/// A default test passes without the feature; `probe`, which needs it, is diagnosed.
+fn costs_only_the_probe(probe: &str, missing: Missing, feature: &str, version: &str) {
+    assert_passes("probe_default", missing);
+    assert_diagnosed(probe, missing, feature, version);
+}
+
 #[test]
 fn without_time_namespaces_a_default_test_passes() {
     assert_passes("probe_default", Missing::TimeNamespaces);
@@ -311,8 +316,7 @@ fn without_pidfd_send_signal_every_sandbox_is_diagnosed() {
 
 #[test]
 fn without_pidfd_getfd_only_seccomp_notification_is_diagnosed() {
-    assert_passes("probe_default", Missing::Syscall("pidfd_getfd"));
-    assert_diagnosed(
+    costs_only_the_probe(
         "probe_seccomp_errno",
         Missing::Syscall("pidfd_getfd"),
         "pidfd_getfd",
@@ -322,8 +326,7 @@ fn without_pidfd_getfd_only_seccomp_notification_is_diagnosed() {
 
 #[test]
 fn without_user_notification_only_seccomp_errno_and_record_are_diagnosed() {
-    assert_passes("probe_default", Missing::NewListener);
-    assert_diagnosed(
+    costs_only_the_probe(
         "probe_seccomp_errno",
         Missing::NewListener,
         "seccomp user notification",
@@ -343,8 +346,7 @@ fn without_wait_killable_recv_a_profile_loads_without_the_flag() {
 #[test]
 fn without_statx_mount_ids_only_readonly_root_is_diagnosed() {
     // glibc emulates a refused statx with fstatat, which gives no mount id: as Linux < 5.8.
-    assert_passes("probe_default", Missing::Syscall("statx"));
-    assert_diagnosed(
+    costs_only_the_probe(
         "probe_readonly_root",
         Missing::Syscall("statx"),
         "STATX_MNT_ID",

@@ -16,6 +16,8 @@
 //! | `statx(STATX_MNT_ID)` | 5.8 | `readonly_root`: [`Feature::StatxMountId`] |
 //! | `RLIMIT_NPROC` per user namespace | 5.14 | `pids` without a delegated cgroup v2: [`Feature::NprocPerUserNamespace`] |
 //!
+//! `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (5.5, `record`) needs no check of its own: the
+//! notification supervisor needs `pidfd_getfd` (5.6), which is checked first.
 //! `clone3` (5.3) is never called directly: glibc falls back to `clone` when it answers
 //! ENOSYS, as the baseline seccomp filter makes it do anyway.
 
