@@ -58,8 +58,7 @@ fn raw() {
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWCGROUP
-        | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        | CloneFlags::CLONE_NEWCGROUP;
     let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
     // SAFETY: the child only makes system calls and leaves with _exit.
     match unsafe { nix::unistd::fork() }.unwrap() {
