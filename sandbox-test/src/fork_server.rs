@@ -8,7 +8,7 @@
 //! process, `SandboxExited`. It dies with the test process (`PR_SET_PDEATHSIG`) and when
 //! the test process closes its end of the socket.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
@@ -146,7 +146,7 @@ fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> 
     match unsafe { fork() } {
         Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
         Ok(ForkResult::Parent { child }) => {
-            match pidfd_open(child) {
+            match crate::namespaces::pidfd_open(child) {
                 Ok(pidfd) => {
                     let _ = protocol::send(
                         channel.as_fd(),
@@ -184,12 +184,6 @@ fn failure(step: &str, errno: Errno) -> Message {
         errno: Some(errno as i32),
         detail: errno.desc().to_owned(),
     })
-}
-
-pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
-    // SAFETY: plain syscall; on success it returns a new fd that we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// Waits for the process behind `pidfd` (our child `pid`) and returns how it ended.

@@ -128,7 +128,7 @@ pub(crate) fn running_version() -> (u32, u32) {
 /// `pidfd_send_signal` with signal 0 on it.
 pub(crate) fn check_pidfds() -> Result<(), String> {
     let missing = |call: &str| Feature::Pidfd.missing(&format!("{call} failed with ENOSYS"));
-    let pidfd = match crate::fork_server::pidfd_open(nix::unistd::getpid()) {
+    let pidfd = match crate::namespaces::pidfd_open(nix::unistd::getpid()) {
         Err(Errno::ENOSYS) => return Err(missing("pidfd_open")),
         Err(_) => return Ok(()),
         Ok(pidfd) => pidfd,
