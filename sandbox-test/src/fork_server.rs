@@ -145,45 +145,43 @@ fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> 
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
-        Ok(ForkResult::Parent { child }) => {
-            match crate::namespaces::pidfd_open(child) {
-                Ok(pidfd) => {
-                    let _ = protocol::send(
-                        channel.as_fd(),
-                        &Message::Spawned {
-                            pid: child.as_raw(),
-                        },
-                        &[pidfd.as_raw_fd()],
-                    );
-                    Some(Live {
-                        pid: child,
-                        pidfd,
-                        channel,
-                    })
-                }
-                Err(errno) => {
-                    // Cannot happen for a child we have not reaped; kill it rather than lose it.
-                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    let message = failure("open a pidfd for the sandbox", errno);
-                    let _ = protocol::send(channel.as_fd(), &message, &[]);
-                    None
-                }
+        Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
+            Ok(pidfd) => {
+                let _ = protocol::send(
+                    channel.as_fd(),
+                    &Message::Spawned {
+                        pid: child.as_raw(),
+                    },
+                    &[pidfd.as_raw_fd()],
+                );
+                Some(Live {
+                    pid: child,
+                    pidfd,
+                    channel,
+                })
             }
-        }
+            Err(errno) => {
+                // Cannot happen for a child we have not reaped; kill it rather than lose it.
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(child, None);
+                fail(&channel, "open a pidfd for the sandbox", errno);
+                None
+            }
+        },
         Err(errno) => {
-            let _ = protocol::send(channel.as_fd(), &failure("fork the sandbox", errno), &[]);
+            fail(&channel, "fork the sandbox", errno);
             None
         }
     }
 }
 
-fn failure(step: &str, errno: Errno) -> Message {
-    Message::SetupFailed(SetupFailure {
+fn fail(channel: &OwnedFd, step: &str, errno: Errno) {
+    let failure = SetupFailure {
         step: step.to_owned(),
         errno: Some(errno as i32),
         detail: errno.desc().to_owned(),
-    })
+    };
+    let _ = protocol::send(channel.as_fd(), &Message::SetupFailed(failure), &[]);
 }
 
 /// Waits for the process behind `pidfd` (our child `pid`) and returns how it ended.
