@@ -370,3 +370,38 @@ fn a_host_process_shares_the_sandboxs_moved_clock() -> Result<(), HostError> {
     assert_eq!(outcome, Outcome::Passed);
     Ok(())
 }
+
+/// From a host: none of the machine's addresses answers (the parent listens on all).
+fn cannot_reach_the_machine() {
+    let port: u16 = std::env::var("HOST_PORT").unwrap().parse().unwrap();
+    for address in std::env::var("HOST_ADDRESSES").unwrap().split(',') {
+        let address: Ipv4Addr = address.parse().unwrap();
+        assert!(
+            reaches(address, port).is_err(),
+            "reached the machine's {address}:{port} from inside"
+        );
+    }
+}
+
+fn neither_host_reaches_the_machine() -> Result<(), HostError> {
+    cannot_reach_the_machine();
+    let outcome = net::host("db")?.spawn(cannot_reach_the_machine)?.wait()?;
+    assert_eq!(outcome, Outcome::Passed);
+    Ok(())
+}
+
+#[test]
+fn nothing_outside_the_sandbox_is_reachable_from_its_hosts() {
+    let listener = TcpListener::bind(("0.0.0.0", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let addresses: Vec<String> = ipv4_addresses().iter().map(|a| a.to_string()).collect();
+    // The listener answers from the machine itself: the check below can fail.
+    reaches(Ipv4Addr::LOCALHOST, port).unwrap();
+    Sandbox::new()
+        .hosts(["app", "db"])
+        .unwrap()
+        .env("HOST_PORT", port.to_string())
+        .env("HOST_ADDRESSES", addresses.join(","))
+        .run(neither_host_reaches_the_machine)
+        .assert_passed();
+}
