@@ -405,3 +405,64 @@ fn nothing_outside_the_sandbox_is_reachable_from_its_hosts() {
         .run(neither_host_reaches_the_machine)
         .assert_passed();
 }
+
+/// On "db": sends `bytes` to whoever connects to port 7002.
+fn send_a_megabyte() {
+    let listener = TcpListener::bind(("0.0.0.0", 7002)).unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    let _ = stream.write_all(&vec![7u8; 1 << 20]);
+}
+
+fn download_time(db: &net::Host) -> Duration {
+    let server = db.spawn(send_a_megabyte).unwrap();
+    let mut stream = loop {
+        match TcpStream::connect((db.address(), 7002)) {
+            Ok(stream) => break stream,
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let start = std::time::Instant::now();
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).unwrap();
+    assert_eq!(received.len(), 1 << 20);
+    assert_eq!(server.wait().unwrap(), Outcome::Passed);
+    start.elapsed()
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn a_rate_limit_slows_a_host_down_until_heal() -> Result<(), HostError> {
+    let db = net::host("db")?;
+    // 256 KiB/s: a MiB takes at least three seconds however fast the machine is.
+    net::limit_rate("db", 256 * 1024)?;
+    let limited = download_time(&db);
+    assert!(limited >= Duration::from_secs(3), "{limited:?}");
+    net::heal()?;
+    // Healed, it is no longer held back (a lower bound again would prove nothing).
+    let healed = download_time(&db);
+    assert!(healed < limited, "{healed:?} healed, {limited:?} limited");
+    Ok(())
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn a_delay_needs_sch_netem_and_says_so_when_missing() -> Result<(), HostError> {
+    match net::delay("db", Duration::from_millis(300)) {
+        Err(HostError::Unsupported(why)) => {
+            assert!(
+                why.contains("sch_netem") && why.contains("modprobe"),
+                "{why}"
+            );
+        }
+        Ok(()) => {
+            // This kernel has netem: a round trip to db now takes the delay twice.
+            let start = std::time::Instant::now();
+            let _ = reaches(net::host("db")?.address(), 9);
+            assert!(start.elapsed() >= Duration::from_millis(300));
+        }
+        Err(other) => panic!("{other}"),
+    }
+    assert!(matches!(
+        net::delay("nowhere", Duration::from_millis(1)),
+        Err(HostError::UnknownHost { .. })
+    ));
+    Ok(())
+}

@@ -13,7 +13,7 @@ pub(crate) mod hosts;
 mod netlink;
 pub(crate) mod service;
 
-pub use client::{heal, host, hosts, partition, Host, HostError, Spawned};
+pub use client::{delay, heal, host, hosts, limit_rate, partition, Host, HostError, Spawned};
 pub use hosts::SUBNET;
 
 use std::fmt;

@@ -31,6 +31,8 @@ pub enum HostError {
     Channel(String),
     /// [`Spawned::wait`] was already called.
     AlreadyWaited,
+    /// This kernel cannot do it: the cause and the fix.
+    Unsupported(String),
 }
 
 impl fmt::Display for HostError {
@@ -50,6 +52,7 @@ impl fmt::Display for HostError {
             HostError::Refused(why) => write!(f, "the sandbox's init refused: {why}"),
             HostError::Channel(why) => write!(f, "cannot reach the sandbox's init: {why}"),
             HostError::AlreadyWaited => write!(f, "this process was already waited for"),
+            HostError::Unsupported(why) => write!(f, "unsupported here: {why}"),
         }
     }
 }
@@ -105,6 +108,9 @@ impl Client {
         let mut buffer = vec![0u8; MAX_MESSAGE];
         match protocol::receive(control.as_fd(), &mut buffer).map_err(channel)? {
             (Message::HostReply(HostReply::Refused(why)), _) => Err(HostError::Refused(why)),
+            (Message::HostReply(HostReply::Unsupported(why)), _) => {
+                Err(HostError::Unsupported(why))
+            }
             (Message::HostReply(reply), fds) => Ok((reply, fds)),
             (other, _) => Err(HostError::Channel(format!("unexpected answer {other:?}"))),
         }
@@ -250,7 +256,27 @@ pub fn partition(a: &[&str], b: &[&str]) -> Result<(), HostError> {
     })
 }
 
-/// Removes every partition.
+/// Limits what `host` sends and what it receives to `bytes_per_second` each way (a token
+/// bucket, `tbf`, with a burst of a tenth of a second), until [`heal`].
+pub fn limit_rate(host: &str, bytes_per_second: u32) -> Result<(), HostError> {
+    let client = client()?;
+    client.done(HostRequest::LimitRate {
+        host: client.index(host)?,
+        bytes_per_second,
+    })
+}
+
+/// Delays every packet `host` sends and receives by `delay`, until [`heal`]. Needs the
+/// kernel's `sch_netem`; without it, [`HostError::Unsupported`] names the cause and the fix.
+pub fn delay(host: &str, delay: std::time::Duration) -> Result<(), HostError> {
+    let client = client()?;
+    client.done(HostRequest::Delay {
+        host: client.index(host)?,
+        nanos: u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Removes every partition, rate limit and delay.
 pub fn heal() -> Result<(), HostError> {
     client()?.done(HostRequest::Heal)
 }

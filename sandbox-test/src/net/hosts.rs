@@ -25,6 +25,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use super::netlink::Qdisc;
 use super::netlink::{NetlinkError, Rtnl};
 use crate::step::StepError;
 
@@ -55,7 +56,11 @@ pub(crate) enum HostRequest {
     Kill { id: u32 },
     /// Cut every host of `a` from every host of `b`.
     Partition { a: Vec<usize>, b: Vec<usize> },
-    /// Remove every partition.
+    /// Shape what leaves and reaches `host`: at most this rate.
+    LimitRate { host: usize, bytes_per_second: u32 },
+    /// Shape what leaves and reaches `host`: this late.
+    Delay { host: usize, nanos: u64 },
+    /// Remove every partition and every shaping.
     Heal,
 }
 
@@ -68,6 +73,8 @@ pub(crate) enum HostReply {
     },
     Done,
     Refused(String),
+    /// This kernel cannot: the cause and the fix.
+    Unsupported(String),
 }
 
 /// One host's namespaces, held by the init.
@@ -85,6 +92,8 @@ pub(crate) struct Network {
     own_uts: OwnedFd,
     /// The (from, to) pairs cut by partitions: `from` has an unreachable route to `to`.
     cut: BTreeSet<(usize, usize)>,
+    /// The hosts whose links carry a queueing discipline.
+    shaped: BTreeSet<usize>,
 }
 
 fn namespace_of_self(kind: &str) -> Result<OwnedFd, StepError> {
@@ -118,6 +127,7 @@ impl Network {
             own_net: namespace_of_self("net")?,
             own_uts: namespace_of_self("uts")?,
             cut: BTreeSet::new(),
+            shaped: BTreeSet::new(),
         };
         for name in names {
             let host = network.new_host(name)?;
@@ -127,7 +137,7 @@ impl Network {
         rtnl.add_bridge(BRIDGE)?;
         rtnl.set_up(BRIDGE, None)?;
         for (index, host) in network.hosts.iter().enumerate() {
-            let outer = format!("host{}", index + 1);
+            let outer = outer_link(index);
             rtnl.add_veth(&outer, INTERFACE, host.net.as_fd())?;
             rtnl.set_up(&outer, Some(BRIDGE))?;
         }
@@ -228,13 +238,52 @@ impl Network {
         Ok(())
     }
 
-    /// Removes every partition.
+    /// Removes every partition and every shaping.
     pub(crate) fn heal(&mut self) -> Result<(), String> {
         while let Some(&(from, to)) = self.cut.first() {
             self.route(from, to, false)?;
             self.cut.remove(&(from, to));
         }
+        while let Some(&host) = self.shaped.first() {
+            self.in_host(host, || Ok(Rtnl::open()?.clear_root_qdisc(INTERFACE)?))
+                .map_err(|e| format!("{e:?}"))?;
+            Rtnl::open()
+                .and_then(|mut rtnl| rtnl.clear_root_qdisc(&outer_link(host)))
+                .map_err(|e| e.to_string())?;
+            self.shaped.remove(&host);
+        }
         Ok(())
+    }
+
+    /// Puts `qdisc` on both ends of `host`'s link: its `eth0` (what it sends) and its veth
+    /// on the bridge (what it receives). `Err(Ok(why))`: refused; `Err(Err(why))`: this
+    /// kernel lacks the queueing discipline.
+    pub(crate) fn shape(
+        &mut self,
+        host: usize,
+        qdisc: Qdisc,
+    ) -> Result<(), Result<String, String>> {
+        let explain = |e: NetlinkError| match e.errno {
+            Errno::ENOENT | Errno::EOPNOTSUPP => Err(format!(
+                "this kernel has no `{kind}` queueing discipline (sch_{kind}), so {what} \
+                 cannot be shaped. Fix: load it (`sudo modprobe sch_{kind}`) or use a kernel \
+                 built with CONFIG_NET_SCH_{upper}",
+                kind = qdisc.kind(),
+                what = self.names[host],
+                upper = qdisc.kind().to_uppercase(),
+            )),
+            _ => Ok(e.to_string()),
+        };
+        Rtnl::open()
+            .and_then(|mut rtnl| rtnl.set_root_qdisc(&outer_link(host), qdisc))
+            .map_err(explain)?;
+        self.shaped.insert(host);
+        let inner = self.in_host(host, || {
+            Rtnl::open()?
+                .set_root_qdisc(INTERFACE, qdisc)
+                .map_err(|e| StepError::Other(e.to_string()))
+        });
+        inner.map_err(|e| Ok(format!("{e:?}")))
     }
 
     fn route(&self, from: usize, to: usize, add: bool) -> Result<(), String> {
@@ -249,6 +298,11 @@ impl Network {
     pub(crate) fn name(&self, index: usize) -> &str {
         &self.names[index]
     }
+}
+
+/// Host `index`'s end of its veth pair, on the bridge in the init's namespace.
+fn outer_link(index: usize) -> String {
+    format!("host{}", index + 1)
 }
 
 /// New interfaces of the current network namespace get no IPv6 (no link-local address that

@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    DefaultNla, Emitable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
+    NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -17,6 +17,7 @@ use netlink_packet_route::link::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::errno::Errno;
@@ -217,6 +218,106 @@ impl Rtnl {
             )
         } else {
             self.request(what, RouteNetlinkMessage::DelRoute(route), 0)
+        }
+    }
+}
+
+/// The root queueing discipline of an interface, as `tc qdisc` would set it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Qdisc {
+    /// `tbf rate RATE burst BURST limit LIMIT`: at most `bytes_per_second` leave.
+    Rate { bytes_per_second: u32 },
+    /// `netem delay DELAY`: every packet leaves `delay` late.
+    Delay { delay: std::time::Duration },
+}
+
+const TCA_OPTIONS: u16 = 2;
+const TCA_TBF_PARMS: u16 = 1;
+/// `TC_LINKLAYER_ETHERNET`: the kernel needs no rate table for it.
+const LINKLAYER_ETHERNET: u8 = 1;
+/// Nanoseconds per psched tick (`PSCHED_SHIFT` = 6).
+const NANOS_PER_TICK: u128 = 64;
+
+impl Qdisc {
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Qdisc::Rate { .. } => "tbf",
+            Qdisc::Delay { .. } => "netem",
+        }
+    }
+
+    /// The raw `TCA_OPTIONS` payload: `struct tc_tbf_qopt` in a `TCA_TBF_PARMS`, or
+    /// `struct tc_netem_qopt` itself.
+    fn options(self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut word = |value: u32| bytes.extend_from_slice(&value.to_ne_bytes());
+        match self {
+            Qdisc::Rate { bytes_per_second } => {
+                let rate = bytes_per_second.max(1);
+                // A burst of 1/10 s (at least 16 KiB), a queue of 1/10 s more.
+                let burst = (rate / 10).max(16 * 1024);
+                let burst_ticks =
+                    u128::from(burst) * 1_000_000_000 / u128::from(rate) / NANOS_PER_TICK;
+                // struct tc_ratespec rate: cell_log, linklayer, overhead, cell_align, mpu, rate
+                word(u32::from(LINKLAYER_ETHERNET) << 8);
+                word(0);
+                word(rate);
+                // peakrate: none
+                word(0);
+                word(0);
+                word(0);
+                word(burst + rate / 10); // limit
+                word(burst_ticks.min(u128::from(u32::MAX)) as u32); // buffer
+                word(0); // mtu
+                let nla = DefaultNla::new(TCA_TBF_PARMS, bytes.clone());
+                let mut nested = vec![0; nla.buffer_len()];
+                nla.emit(&mut nested);
+                return nested;
+            }
+            Qdisc::Delay { delay } => {
+                let ticks = delay.as_nanos() / NANOS_PER_TICK;
+                word(ticks.min(u128::from(u32::MAX)) as u32); // latency
+                word(1000); // limit (packets)
+                word(0); // loss
+                word(0); // gap
+                word(0); // duplicate
+                word(0); // jitter
+            }
+        }
+        bytes
+    }
+}
+
+impl Rtnl {
+    /// `tc qdisc replace dev NAME root QDISC`.
+    pub(crate) fn set_root_qdisc(&mut self, name: &str, qdisc: Qdisc) -> Result<(), NetlinkError> {
+        let mut message = TcMessage::default();
+        message.header.index = index_of(name)? as i32;
+        message.header.handle = TcHandle { major: 1, minor: 0 };
+        message.header.parent = TcHandle::ROOT;
+        message.attributes = vec![
+            TcAttribute::Kind(qdisc.kind().to_owned()),
+            TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, qdisc.options())),
+        ];
+        self.request(
+            || format!("setting {} on {name}", qdisc.kind()),
+            RouteNetlinkMessage::NewQueueDiscipline(message),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
+    /// `tc qdisc del dev NAME root`; nothing to remove is fine.
+    pub(crate) fn clear_root_qdisc(&mut self, name: &str) -> Result<(), NetlinkError> {
+        let mut message = TcMessage::default();
+        message.header.index = index_of(name)? as i32;
+        message.header.parent = TcHandle::ROOT;
+        match self.request(
+            || format!("removing the queueing discipline of {name}"),
+            RouteNetlinkMessage::DelQueueDiscipline(message),
+            0,
+        ) {
+            Err(e) if e.errno == Errno::ENOENT || e.errno == Errno::EINVAL => Ok(()),
+            other => other,
         }
     }
 }

@@ -129,6 +129,15 @@ fn write_all(fd: RawFd, mut bytes: &[u8]) {
     }
 }
 
+fn shaped(result: Result<(), Result<String, String>>) -> (HostReply, Vec<OwnedFd>) {
+    let reply = match result {
+        Ok(()) => HostReply::Done,
+        Err(Ok(why)) => HostReply::Refused(why),
+        Err(Err(why)) => HostReply::Unsupported(why),
+    };
+    (reply, Vec::new())
+}
+
 /// Forks a host process; returns its pid (the child never returns).
 pub(crate) type Fork<'a> = dyn FnMut(&Network, HostProcess) -> Result<Pid, StepError> + 'a;
 
@@ -323,6 +332,16 @@ fn answer(
             Ok(()) => (HostReply::Done, Vec::new()),
             Err(why) => refused(why),
         },
+        HostRequest::LimitRate {
+            host,
+            bytes_per_second,
+        } => shaped(network.shape(host, super::hosts::Qdisc::Rate { bytes_per_second })),
+        HostRequest::Delay { host, nanos } => shaped(network.shape(
+            host,
+            super::hosts::Qdisc::Delay {
+                delay: std::time::Duration::from_nanos(nanos),
+            },
+        )),
         HostRequest::Heal => match network.heal() {
             Ok(()) => (HostReply::Done, Vec::new()),
             Err(why) => refused(why),
