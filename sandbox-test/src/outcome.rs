@@ -113,12 +113,15 @@ pub enum Outcome {
     SetupFailed(SetupFailure),
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
     Unsupported { reason: String },
-    /// The body made a syscall its seccomp policy forbids (`on_violation = "fail"`, or a
-    /// profile's `SCMP_ACT_TRAP`): the call, its arguments and where it was made.
+    /// A process of the sandbox made a syscall its seccomp policy forbids (`on_violation
+    /// = "fail"`, or a profile's `SCMP_ACT_TRAP` in the body's own code): the process, the
+    /// call, its arguments and, for the body's own code, where it was made.
     SeccompViolation(Box<crate::seccomp::Violation>),
-    /// The kernel killed the body for a forbidden syscall (`on_violation = "kill"`, or a
-    /// profile's kill action).
-    KilledBySeccomp,
+    /// A forbidden syscall killed the test (`on_violation = "kill"`, or a profile's kill
+    /// action): the call, its arguments and its process when the supervisor saw it
+    /// (`kill` mode, any process of the sandbox); `None` when the kernel killed the body
+    /// for a profile's kill rule.
+    KilledBySeccomp(Option<Box<crate::seccomp::Violation>>),
     /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
     /// failed: which limit, what enforced it, the evidence, and how the body ended.
     LimitExceeded {
@@ -185,10 +188,13 @@ impl fmt::Display for Outcome {
             Outcome::SeccompViolation(violation) => {
                 write!(f, "sandboxed test was ended by seccomp: {violation}")
             }
-            Outcome::KilledBySeccomp => write!(
+            Outcome::KilledBySeccomp(None) => write!(
                 f,
                 "sandboxed test was killed by seccomp (SIGSYS) for a forbidden syscall"
             ),
+            Outcome::KilledBySeccomp(Some(violation)) => {
+                write!(f, "sandboxed test was killed by seccomp: {violation}")
+            }
             Outcome::LimitExceeded { hit, outcome } => {
                 write!(f, "sandboxed test hit its {hit}\n{outcome}")
             }

@@ -13,7 +13,6 @@ use crate::limits::{attribution, Enforcement};
 use crate::outcome::{ExitStatus, Outcome, Output, Report, SetupFailure, Verdict};
 use crate::plan::Plan;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
-use crate::seccomp::Violation;
 
 /// How long to wait for a killed sandbox to be gone before giving up on it.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -163,8 +162,8 @@ fn collect(
             }
         }
     }
-    let (seccomp, trapped) = crate::seccomp::SeccompReport::from_events(&heard.seccomp);
-    let outcome = judge(&heard, killed_at.map(|_| timeout), trapped, seccomp_kills);
+    let (seccomp, ended) = crate::seccomp::SeccompReport::from_events(&heard.seccomp);
+    let outcome = judge(&heard, killed_at.map(|_| timeout), ended, seccomp_kills);
     let outcome = attribution::attribute_outcome(
         limits,
         outcome,
@@ -241,12 +240,13 @@ fn drain(pipe: &OwnedFd, output: &mut Output) -> bool {
 
 /// What happened, from what was heard. A pass needs the body's `Passed` *and* a clean exit
 /// of the body and of the sandbox.
-/// `trapped`: the forbidden call that ended the body (seccomp's `fail` mode); `seccomp_kills`:
-/// the filter kills on a forbidden call, so SIGSYS means seccomp did it.
+/// `seccomp_ended`: how a forbidden call ended the test (any process's; seccomp's `fail`
+/// and `kill` modes); `seccomp_kills`: the filter kills on a forbidden call in the kernel
+/// (a profile's kill rule), so a SIGSYS death of the body means seccomp did it.
 fn judge(
     heard: &Heard,
     timed_out: Option<Duration>,
-    trapped: Option<Violation>,
+    seccomp_ended: Option<Outcome>,
     seccomp_kills: bool,
 ) -> Outcome {
     if let Some(after) = timed_out {
@@ -260,8 +260,8 @@ fn judge(
     if let Some(failure) = &heard.setup_failed {
         return Outcome::SetupFailed(failure.clone());
     }
-    if let Some(violation) = trapped {
-        return Outcome::SeccompViolation(Box::new(violation));
+    if let Some(ended) = seccomp_ended {
+        return ended;
     }
     match (&heard.verdict, heard.body_exit) {
         (
@@ -285,7 +285,7 @@ fn judge(
                 signal: libc::SIGSYS,
                 ..
             }),
-        ) if seccomp_kills => Outcome::KilledBySeccomp,
+        ) if seccomp_kills => Outcome::KilledBySeccomp(None),
         (
             _,
             Some(ExitStatus::Signal {

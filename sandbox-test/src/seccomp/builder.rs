@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::compile::CompiledFilter;
 use super::policy::{OnViolation, Policy, Rules};
 use super::record::write_profile;
-use super::report::{SeccompEvent, Violation};
+use super::report::{backtrace, SeccompEvent, Violation};
 use crate::outcome::{Outcome, Report, SetupFailure};
 use crate::sandbox::Sandbox;
 
@@ -23,23 +23,48 @@ pub struct SeccompReport {
 }
 
 impl SeccompReport {
-    /// Resolves what the child sent (names from libseccomp). Returns the report and the
-    /// violation that ended the body, if one did (`on_violation = "fail"`).
-    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Violation>) {
+    /// Resolves what the child sent (names from libseccomp), the body's stacks attached to
+    /// the calls they belong to. Returns the report and, when a forbidden call ended the
+    /// test, the outcome it ended with: `SeccompViolation` (fail mode, a trap) or
+    /// `KilledBySeccomp` (kill mode).
+    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Outcome>) {
         let mut report = SeccompReport::default();
-        let mut trapped = None;
+        // The calling thread of each violation, for the stacks that follow.
+        let mut tids = Vec::new();
+        let mut ended: Option<(usize, bool)> = None;
         for event in events {
-            match event {
-                SeccompEvent::Trapped(raw) => {
-                    let v = Violation::resolve(raw);
-                    trapped.get_or_insert_with(|| v.clone());
-                    report.violations.push(v);
+            let (raw, killed) = match event {
+                SeccompEvent::Trapped(raw) | SeccompEvent::Refused(raw) => (raw, false),
+                SeccompEvent::Killed(raw) => (raw, true),
+                SeccompEvent::Frames { tid, frames } => {
+                    let waiting = tids.iter().rposition(|t| t == tid);
+                    if let Some(v) = waiting.and_then(|i| report.violations.get_mut(i)) {
+                        if v.backtrace.is_empty() {
+                            v.backtrace = backtrace(frames);
+                        }
+                    }
+                    continue;
                 }
-                SeccompEvent::Refused(raw) => report.violations.push(Violation::resolve(raw)),
-                SeccompEvent::Recorded { arch, nr } => report.recorded_calls.push((*arch, *nr)),
+                SeccompEvent::Recorded { arch, nr } => {
+                    report.recorded_calls.push((*arch, *nr));
+                    continue;
+                }
+            };
+            if raw.errno.is_none() && ended.is_none() {
+                ended = Some((report.violations.len(), killed));
             }
+            tids.push(if raw.tid != 0 { raw.tid } else { raw.pid });
+            report.violations.push(Violation::resolve(raw));
         }
-        (report, trapped)
+        let outcome = ended.map(|(i, killed)| {
+            let v = Box::new(report.violations[i].clone());
+            if killed {
+                Outcome::KilledBySeccomp(Some(v))
+            } else {
+                Outcome::SeccompViolation(v)
+            }
+        });
+        (report, outcome)
     }
 }
 

@@ -21,11 +21,19 @@ use crate::spec::seccomp::BASELINE_DENY;
 
 const EPERM: i32 = libc::EPERM;
 
-/// What a notified syscall is answered with by the supervisor.
+/// What the supervisor does with a notified syscall. Every violation of a `deny`/`allow`
+/// list goes through it, whichever process makes the call: it sees the caller's pid and
+/// arguments and can read the caller's memory and command line, which a kernel-side
+/// trap or kill cannot report for a process that has exec'd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NotifyReply {
     /// errno mode: fail the call with this errno, and report it as a violation.
     Errno(i32),
+    /// fail mode: report the call and end the test (`Outcome::SeccompViolation`).
+    Fail,
+    /// kill mode: report the call and kill the caller and the body
+    /// (`Outcome::KilledBySeccomp`).
+    Kill,
     /// record mode: let the call run, and record it.
     Continue,
 }
@@ -79,12 +87,13 @@ mod hex {
     }
 }
 
-/// The action for a violation of a `deny`/`allow` list.
-fn violation_action(rules: &Rules) -> ScmpAction {
+/// What the supervisor does with a violation of a `deny`/`allow` list (the filter
+/// notifies it in every mode).
+fn violation_reply(rules: &Rules) -> NotifyReply {
     match rules.on_violation {
-        OnViolation::Fail => ScmpAction::Trap,
-        OnViolation::Errno => ScmpAction::Notify,
-        OnViolation::Kill => ScmpAction::KillProcess,
+        OnViolation::Fail => NotifyReply::Fail,
+        OnViolation::Errno => NotifyReply::Errno(rules.errno),
+        OnViolation::Kill => NotifyReply::Kill,
     }
 }
 
@@ -240,8 +249,9 @@ fn allow_harness(b: &mut Builder, except: &[i32]) -> Result<(), SeccompError> {
 
 fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     let resolved = resolve(&rules.items)?;
-    let action = violation_action(rules);
+    let action = ScmpAction::Notify;
     let mut b = Builder::new(ScmpAction::Allow, action)?;
+    b.out.notify = Some(violation_reply(rules));
     b.out.skipped = resolved.skipped;
     for (name, nr) in &resolved.syscalls {
         if CHANNEL_ONLY.contains(&name.as_str()) {
@@ -258,16 +268,14 @@ fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
             b.rule(action, *nr, &[]).map_err(libseccomp)?;
         }
     }
-    if action == ScmpAction::Notify {
-        b.out.notify = Some(NotifyReply::Errno(rules.errno));
-    }
     b.finish()
 }
 
 fn allow(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     let resolved = resolve(&rules.items)?;
-    let action = violation_action(rules);
+    let action = ScmpAction::Notify;
     let mut b = Builder::new(action, action)?;
+    b.out.notify = Some(violation_reply(rules));
     let mut listed = Vec::new();
     for (_, nr) in &resolved.syscalls {
         b.rule(ScmpAction::Allow, *nr, &[]).map_err(libseccomp)?;
@@ -275,9 +283,6 @@ fn allow(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     }
     allow_harness(&mut b, &listed)?;
     b.out.skipped = resolved.skipped;
-    if action == ScmpAction::Notify {
-        b.out.notify = Some(NotifyReply::Errno(rules.errno));
-    }
     b.finish()
 }
 

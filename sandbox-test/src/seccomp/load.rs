@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
-use super::compile::CompiledFilter;
+use super::compile::{CompiledFilter, NotifyReply};
 use super::record::supervise;
 use super::report::{install_trap_handler, EventSink, SeccompEvent};
 use super::SeccompError;
@@ -38,14 +38,22 @@ pub fn apply(
             errno: libc::EINVAL,
         })
     };
-    if filter.trap {
-        install_trap_handler(sink()?)?;
-    }
     let supervisor = match filter.notify {
         Some(reply) => Some(spawn_supervisor(reply, sink()?)?),
         None => None,
     };
+    // The handler takes trapped calls (a profile's TRAP) and the supervisor's requests
+    // for the body's own violations (every mode but record).
+    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue);
+    if filter.trap || asks {
+        let asker = supervisor
+            .as_ref()
+            .filter(|_| asks)
+            .map_or(0, |(_, pid)| *pid);
+        install_trap_handler(sink()?, asker)?;
+    }
     let listener = load_bpf(filter, supervisor.is_some())?;
+    let supervisor = supervisor.map(|(pipe, _)| pipe);
     if let (Some(pipe), Some(listener)) = (supervisor, listener) {
         // Tell the supervisor the listener's number with write(2), a call every filter
         // allows; it takes the descriptor itself with pidfd_getfd(2). (Passing it with
@@ -70,11 +78,12 @@ pub fn apply(
 
 /// Forks the supervisor before the filter exists (so it is not filtered). It is a
 /// grandchild, handed to the sandbox's init, so that the body's own `wait(-1)` never sees
-/// it. Returns the pipe on which the body will tell it the listener's descriptor number.
+/// it. Returns the pipe on which the body will tell it the listener's descriptor number,
+/// and the supervisor's pid.
 fn spawn_supervisor(
-    reply: super::compile::NotifyReply,
+    reply: NotifyReply,
     sink: EventSink,
-) -> Result<OwnedFd, SeccompError> {
+) -> Result<(OwnedFd, libc::pid_t), SeccompError> {
     let (listener_read, listener_write) = pipe()?;
     let (pid_read, pid_write) = pipe()?;
     // SAFETY: getpid cannot fail.
@@ -99,7 +108,7 @@ fn spawn_supervisor(
             let status = match take_listener(&listener_read, body) {
                 Some(listener) => {
                     drop(listener_read);
-                    supervise(&listener, reply, &sink);
+                    supervise(&listener, reply, &sink, body);
                     0
                 }
                 None => 1,
@@ -132,7 +141,7 @@ fn spawn_supervisor(
     // the body says so; without Yama this fails harmlessly.
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
-    Ok(listener_write)
+    Ok((listener_write, supervisor))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {

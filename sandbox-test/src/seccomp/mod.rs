@@ -5,10 +5,11 @@
 //! * `groups`: resolving names and systemd-style `@groups` with libseccomp.
 //! * [`profile`]: Docker/OCI seccomp profiles.
 //! * `compile`: a policy to BPF, in the parent, once per distinct policy.
+//! * [`decode`]: syscall arguments as strace prints them (for reports).
 //! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
-//! * `record`: the notification supervisor (errno mode, record mode) and the recorded
-//!   profile.
+//! * `record`: the notification supervisor and the recorded profile; `violation`: what
+//!   the supervisor does with a forbidden call of any process (report, errno, end).
 //!
 //! # The harness's own syscalls
 //! Under `allow` lists and profiles whose default action denies, the calls the harness
@@ -19,12 +20,14 @@
 
 pub(crate) mod builder;
 pub(crate) mod compile;
+pub mod decode;
 pub(crate) mod groups;
 pub(crate) mod load;
 pub mod policy;
 pub mod profile;
 pub(crate) mod record;
 pub mod report;
+pub(crate) mod violation;
 
 pub use builder::SeccompReport;
 pub(crate) use compile::{compile, CompiledFilter};

@@ -1,10 +1,11 @@
 //! The notification supervisor, and the profile written by `record = "path.json"`.
 //!
-//! Notified calls (errno mode, a profile's errno default, record mode) stop in the kernel
-//! until the supervisor answers. The supervisor is forked by the body before the filter
-//! is loaded, so it is not filtered; it receives the listener descriptor, reports each
-//! call over the channel *before* answering it (so every report is sent before the body
-//! can exit), and answers with the errno (`SECCOMP_USER_NOTIF` error) or with
+//! Notified calls (every violation of a `deny`/`allow` list, a profile's errno default,
+//! record mode) stop in the kernel until the supervisor answers. The supervisor is forked
+//! by the body before the filter is loaded, so it is not filtered; it receives the
+//! listener descriptor, reports each call over the channel *before* answering it (so
+//! every report is sent before the caller can go on or exit), and answers with an errno
+//! (`SECCOMP_USER_NOTIF` error; what a violation does is in `violation`) or with
 //! `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (record). It exits when no filtered task is left.
 
 use std::collections::BTreeSet;
@@ -14,13 +15,16 @@ use std::path::Path;
 use super::compile::NotifyReply;
 use super::groups::{native_arch, resolve_names, syscall_name};
 use super::profile::{Profile, SyscallRule};
-use super::report::{EventSink, RawViolation, SeccompEvent};
+use super::report::{EventSink, SeccompEvent};
+use super::violation::{Answer, Violations};
 use super::{SeccompError, HARNESS_SYSCALLS};
 
-/// Answers notifications on `listener` until no filtered task is left.
-pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
+/// Answers notifications on `listener` until no filtered task is left. `body`: the body
+/// process's pid (in the supervisor's pid namespace).
+pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink, body: libc::pid_t) {
     let fd = listener.as_raw_fd();
     let mut seen = BTreeSet::new();
+    let mut violations = Violations::default();
     loop {
         let mut pfd = libc::pollfd {
             fd,
@@ -65,17 +69,11 @@ pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
                 }
                 resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
             }
-            NotifyReply::Errno(errno) => {
-                let _ = sink.send(&SeccompEvent::Refused(RawViolation {
-                    pid: req.pid as i32,
-                    arch: req.data.arch,
-                    nr: req.data.nr,
-                    args: req.data.args,
-                    ip: req.data.instruction_pointer,
-                    frames: vec![req.data.instruction_pointer],
-                    errno: Some(errno),
-                }));
-                resp.error = -errno;
+            NotifyReply::Errno(_) | NotifyReply::Fail | NotifyReply::Kill => {
+                match violations.handle(fd, &req, reply, sink, body) {
+                    Answer::Errno(errno) => resp.error = -errno,
+                    Answer::None => continue,
+                }
             }
         }
         // SAFETY: resp is the right size for the ioctl. ENOENT (the caller died) is fine.

@@ -124,13 +124,7 @@ fn deny(items: &[&str], mode: &str, errno: &str) -> Policy {
 }
 
 fn violations(events: &[SeccompEvent]) -> Vec<Violation> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            SeccompEvent::Trapped(r) | SeccompEvent::Refused(r) => Some(Violation::resolve(r)),
-            SeccompEvent::Recorded { .. } => None,
-        })
-        .collect()
+    super::SeccompReport::from_events(events).0.violations
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -273,8 +267,21 @@ fn errno_mode_fails_calls_and_lists_every_violation() {
 #[test]
 fn kill_mode_kills_the_process() {
     let (events, end) = run(&deny(&["getppid"], "kill", "EPERM"), call_getppid);
-    assert_eq!(end, End::Signaled(libc::SIGSYS));
-    assert!(events.is_empty());
+    // The body's own call: its handler sends the stack and ends it.
+    assert_eq!(end, End::Exited(TRAP_EXIT_STATUS));
+    assert!(
+        matches!(&events[0], SeccompEvent::Killed(r) if r.pid > 0),
+        "{events:?}"
+    );
+    let v = &violations(&events)[0];
+    assert_eq!(v.syscall, "getppid");
+    assert!(
+        v.backtrace.iter().any(|f| f
+            .function
+            .as_deref()
+            .is_some_and(|n| n.contains("call_getppid"))),
+        "{v}"
+    );
 }
 
 #[test]
