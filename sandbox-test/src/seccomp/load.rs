@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use super::compile::{CompiledFilter, NotifyReply};
 use super::record::supervise;
 use super::report::{install_trap_handler, EventSink, SeccompEvent};
+use super::violation::Violations;
 use super::SeccompError;
 
 fn errno() -> i32 {
@@ -26,11 +27,13 @@ fn check(step: &'static str, rc: libc::c_long) -> Result<libc::c_long, SeccompEr
 }
 
 /// Loads `filter` in the calling (body) process. `channel` is the descriptor events go to;
-/// `wrap` encodes one event as one protocol message.
+/// `wrap` encodes one event as one protocol message; `own_pid_namespace`: the caller is
+/// the body of a sandbox with its own pid namespace, whose processes a violation ends.
 pub fn apply(
     filter: &CompiledFilter,
     channel: RawFd,
     wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
+    own_pid_namespace: bool,
 ) -> Result<(), SeccompError> {
     let sink = || {
         EventSink::new(channel, &wrap).map_err(|_| SeccompError::Load {
@@ -39,7 +42,7 @@ pub fn apply(
         })
     };
     let supervisor = match filter.notify {
-        Some(reply) => Some(spawn_supervisor(reply, sink()?)?),
+        Some(reply) => Some(spawn_supervisor(reply, sink()?, own_pid_namespace)?),
         None => None,
     };
     // The handler takes trapped calls (a profile's TRAP) and the supervisor's requests
@@ -83,6 +86,7 @@ pub fn apply(
 fn spawn_supervisor(
     reply: NotifyReply,
     sink: EventSink,
+    own_pid_namespace: bool,
 ) -> Result<(OwnedFd, libc::pid_t), SeccompError> {
     let (listener_read, listener_write) = pipe()?;
     let (pid_read, pid_write) = pipe()?;
@@ -108,7 +112,12 @@ fn spawn_supervisor(
             let status = match take_listener(&listener_read, body) {
                 Some(listener) => {
                     drop(listener_read);
-                    supervise(&listener, reply, &sink, body);
+                    supervise(
+                        &listener,
+                        reply,
+                        &sink,
+                        Violations::new(body, own_pid_namespace),
+                    );
                     0
                 }
                 None => 1,
@@ -203,10 +212,10 @@ pub(crate) fn load_in_body(
     channel: std::os::fd::BorrowedFd<'_>,
 ) -> Result<(), crate::setup::StepError> {
     let Some(filter) = filter else { return Ok(()) };
-    apply(filter, channel.as_raw_fd(), |event| {
+    let wrap = |event: &SeccompEvent| {
         serde_json::to_vec(&crate::protocol::Message::Seccomp(event.clone())).unwrap_or_default()
-    })
-    .map_err(|e| match e {
+    };
+    apply(filter, channel.as_raw_fd(), wrap, true).map_err(|e| match e {
         SeccompError::Load { errno, .. } => {
             crate::setup::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
         }

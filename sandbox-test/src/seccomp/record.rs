@@ -19,12 +19,15 @@ use super::report::{EventSink, SeccompEvent};
 use super::violation::{Answer, Violations};
 use super::{SeccompError, HARNESS_SYSCALLS};
 
-/// Answers notifications on `listener` until no filtered task is left. `body`: the body
-/// process's pid (in the supervisor's pid namespace).
-pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink, body: libc::pid_t) {
+/// Answers notifications on `listener` until no filtered task is left.
+pub(crate) fn supervise(
+    listener: &OwnedFd,
+    reply: NotifyReply,
+    sink: &EventSink,
+    mut violations: Violations,
+) {
     let fd = listener.as_raw_fd();
     let mut seen = BTreeSet::new();
-    let mut violations = Violations::default();
     loop {
         let mut pfd = libc::pollfd {
             fd,
@@ -70,7 +73,7 @@ pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink, body:
                 resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
             }
             NotifyReply::Errno(_) | NotifyReply::Fail | NotifyReply::Kill => {
-                match violations.handle(fd, &req, reply, sink, body) {
+                match violations.handle(fd, &req, reply, sink) {
                     Answer::Errno(errno) => resp.error = -errno,
                     Answer::None => continue,
                 }

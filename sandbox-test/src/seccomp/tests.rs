@@ -63,9 +63,12 @@ fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
         // As the setup sequence does before loading a filter.
         crate::capabilities::set_no_new_privs().unwrap();
         let status = match &filter {
-            Some(f) => match apply(f, channel, |e| {
-                serde_json::to_vec(&Message::Seccomp(e)).unwrap()
-            }) {
+            Some(f) => match apply(
+                f,
+                channel,
+                |e| serde_json::to_vec(&Message::Seccomp(e)).unwrap(),
+                false,
+            ) {
                 Ok(()) => body(),
                 Err(_) => 120,
             },
@@ -474,7 +477,7 @@ fn baseline_load_cost() {
         let filter = compile_uncached(&Policy::Baseline).unwrap().unwrap();
         crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
-        let r = apply(&filter, -1, |e| serde_json::to_vec(e).unwrap());
+        let r = apply(&filter, -1, |e| serde_json::to_vec(e).unwrap(), false);
         let took = start.elapsed();
         eprintln!(
             "baseline filter: {} instructions, load in the child took {took:?}",
@@ -490,9 +493,12 @@ fn baseline_load_cost() {
             .unwrap();
         crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
-        let r = apply(&filter, crate::setup::CHANNEL_FD, |e| {
-            serde_json::to_vec(e).unwrap()
-        });
+        let r = apply(
+            &filter,
+            crate::setup::CHANNEL_FD,
+            |e| serde_json::to_vec(e).unwrap(),
+            false,
+        );
         eprintln!(
             "docker default: {} instructions, load (with the supervisor) took {:?}",
             filter.instructions(),

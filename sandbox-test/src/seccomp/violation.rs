@@ -30,26 +30,38 @@ pub(crate) enum Answer {
     None,
 }
 
-/// What the supervisor remembers between violations.
-#[derive(Default)]
+/// What the supervisor knows of the sandbox, and remembers between violations.
 pub(crate) struct Violations {
+    /// The body process, in the supervisor's (the sandbox's) pid namespace.
+    body: i32,
+    /// The body's pid namespace is the sandbox's own: ending the test kills every
+    /// process in it (`kill(-1)` spares only its init and the supervisor). Otherwise (the
+    /// filter loaded outside a sandbox) only the caller and the body are killed.
+    own_pid_namespace: bool,
     /// Body threads asked to end the body: another call from one means its handler did
     /// not (the body replaced it), and the supervisor ends the body itself.
     asked_to_end: BTreeSet<i32>,
 }
 
 impl Violations {
-    /// Reports the call in `req` through `sink` and decides its answer. `body`: the body
-    /// process, in the supervisor's (the sandbox's) pid namespace; `listener`: to check
-    /// that the call is still waiting after reading the caller.
+    pub(crate) fn new(body: i32, own_pid_namespace: bool) -> Self {
+        Self {
+            body,
+            own_pid_namespace,
+            asked_to_end: BTreeSet::new(),
+        }
+    }
+
+    /// Reports the call in `req` through `sink` and decides its answer. `listener`: to
+    /// check that the call is still waiting after reading the caller.
     pub(crate) fn handle(
         &mut self,
         listener: i32,
         req: &libc::seccomp_notif,
         reply: NotifyReply,
         sink: &EventSink,
-        body: i32,
     ) -> Answer {
+        let body = self.body;
         let tid = req.pid as i32;
         let caller = Caller::read(tid);
         let decoded = arguments(req);
@@ -65,12 +77,9 @@ impl Violations {
             nr: req.data.nr,
             args: req.data.args,
             ip: req.data.instruction_pointer,
-            // The stack follows in a Frames event when the handler answers the request.
-            frames: if own_code {
-                Vec::new()
-            } else {
-                vec![req.data.instruction_pointer]
-            },
+            // The body's stack follows in a Frames event when its handler answers the
+            // request; another program's addresses mean nothing to the parent.
+            frames: Vec::new(),
             errno: match reply {
                 NotifyReply::Errno(errno) => Some(errno),
                 _ => None,
@@ -95,13 +104,24 @@ impl Violations {
                 if own_code && AtTheCall::End.ask(body, tid) {
                     self.asked_to_end.insert(tid);
                 } else {
-                    kill(pid);
-                    kill(body);
+                    self.end_the_test(pid);
                 }
                 // The queued request (or SIGKILL) is handled before the caller runs
                 // another instruction of its own: the refusal is never seen.
                 Answer::Errno(libc::EPERM)
             }
+        }
+    }
+}
+
+impl Violations {
+    /// Kills the caller and the body, and in the sandbox every other process of it, so
+    /// that nothing the test started runs on after the violation.
+    fn end_the_test(&self, caller: i32) {
+        kill(caller);
+        kill(self.body);
+        if self.own_pid_namespace {
+            kill(-1);
         }
     }
 }
@@ -126,8 +146,9 @@ fn still_waiting(listener: i32, id: u64) -> bool {
 }
 
 fn kill(pid: i32) {
-    if pid > 0 {
-        // SAFETY: plain kill of one process of the sandbox.
+    if pid > 0 || pid == -1 {
+        // SAFETY: plain kill of one process of the sandbox, or (-1) of every process of
+        // the sandbox's pid namespace but its init and the caller.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
