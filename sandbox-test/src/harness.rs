@@ -1,5 +1,6 @@
-//! What `#[sandboxed]` expands to calls this: run the body in its sandbox, replay its
-//! output into the test's output, and turn the outcome into libtest's verdict.
+//! What `#[sandboxed]` expands to calls this: run the body in its sandbox, its output
+//! written into the test's output as it arrives, and turn the outcome into libtest's
+//! verdict.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -10,8 +11,8 @@ use crate::sandbox::Sandbox;
 
 /// Runs a `#[sandboxed]` test: returns if it passed, panics with the report otherwise.
 pub fn run_test<R: TestBody>(sandbox: Sandbox, body: fn() -> R) {
-    let report = sandbox.run(body);
-    replay(&report);
+    let report = sandbox.run_live(body);
+    print_notes(&report);
     match &report.outcome {
         Outcome::Passed => {}
         Outcome::Unsupported { reason } => match unsupported_policy() {
@@ -23,16 +24,11 @@ pub fn run_test<R: TestBody>(sandbox: Sandbox, body: fn() -> R) {
     }
 }
 
-/// Prints the sandbox's output through `print!`/`eprint!`, which libtest captures.
-fn replay(report: &Report) {
-    if !report.stdout.bytes().is_empty() {
-        print!("{}", report.stdout.text());
-    }
+/// After the output (written as it came): what was cut and the notes, through
+/// `print!`/`eprint!`, which libtest captures.
+fn print_notes(report: &Report) {
     if let Some(note) = report.stdout.truncation_note("stdout") {
         println!("\n{note}");
-    }
-    if !report.stderr.bytes().is_empty() {
-        eprint!("{}", report.stderr.text());
     }
     if let Some(note) = report.stderr.truncation_note("stderr") {
         eprintln!("\n{note}");

@@ -10,7 +10,7 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::fork_server;
 use crate::limits::{attribution, Enforcement};
-use crate::outcome::{ExitStatus, Outcome, Output, Report, SetupFailure, Verdict};
+use crate::outcome::{ExitStatus, LiveOutput, Outcome, Output, Report, SetupFailure, Verdict};
 use crate::plan::Plan;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
 
@@ -40,8 +40,9 @@ fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Repor
     })
 }
 
-/// Runs `plan` in a new sandbox and waits for it to be gone.
-pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
+/// Runs `plan` in a new sandbox and waits for it to be gone. `live`: also write the
+/// sandbox's output into the calling thread's output as it arrives (see `LiveOutput`).
+pub(crate) fn supervise(plan: &Plan, timeout: Duration, live: bool) -> Report {
     let server = match fork_server::socket() {
         Ok(server) => server,
         Err(why) => return failure("reach the fork server", why, None),
@@ -82,26 +83,28 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
     let seccomp_kills = plan.seccomp.as_ref().is_some_and(|f| f.kills);
     collect(
         channel,
-        out_read,
-        err_read,
+        [out_read, err_read],
         timeout,
         &plan.limits,
         seccomp_kills,
+        live,
     )
 }
 
 /// The event loop: output, messages, the deadline, until every writer is gone.
 fn collect(
     channel: OwnedFd,
-    out: OwnedFd,
-    err: OwnedFd,
+    [out, err]: [OwnedFd; 2],
     timeout: Duration,
     limits: &Enforcement,
     seccomp_kills: bool,
+    live: bool,
 ) -> Report {
     let mut heard = Heard::default();
     let mut stdout = Output::default();
     let mut stderr = Output::default();
+    let mut live_out = live.then(LiveOutput::stdout);
+    let mut live_err = live.then(LiveOutput::stderr);
     let mut open = [Some(channel), Some(out), Some(err)];
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let deadline = Instant::now() + timeout;
@@ -154,13 +157,16 @@ fn collect(
             }
             let still_open = match index {
                 0 => receive(fd, &mut buffer, &mut heard),
-                1 => drain(fd, &mut stdout),
-                _ => drain(fd, &mut stderr),
+                1 => drain(fd, &mut stdout, live_out.as_mut()),
+                _ => drain(fd, &mut stderr, live_err.as_mut()),
             };
             if !still_open {
                 *slot = None;
             }
         }
+    }
+    for live in [&mut live_out, &mut live_err].into_iter().flatten() {
+        live.finish();
     }
     let (seccomp, ended) = crate::seccomp::SeccompReport::from_events(&heard.seccomp);
     let outcome = judge(&heard, killed_at.map(|_| timeout), ended, seccomp_kills);
@@ -222,14 +228,17 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
     true
 }
 
-/// Reads what is there; false at end of file.
-fn drain(pipe: &OwnedFd, output: &mut Output) -> bool {
+/// Reads what is there (and writes what is kept to `live`); false at end of file.
+fn drain(pipe: &OwnedFd, output: &mut Output, live: Option<&mut LiveOutput>) -> bool {
     let mut chunk = [0u8; 64 * 1024];
     loop {
         match nix::unistd::read(pipe.as_raw_fd(), &mut chunk) {
             Ok(0) => return false,
             Ok(n) => {
-                output.push(&chunk[..n]);
+                let kept = output.push(&chunk[..n]);
+                if let Some(live) = live {
+                    live.write(kept);
+                }
                 return true;
             }
             Err(Errno::EINTR) => continue,
