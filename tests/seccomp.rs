@@ -421,13 +421,17 @@ fn conflicting_options_are_refused() {
 // --- a profile's actions, as written ------------------------------------------------------
 
 fn profile_with(action: &str) -> (tempfile::TempDir, PathBuf) {
+    profile_for("getppid", action)
+}
+
+fn profile_for(syscall: &str, action: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one-rule.json");
     std::fs::write(
         &path,
         format!(
             r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
-                {{"names":["getppid"],"action":"{action}","errnoRet":13}}]}}"#
+                {{"names":["{syscall}"],"action":"{action}","errnoRet":13}}]}}"#
         ),
     )
     .unwrap();
@@ -448,12 +452,10 @@ fn profile_actions_are_honoured_as_written() {
 
     let (_d, kill) = profile_with("SCMP_ACT_KILL_PROCESS");
     let report = Sandbox::new().seccomp_profile(&kill).run(calls_getppid);
-    assert_eq!(
-        report.outcome,
-        Outcome::KilledBySeccomp(None),
-        "{}",
-        report.outcome
-    );
+    let Outcome::KilledBySeccomp(Some(v)) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert_eq!(v.syscall, "getppid");
 
     let (_d, errno) = profile_with("SCMP_ACT_ERRNO");
     let report = Sandbox::new().seccomp_profile(&errno).run(|| {
@@ -701,4 +703,24 @@ fn errno_mode_reports_the_bodys_function_and_line() {
         "{:?}",
         report.notes
     );
+}
+
+#[test]
+fn a_profiles_trap_and_kill_reach_subprocesses() {
+    let (_d, trap) = profile_for("socket", "SCMP_ACT_TRAP");
+    let report = Sandbox::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .seccomp_profile(&trap)
+        .run(python_opens_a_socket);
+    assert_python_socket(violation(&report));
+
+    let (_d, kill) = profile_for("socket", "SCMP_ACT_KILL_PROCESS");
+    let report = Sandbox::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .seccomp_profile(&kill)
+        .run(python_opens_a_socket);
+    let Outcome::KilledBySeccomp(Some(v)) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert_python_socket(v);
 }

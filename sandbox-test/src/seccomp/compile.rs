@@ -36,6 +36,24 @@ pub enum NotifyReply {
     Kill,
     /// record mode: let the call run, and record it.
     Continue,
+    /// A profile: what its rules say about the call (`CompiledFilter::as_written`, run by
+    /// the supervisor): an errno, fail (a trap) or kill.
+    AsWritten,
+}
+
+impl NotifyReply {
+    /// What a filter's `SECCOMP_RET_*` value means for a notified call (a profile as
+    /// written, see [`NotifyReply::AsWritten`]).
+    pub(crate) fn from_action(ret: u32) -> Self {
+        match ret & libc::SECCOMP_RET_ACTION_FULL {
+            libc::SECCOMP_RET_ERRNO => Self::Errno((ret & libc::SECCOMP_RET_DATA) as i32),
+            libc::SECCOMP_RET_KILL_PROCESS | libc::SECCOMP_RET_KILL_THREAD => Self::Kill,
+            libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG => Self::Continue,
+            // No tracer is ever attached: the kernel would answer ENOSYS.
+            libc::SECCOMP_RET_TRACE => Self::Errno(libc::ENOSYS),
+            _ => Self::Fail,
+        }
+    }
 }
 
 /// A filter ready to load: BPF bytes and what the child must set up around them.
@@ -52,6 +70,10 @@ pub struct CompiledFilter {
     pub notify: Option<NotifyReply>,
     /// Some rule kills: a SIGSYS death is reported as killed by seccomp.
     pub kills: bool,
+    /// [`NotifyReply::AsWritten`]: the profile's filter with its own actions, which the
+    /// supervisor runs on a notified call.
+    #[serde(with = "hex")]
+    pub as_written: Vec<u8>,
     /// Names skipped while compiling (unknown to libseccomp or not native).
     pub skipped: Vec<String>,
 }
@@ -100,6 +122,8 @@ fn violation_reply(rules: &Rules) -> NotifyReply {
 struct Builder {
     ctx: ScmpFilterContext,
     out: CompiledFilter,
+    /// Some rule (or the default) notifies.
+    notifies: bool,
 }
 
 fn libseccomp(e: libseccomp::error::SeccompError) -> SeccompError {
@@ -118,8 +142,10 @@ impl Builder {
                 trap: false,
                 notify: None,
                 kills: false,
+                as_written: Vec::new(),
                 skipped: Vec::new(),
             },
+            notifies: false,
         };
         b.note(default);
         b.note(badarch);
@@ -130,6 +156,7 @@ impl Builder {
         match action {
             ScmpAction::Trap => self.out.trap = true,
             ScmpAction::KillProcess | ScmpAction::KillThread => self.out.kills = true,
+            ScmpAction::Notify => self.notifies = true,
             _ => {}
         }
     }
@@ -298,27 +325,49 @@ fn scmp(action: Action) -> ScmpAction {
     }
 }
 
+/// A profile is loaded so that the supervisor sees every call it does not simply allow
+/// or answer: where the profile traps, kills, or answers by default with an errno, the
+/// loaded filter notifies; the supervisor runs the profile as written (`as_written`) on
+/// the notified call to learn what it says, reports the call whichever process made it,
+/// and does that. A rule's own errno stays in the kernel (deliberate answers such as
+/// Docker's `clone3` → ENOSYS are not violations).
 fn profile(path: &std::path::Path) -> Result<CompiledFilter, SeccompError> {
     let evaluated = profile::load(path)?;
-    // The default action answers calls outside the profile: an errno default goes
-    // through the supervisor, which fails the call with the same errno and reports it, so
-    // the test output names every call the profile refused.
-    let (default, notify) = match evaluated.default {
-        Action::Errno(e) => (ScmpAction::Notify, Some(NotifyReply::Errno(i32::from(e)))),
-        other => (scmp(other), None),
+    let as_written = profile_filter(path, &evaluated, false)?.finish()?;
+    let loaded = profile_filter(path, &evaluated, true)?;
+    let notifies = loaded.notifies;
+    let mut loaded = loaded.finish()?;
+    if notifies {
+        loaded.notify = Some(NotifyReply::AsWritten);
+        loaded.as_written = as_written.bpf;
+    }
+    Ok(loaded)
+}
+
+/// The profile's filter; `notify`: with its traps, kills and errno default turned into
+/// notifications.
+fn profile_filter(
+    path: &std::path::Path,
+    evaluated: &profile::Evaluated,
+    notify: bool,
+) -> Result<Builder, SeccompError> {
+    let notified = |action: Action, default: bool| match action {
+        Action::Trap | Action::KillThread | Action::KillProcess if notify => ScmpAction::Notify,
+        Action::Errno(_) if notify && default => ScmpAction::Notify,
+        other => scmp(other),
     };
+    let default = notified(evaluated.default, true);
     let badarch = if default == ScmpAction::Allow {
         ScmpAction::Errno(EPERM)
     } else {
         default
     };
     let mut b = Builder::new(default, badarch)?;
-    b.out.notify = notify;
     b.out.flags = evaluated.flags;
-    b.out.skipped = evaluated.skipped;
+    b.out.skipped = evaluated.skipped.clone();
     for rule in &evaluated.rules {
         for (name, nr) in &rule.syscalls {
-            b.rule(scmp(rule.action), *nr, &rule.conditions)
+            b.rule(notified(rule.action, false), *nr, &rule.conditions)
                 .map_err(|e| SeccompError::ProfileRule {
                     path: path.to_owned(),
                     index: rule.index,
@@ -334,7 +383,7 @@ fn profile(path: &std::path::Path) -> Result<CompiledFilter, SeccompError> {
             .collect();
         allow_harness(&mut b, &mentioned)?;
     }
-    b.finish()
+    Ok(b)
 }
 
 fn record() -> Result<CompiledFilter, SeccompError> {

@@ -5,6 +5,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
+use super::bpf::Program;
 use super::compile::{CompiledFilter, NotifyReply};
 use super::record::supervise;
 use super::report::{install_trap_handler, EventSink, SeccompEvent};
@@ -42,7 +43,12 @@ pub fn apply(
         })
     };
     let supervisor = match filter.notify {
-        Some(reply) => Some(spawn_supervisor(reply, sink()?, own_pid_namespace)?),
+        Some(reply) => Some(spawn_supervisor(
+            reply,
+            Program::from_bytes(&filter.as_written),
+            sink()?,
+            own_pid_namespace,
+        )?),
         None => None,
     };
     // The handler takes trapped calls (a profile's TRAP) and the supervisor's requests
@@ -85,6 +91,7 @@ pub fn apply(
 /// and the supervisor's pid.
 fn spawn_supervisor(
     reply: NotifyReply,
+    as_written: Program,
     sink: EventSink,
     own_pid_namespace: bool,
 ) -> Result<(OwnedFd, libc::pid_t), SeccompError> {
@@ -112,12 +119,8 @@ fn spawn_supervisor(
             let status = match take_listener(&listener_read, body) {
                 Some(listener) => {
                     drop(listener_read);
-                    supervise(
-                        &listener,
-                        reply,
-                        &sink,
-                        Violations::new(body, own_pid_namespace),
-                    );
+                    let violations = Violations::new(body, own_pid_namespace);
+                    supervise(&listener, reply, &as_written, &sink, violations);
                     0
                 }
                 None => 1,

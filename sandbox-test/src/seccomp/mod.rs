@@ -4,7 +4,8 @@
 //!   baseline used when a test names no policy).
 //! * `groups`: resolving names and systemd-style `@groups` with libseccomp.
 //! * [`profile`]: Docker/OCI seccomp profiles.
-//! * `compile`: a policy to BPF, in the parent, once per distinct policy.
+//! * `compile`: a policy to BPF, in the parent, once per distinct policy; `bpf`: a
+//!   profile's filter run in user space by the supervisor on a notified call.
 //! * [`decode`]: syscall arguments as strace prints them (for reports).
 //! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
@@ -18,6 +19,7 @@
 //! list may name those two (they stay allowed on the channel only); naming another harness
 //! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
+pub(crate) mod bpf;
 pub(crate) mod builder;
 pub(crate) mod compile;
 pub mod decode;

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
+use super::bpf::Program;
 use super::compile::NotifyReply;
 use super::groups::{native_arch, resolve_names, syscall_name};
 use super::profile::{Profile, SyscallRule};
@@ -19,10 +20,12 @@ use super::report::{EventSink, SeccompEvent};
 use super::violation::{Answer, Violations};
 use super::{SeccompError, HARNESS_SYSCALLS};
 
-/// Answers notifications on `listener` until no filtered task is left.
+/// Answers notifications on `listener` until no filtered task is left. `as_written`:
+/// the profile that decides [`NotifyReply::AsWritten`].
 pub(crate) fn supervise(
     listener: &OwnedFd,
     reply: NotifyReply,
+    as_written: &Program,
     sink: &EventSink,
     mut violations: Violations,
 ) {
@@ -62,9 +65,16 @@ pub(crate) fn supervise(
             error: 0,
             flags: 0,
         };
-        match reply {
+        let decided = match reply {
+            NotifyReply::AsWritten => as_written
+                .run(&req.data)
+                .map_or(NotifyReply::Fail, NotifyReply::from_action),
+            other => other,
+        };
+        match decided {
             NotifyReply::Continue => {
-                if seen.insert((req.data.arch, req.data.nr)) {
+                let recording = reply == NotifyReply::Continue;
+                if recording && seen.insert((req.data.arch, req.data.nr)) {
                     let _ = sink.send(&SeccompEvent::Recorded {
                         arch: req.data.arch,
                         nr: req.data.nr,
@@ -72,12 +82,13 @@ pub(crate) fn supervise(
                 }
                 resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
             }
-            NotifyReply::Errno(_) | NotifyReply::Fail | NotifyReply::Kill => {
-                match violations.handle(fd, &req, reply, sink) {
-                    Answer::Errno(errno) => resp.error = -errno,
-                    Answer::None => continue,
-                }
-            }
+            NotifyReply::Errno(_)
+            | NotifyReply::Fail
+            | NotifyReply::Kill
+            | NotifyReply::AsWritten => match violations.handle(fd, &req, decided, sink) {
+                Answer::Errno(errno) => resp.error = -errno,
+                Answer::None => continue,
+            },
         }
         // SAFETY: resp is the right size for the ioctl. ENOENT (the caller died) is fine.
         unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
