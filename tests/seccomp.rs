@@ -133,7 +133,7 @@ fn kill_mode_is_reported_as_killed_by_seccomp() {
         .seccomp_deny(&["getppid"])
         .seccomp_on_violation("kill")
         .run(calls_getppid);
-    let Outcome::KilledBySeccomp(Some(v)) = &report.outcome else {
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
         panic!("{}", report.outcome)
     };
     assert_eq!((v.syscall.as_str(), v.pid), ("getppid", 2), "{v}");
@@ -452,7 +452,7 @@ fn profile_actions_are_honoured_as_written() {
 
     let (_d, kill) = profile_with("SCMP_ACT_KILL_PROCESS");
     let report = Sandbox::new().seccomp_profile(&kill).run(calls_getppid);
-    let Outcome::KilledBySeccomp(Some(v)) = &report.outcome else {
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
         panic!("{}", report.outcome)
     };
     assert_eq!(v.syscall, "getppid");
@@ -545,7 +545,7 @@ fn a_subprocess_violation_in_kill_mode_is_killed_by_seccomp() {
         .seccomp_deny(&["socket"])
         .seccomp_on_violation("kill")
         .run(python_opens_a_socket);
-    let Outcome::KilledBySeccomp(Some(v)) = &report.outcome else {
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
         panic!("{}\n{report:?}", report.outcome)
     };
     assert_python_socket(v);
@@ -585,7 +585,7 @@ fn a_grandchild_violation_is_reported() {
             .run(sh_runs_python_that_opens_a_socket);
         let v = match &report.outcome {
             Outcome::SeccompViolation(v) if mode == "fail" => v,
-            Outcome::KilledBySeccomp(Some(v)) if mode == "kill" => v,
+            Outcome::KilledBySeccomp(v) if mode == "kill" => v,
             other => panic!("{mode}: {other}\n{report:?}"),
         };
         assert_python_socket(v);
@@ -719,7 +719,7 @@ fn a_profiles_trap_and_kill_reach_subprocesses() {
         .timeout(std::time::Duration::from_secs(30))
         .seccomp_profile(&kill)
         .run(python_opens_a_socket);
-    let Outcome::KilledBySeccomp(Some(v)) = &report.outcome else {
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
         panic!("{}", report.outcome)
     };
     assert_python_socket(v);

@@ -114,14 +114,13 @@ pub enum Outcome {
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
     Unsupported { reason: String },
     /// A process of the sandbox made a syscall its seccomp policy forbids (`on_violation
-    /// = "fail"`, or a profile's `SCMP_ACT_TRAP` in the body's own code): the process, the
-    /// call, its arguments and, for the body's own code, where it was made.
+    /// = "fail"`, or a profile's `SCMP_ACT_TRAP`): the process, the call, its arguments
+    /// and, for the body's own code, where it was made.
     SeccompViolation(Box<crate::seccomp::Violation>),
-    /// A forbidden syscall killed the test (`on_violation = "kill"`, or a profile's kill
-    /// action): the call, its arguments and its process when the supervisor saw it
-    /// (`kill` mode, any process of the sandbox); `None` when the kernel killed the body
-    /// for a profile's kill rule.
-    KilledBySeccomp(Option<Box<crate::seccomp::Violation>>),
+    /// A process of the sandbox made a syscall its policy kills for (`on_violation =
+    /// "kill"`, or a profile's kill action): the process, the call and its arguments;
+    /// every process of the sandbox was killed.
+    KilledBySeccomp(Box<crate::seccomp::Violation>),
     /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
     /// failed: which limit, what enforced it, the evidence, and how the body ended.
     LimitExceeded {
@@ -188,11 +187,7 @@ impl fmt::Display for Outcome {
             Outcome::SeccompViolation(violation) => {
                 write!(f, "sandboxed test was ended by seccomp: {violation}")
             }
-            Outcome::KilledBySeccomp(None) => write!(
-                f,
-                "sandboxed test was killed by seccomp (SIGSYS) for a forbidden syscall"
-            ),
-            Outcome::KilledBySeccomp(Some(violation)) => {
+            Outcome::KilledBySeccomp(violation) => {
                 write!(f, "sandboxed test was killed by seccomp: {violation}")
             }
             Outcome::LimitExceeded { hit, outcome } => {

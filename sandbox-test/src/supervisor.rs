@@ -80,15 +80,7 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration, live: bool) -> Report {
         );
     }
     drop((plan_fd, channel_child, out_write, err_write));
-    let seccomp_kills = plan.seccomp.as_ref().is_some_and(|f| f.kills);
-    collect(
-        channel,
-        [out_read, err_read],
-        timeout,
-        &plan.limits,
-        seccomp_kills,
-        live,
-    )
+    collect(channel, [out_read, err_read], timeout, &plan.limits, live)
 }
 
 /// The event loop: output, messages, the deadline, until every writer is gone.
@@ -97,7 +89,6 @@ fn collect(
     [out, err]: [OwnedFd; 2],
     timeout: Duration,
     limits: &Enforcement,
-    seccomp_kills: bool,
     live: bool,
 ) -> Report {
     let mut heard = Heard::default();
@@ -169,7 +160,7 @@ fn collect(
         live.finish();
     }
     let (seccomp, ended) = crate::seccomp::SeccompReport::from_events(&heard.seccomp);
-    let outcome = judge(&heard, killed_at.map(|_| timeout), ended, seccomp_kills);
+    let outcome = judge(&heard, killed_at.map(|_| timeout), ended);
     let outcome = attribution::attribute_outcome(
         limits,
         outcome,
@@ -250,14 +241,8 @@ fn drain(pipe: &OwnedFd, output: &mut Output, live: Option<&mut LiveOutput>) -> 
 /// What happened, from what was heard. A pass needs the body's `Passed` *and* a clean exit
 /// of the body and of the sandbox.
 /// `seccomp_ended`: how a forbidden call ended the test (any process's; seccomp's `fail`
-/// and `kill` modes); `seccomp_kills`: the filter kills on a forbidden call in the kernel
-/// (a profile's kill rule), so a SIGSYS death of the body means seccomp did it.
-fn judge(
-    heard: &Heard,
-    timed_out: Option<Duration>,
-    seccomp_ended: Option<Outcome>,
-    seccomp_kills: bool,
-) -> Outcome {
+/// and `kill` modes).
+fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Outcome>) -> Outcome {
     if let Some(after) = timed_out {
         return Outcome::TimedOut { after };
     }
@@ -288,13 +273,6 @@ fn judge(
         (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr {
             debug: debug.clone(),
         },
-        (
-            _,
-            Some(ExitStatus::Signal {
-                signal: libc::SIGSYS,
-                ..
-            }),
-        ) if seccomp_kills => Outcome::KilledBySeccomp(None),
         (
             _,
             Some(ExitStatus::Signal {

@@ -53,13 +53,13 @@ impl SeccompReport {
             if raw.errno.is_none() && ended.is_none() {
                 ended = Some((report.violations.len(), killed));
             }
-            tids.push(if raw.tid != 0 { raw.tid } else { raw.pid });
+            tids.push(raw.tid);
             report.violations.push(Violation::resolve(raw));
         }
         let outcome = ended.map(|(i, killed)| {
             let v = Box::new(report.violations[i].clone());
             if killed {
-                Outcome::KilledBySeccomp(Some(v))
+                Outcome::KilledBySeccomp(v)
             } else {
                 Outcome::SeccompViolation(v)
             }

@@ -64,12 +64,8 @@ pub struct CompiledFilter {
     pub bpf: Vec<u8>,
     /// seccomp(2) flags (from a profile's `flags`), without NEW_LISTENER.
     pub flags: u32,
-    /// Some rule traps: install the SIGSYS handler that reports and ends the body.
-    pub trap: bool,
     /// Some rule notifies: run the supervisor that answers with this.
     pub notify: Option<NotifyReply>,
-    /// Some rule kills: a SIGSYS death is reported as killed by seccomp.
-    pub kills: bool,
     /// [`NotifyReply::AsWritten`]: the profile's filter with its own actions, which the
     /// supervisor runs on a notified call.
     #[serde(with = "hex")]
@@ -139,9 +135,7 @@ impl Builder {
             out: CompiledFilter {
                 bpf: Vec::new(),
                 flags: 0,
-                trap: false,
                 notify: None,
-                kills: false,
                 as_written: Vec::new(),
                 skipped: Vec::new(),
             },
@@ -153,12 +147,7 @@ impl Builder {
     }
 
     fn note(&mut self, action: ScmpAction) {
-        match action {
-            ScmpAction::Trap => self.out.trap = true,
-            ScmpAction::KillProcess | ScmpAction::KillThread => self.out.kills = true,
-            ScmpAction::Notify => self.notifies = true,
-            _ => {}
-        }
+        self.notifies |= action == ScmpAction::Notify;
     }
 
     fn rule(

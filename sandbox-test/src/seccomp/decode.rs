@@ -988,7 +988,7 @@ mod tests {
             "CLONE_VM|CLONE_VFORK|SIGCHLD"
         );
         assert_eq!(
-            arguments("ioctl", &args(&[1, libc::TIOCSTI as u64, 0]), &NoMemory)[1],
+            arguments("ioctl", &args(&[1, libc::TIOCSTI, 0]), &NoMemory)[1],
             "TIOCSTI"
         );
         let memory = Fake(vec![
@@ -996,13 +996,7 @@ mod tests {
             (0x20, b"/mnt\0".to_vec()),
             (0x30, b"tmpfs\0".to_vec()),
         ]);
-        let a = args(&[
-            0x10,
-            0x20,
-            0x30,
-            (libc::MS_NOSUID | libc::MS_NODEV) as u64,
-            0,
-        ]);
+        let a = args(&[0x10, 0x20, 0x30, libc::MS_NOSUID | libc::MS_NODEV, 0]);
         assert_eq!(
             call("mount", &a, &memory),
             "mount(\"none\", \"/mnt\", \"tmpfs\", MS_NOSUID|MS_NODEV, NULL)"

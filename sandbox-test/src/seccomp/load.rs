@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use super::bpf::Program;
 use super::compile::{CompiledFilter, NotifyReply};
 use super::record::supervise;
-use super::report::{install_trap_handler, EventSink, SeccompEvent};
+use super::report::{install_sigsys_handler, EventSink, SeccompEvent};
 use super::violation::Violations;
 use super::SeccompError;
 
@@ -51,15 +51,11 @@ pub fn apply(
         )?),
         None => None,
     };
-    // The handler takes trapped calls (a profile's TRAP) and the supervisor's requests
-    // for the body's own violations (every mode but record).
+    // The handler takes the supervisor's requests about the body's own violations
+    // (every mode but record).
     let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue);
-    if filter.trap || asks {
-        let asker = supervisor
-            .as_ref()
-            .filter(|_| asks)
-            .map_or(0, |(_, pid)| *pid);
-        install_trap_handler(sink()?, asker)?;
+    if let (Some((_, pid)), true) = (&supervisor, asks) {
+        install_sigsys_handler(sink()?, *pid)?;
     }
     let listener = load_bpf(filter, supervisor.is_some())?;
     let supervisor = supervisor.map(|(pipe, _)| pipe);

@@ -1,16 +1,13 @@
 //! Violations: what the child sends (raw numbers, raw return addresses), the SIGSYS
 //! handler that sends it, and the report the parent makes of it.
 //!
-//! The SIGSYS handler runs at the forbidden call of the body's own code (its image, its
-//! threads). It is written to be async-signal-safe: it walks the stack into a fixed array
-//! (no allocation), formats the event into a stack buffer and sends it with one `send(2)`.
-//! It runs in two cases:
-//! * a kernel trap (a profile's `SCMP_ACT_TRAP`): it reads the syscall number and arch
-//!   from `siginfo_t` and the six arguments from the `ucontext`, sends `Trapped` and ends
-//!   the thread group with `exit_group(2)`, so a violation in any thread ends the test;
-//! * a request of the notification supervisor ([`AtTheCall`]), which saw a listed call
-//!   and reported it: it sends the stack ([`SeccompEvent::Frames`]) and then refuses the
-//!   call or ends the body.
+//! The notification supervisor (`violation`) reports every forbidden call. For a call of
+//! the body's own code (its image, its threads) it also asks the body's SIGSYS handler
+//! ([`AtTheCall`]) for the caller's stack: the handler runs right where the call returns,
+//! walks the stack into a fixed array, formats [`SeccompEvent::Frames`] into a stack
+//! buffer and sends it with one `send(2)` (async-signal-safe: no allocation, no lock),
+//! then makes the call return the errno or ends the body's thread group with
+//! `exit_group(2)`, so a violation in any thread ends the test.
 //!
 //! Symbols are resolved in the parent: the body is forked from the test binary without
 //! exec, so its code sits at the same addresses there.
@@ -43,31 +40,24 @@ pub(crate) struct RawViolation {
     pub args: [u64; 6],
     /// The instruction pointer at the call.
     pub ip: u64,
-    /// Return addresses, innermost first (trap only).
+    /// Return addresses, innermost first (see [`SeccompEvent::Frames`]).
     pub frames: Vec<u64>,
     /// The errno the call failed with (errno mode), or `None` when the call ended the body.
     pub errno: Option<i32>,
-    /// The calling thread, when the supervisor saw the call (0: the trap handler's).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// The calling thread.
     pub tid: i32,
     /// The caller's command line, when the supervisor could read it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// The arguments as strace prints them, read by the supervisor from the caller.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decoded: Vec<String>,
-}
-
-fn is_zero(n: &i32) -> bool {
-    *n == 0
 }
 
 /// What the seccomp side of the child tells the parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SeccompEvent {
-    /// A call that ends the test (`on_violation = "fail"`, or a profile's TRAP).
+    /// A call that ends the test (`on_violation = "fail"`, or a profile's trap).
     Trapped(RawViolation),
-    /// A call that kills the test (`on_violation = "kill"`).
+    /// A call that kills the test (`on_violation = "kill"`, or a profile's kill).
     Killed(RawViolation),
     /// A call refused with an errno; the body went on.
     Refused(RawViolation),
@@ -345,54 +335,9 @@ impl fmt::Write for StackWriter<'_> {
     }
 }
 
-/// Formats `Trapped(raw)` exactly as serde_json does, without allocating.
-fn format_trapped(w: &mut StackWriter<'_>, raw: &RawViolationRef<'_>) -> fmt::Result {
-    write!(
-        w,
-        "{{\"Trapped\":{{\"pid\":{},\"arch\":{},\"nr\":{},\"args\":[",
-        raw.pid, raw.arch, raw.nr
-    )?;
-    for (i, a) in raw.args.iter().enumerate() {
-        if i > 0 {
-            w.write_str(",")?;
-        }
-        write!(w, "{a}")?;
-    }
-    write!(w, "],\"ip\":{},\"frames\":[", raw.ip)?;
-    for (i, f) in raw.frames.iter().enumerate() {
-        if i > 0 {
-            w.write_str(",")?;
-        }
-        write!(w, "{f}")?;
-    }
-    w.write_str("],\"errno\":null}}")
-}
-
-/// [`RawViolation`] with borrowed frames, for the handler.
-struct RawViolationRef<'a> {
-    pid: i32,
-    arch: u32,
-    nr: i32,
-    args: [u64; 6],
-    ip: u64,
-    frames: &'a [u64],
-}
-
 static SINK: AtomicPtr<EventSink> = AtomicPtr::new(std::ptr::null_mut());
 /// The notification supervisor, the only sender of [`AtTheCall`] requests (0: none).
 static SUPERVISOR: AtomicI32 = AtomicI32::new(0);
-
-/// The `_sigsys` member of `siginfo_t` (x86_64 and aarch64 layout).
-#[repr(C)]
-struct SigsysInfo {
-    signo: i32,
-    errno: i32,
-    code: i32,
-    _pad: i32,
-    call_addr: *mut c_void,
-    syscall: i32,
-    arch: u32,
-}
 
 /// The `_rt` member of `siginfo_t`: a signal queued with a value.
 #[repr(C)]
@@ -405,9 +350,6 @@ struct QueuedInfo {
     uid: u32,
     value: u64,
 }
-
-/// si_code of a seccomp SIGSYS.
-const SYS_SECCOMP: i32 = 1;
 
 /// What the supervisor asks of the body's SIGSYS handler about the call the asked thread
 /// is blocked in. It queues SIGSYS to that thread (`rt_tgsigqueueinfo(2)`, the request in
@@ -468,20 +410,8 @@ impl AtTheCall {
 }
 
 #[cfg(target_arch = "x86_64")]
-unsafe fn registers(ctx: *const libc::ucontext_t) -> ([u64; 6], u64) {
-    let g = &(*ctx).uc_mcontext.gregs;
-    let r = |i: libc::c_int| g[i as usize] as u64;
-    (
-        [
-            r(libc::REG_RDI),
-            r(libc::REG_RSI),
-            r(libc::REG_RDX),
-            r(libc::REG_R10),
-            r(libc::REG_R8),
-            r(libc::REG_R9),
-        ],
-        r(libc::REG_RIP),
-    )
+unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
+    (*ctx).uc_mcontext.gregs[libc::REG_RIP as usize] as u64
 }
 
 /// The syscall's return register.
@@ -491,14 +421,8 @@ unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
 }
 
 #[cfg(target_arch = "aarch64")]
-unsafe fn registers(ctx: *const libc::ucontext_t) -> ([u64; 6], u64) {
-    let m = &(*ctx).uc_mcontext;
-    (
-        [
-            m.regs[0], m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5],
-        ],
-        m.pc,
-    )
+unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
+    (*ctx).uc_mcontext.pc
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -553,46 +477,30 @@ fn send_from_handler(format: impl FnOnce(&mut StackWriter<'_>) -> fmt::Result) {
 }
 
 extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
-    // SAFETY: the kernel passes a SIGSYS siginfo and a ucontext to an SA_SIGINFO handler.
+    // SAFETY: the kernel passes a siginfo and a ucontext to an SA_SIGINFO handler.
     unsafe {
-        let ctx = ctx as *mut libc::ucontext_t;
-        let sigsys = &*(info as *const SigsysInfo);
         let queued = &*(info as *const QueuedInfo);
-        let request = (sigsys.code == libc::SI_QUEUE
+        let request = (queued.code == libc::SI_QUEUE
             && queued.pid != 0
             && queued.pid == SUPERVISOR.load(Ordering::Relaxed))
         .then(|| AtTheCall::decode(queued.value))
         .flatten();
-        if let Some(request) = request {
-            at_the_call(request, ctx);
-            return;
+        match request {
+            Some(request) => at_the_call(request, ctx as *mut libc::ucontext_t),
+            None => {
+                // Not ours (a kernel trap no filter of ours asks for, or someone sent
+                // SIGSYS): behave as the default action would.
+                libc::signal(libc::SIGSYS, libc::SIG_DFL);
+                libc::raise(libc::SIGSYS);
+            }
         }
-        if sigsys.code != SYS_SECCOMP {
-            // Not ours (someone sent SIGSYS): behave as the default action would.
-            libc::signal(libc::SIGSYS, libc::SIG_DFL);
-            libc::raise(libc::SIGSYS);
-            return;
-        }
-        let (args, ip) = registers(ctx);
-        let mut frames = [0u64; MAX_FRAMES];
-        let count = stack_at(ip, &mut frames);
-        let raw = RawViolationRef {
-            pid: libc::getpid(),
-            arch: sigsys.arch,
-            nr: sigsys.syscall,
-            args,
-            ip,
-            frames: &frames[..count],
-        };
-        send_from_handler(|w| format_trapped(w, &raw));
-        libc::syscall(libc::SYS_exit_group, TRAP_EXIT_STATUS);
     }
 }
 
 /// The supervisor's request, in the thread whose notified call just returned (or was
 /// interrupted by this very signal).
 unsafe fn at_the_call(request: AtTheCall, ctx: *mut libc::ucontext_t) {
-    let (_, ip) = registers(ctx);
+    let ip = instruction_pointer(ctx);
     let mut frames = [0u64; MAX_FRAMES];
     let count = stack_at(ip, &mut frames);
     let tid = libc::syscall(libc::SYS_gettid) as i32;
@@ -636,10 +544,9 @@ impl StackWriter<'_> {
     }
 }
 
-/// Installs the SIGSYS handler that reports a trapped call through `sink` and ends the
-/// body, and answers the requests of `supervisor` (0: none). Child only, before the filter
-/// is loaded.
-pub(crate) fn install_trap_handler(
+/// Installs the SIGSYS handler that answers the requests of `supervisor`, reporting
+/// through `sink`. Child only, before the filter is loaded.
+pub(crate) fn install_sigsys_handler(
     sink: EventSink,
     supervisor: i32,
 ) -> Result<(), super::SeccompError> {
@@ -674,39 +581,6 @@ pub(crate) fn install_trap_handler(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn handler_format_is_the_serde_format() {
-        let frames = [1u64, u64::MAX, 42];
-        let raw = RawViolationRef {
-            pid: 2,
-            arch: 0xc000_003e,
-            nr: -1,
-            args: [0, 1, 2, 3, u64::MAX, 5],
-            ip: 77,
-            frames: &frames,
-        };
-        let mut buf = [0u8; 1024];
-        let mut w = StackWriter {
-            buf: &mut buf,
-            len: 0,
-        };
-        format_trapped(&mut w, &raw).unwrap();
-        let len = w.len;
-        let parsed: SeccompEvent = serde_json::from_slice(&buf[..len]).unwrap();
-        let expected = SeccompEvent::Trapped(RawViolation {
-            pid: 2,
-            arch: 0xc000_003e,
-            nr: -1,
-            args: [0, 1, 2, 3, u64::MAX, 5],
-            ip: 77,
-            frames: frames.to_vec(),
-            errno: None,
-            ..Default::default()
-        });
-        assert_eq!(parsed, expected);
-        assert_eq!(serde_json::to_vec(&expected).unwrap(), &buf[..len]);
-    }
 
     #[test]
     fn handler_frames_format_is_the_serde_format() {
