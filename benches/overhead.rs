@@ -46,7 +46,8 @@ fn sandboxed_without_seccomp() {
 
 fn sandboxed_deny_list() {
     Sandbox::new()
-        .seccomp_deny(&["socket"])
+        .seccomp_deny(sandbox_test::seccomp::Rules::new(["socket"]).unwrap())
+        .unwrap()
         .run(empty_body)
         .assert_passed();
 }

@@ -13,6 +13,7 @@ use crate::limits::{attribution, Enforcement};
 use crate::outcome::{ExitStatus, LiveOutput, Outcome, Output, Report, SetupFailure, Verdict};
 use crate::plan::Plan;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
+use crate::seccomp::report::Ending;
 
 /// How long to wait for a killed sandbox to be gone before giving up on it.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -242,7 +243,7 @@ fn drain(pipe: &OwnedFd, output: &mut Output, live: Option<&mut LiveOutput>) -> 
 /// of the body and of the sandbox.
 /// `seccomp_ended`: how a forbidden call ended the test (any process's; seccomp's `fail`
 /// and `kill` modes).
-fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Outcome>) -> Outcome {
+fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Ending>) -> Outcome {
     if let Some(after) = timed_out {
         return Outcome::TimedOut { after };
     }
@@ -254,8 +255,10 @@ fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Outco
     if let Some(failure) = &heard.setup_failed {
         return Outcome::SetupFailed(failure.clone());
     }
-    if let Some(ended) = seccomp_ended {
-        return ended;
+    match seccomp_ended {
+        Some(Ending::Failed(v)) => return Outcome::SeccompViolation(Box::new(v)),
+        Some(Ending::Killed(v)) => return Outcome::KilledBySeccomp(Box::new(v)),
+        None => {}
     }
     match (&heard.verdict, heard.body_exit) {
         (

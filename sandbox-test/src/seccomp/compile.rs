@@ -110,7 +110,7 @@ mod hex {
 fn violation_reply(rules: &Rules) -> NotifyReply {
     match rules.on_violation {
         OnViolation::Fail => NotifyReply::Fail,
-        OnViolation::Errno => NotifyReply::Errno(rules.errno),
+        OnViolation::Errno(errno) => NotifyReply::Errno(errno as i32),
         OnViolation::Kill => NotifyReply::Kill,
     }
 }
@@ -241,7 +241,7 @@ fn baseline() -> Result<CompiledFilter, SeccompError> {
 
 /// The descriptor the harness reports on in the body (see `setup.rs`).
 fn channel_fd() -> u64 {
-    crate::setup::CHANNEL_FD as u64
+    crate::step::CHANNEL_FD as u64
 }
 
 /// Adds the harness's own calls as allowed, except those in `except` (the policy

@@ -12,6 +12,8 @@
 //! * `record`: the notification supervisor and the recorded profile; `violation`: what
 //!   the supervisor does with a forbidden call of any process (report, errno, end).
 //!
+//! The `Sandbox` methods that choose a policy live with the builder (`sandbox/seccomp.rs`).
+//!
 //! # The harness's own syscalls
 //! Under `allow` lists and profiles whose default action denies, the calls the harness
 //! needs to report the verdict and exit are always allowed: [`HARNESS_SYSCALLS`];
@@ -20,7 +22,6 @@
 //! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
 pub(crate) mod bpf;
-pub(crate) mod builder;
 pub(crate) mod compile;
 pub mod decode;
 pub(crate) mod groups;
@@ -31,11 +32,10 @@ pub(crate) mod record;
 pub mod report;
 pub(crate) mod violation;
 
-pub use builder::SeccompReport;
 pub(crate) use compile::{compile, CompiledFilter};
-pub use policy::Policy;
+pub use policy::{OnViolation, Policy, Rules};
 pub(crate) use report::SeccompEvent;
-pub use report::{Frame, Violation};
+pub use report::{Frame, SeccompReport, Violation};
 
 use std::fmt;
 use std::path::PathBuf;

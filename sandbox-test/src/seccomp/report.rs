@@ -578,6 +578,72 @@ pub(crate) fn install_sigsys_handler(
     Ok(())
 }
 
+/// What the seccomp filter saw during one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeccompReport {
+    /// Every forbidden call, by any process of the sandbox, in order: refused ones (errno
+    /// mode, a profile's errno default) and the one that ended the test.
+    pub violations: Vec<Violation>,
+    /// record mode: the syscalls the body made, sorted names.
+    pub recorded: Vec<String>,
+    /// record mode: the calls the body made, as (arch, number).
+    pub(crate) recorded_calls: Vec<(u32, i32)>,
+}
+
+/// How a forbidden call ended the test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// `on_violation = "fail"`, a profile's trap.
+    Failed(Violation),
+    /// `on_violation = "kill"`, a profile's kill.
+    Killed(Violation),
+}
+
+impl SeccompReport {
+    /// Resolves what the child sent (names from libseccomp), the body's stacks attached to
+    /// the calls they belong to. Returns the report and, when a forbidden call ended the
+    /// test, how.
+    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Ending>) {
+        let mut report = SeccompReport::default();
+        // The calling thread of each violation, for the stacks that follow.
+        let mut tids = Vec::new();
+        let mut ended: Option<(usize, bool)> = None;
+        for event in events {
+            let (raw, killed) = match event {
+                SeccompEvent::Trapped(raw) | SeccompEvent::Refused(raw) => (raw, false),
+                SeccompEvent::Killed(raw) => (raw, true),
+                SeccompEvent::Frames { tid, frames } => {
+                    let waiting = tids.iter().rposition(|t| t == tid);
+                    if let Some(v) = waiting.and_then(|i| report.violations.get_mut(i)) {
+                        if v.backtrace.is_empty() {
+                            v.backtrace = backtrace(frames);
+                        }
+                    }
+                    continue;
+                }
+                SeccompEvent::Recorded { arch, nr } => {
+                    report.recorded_calls.push((*arch, *nr));
+                    continue;
+                }
+            };
+            if raw.errno.is_none() && ended.is_none() {
+                ended = Some((report.violations.len(), killed));
+            }
+            tids.push(raw.tid);
+            report.violations.push(Violation::resolve(raw));
+        }
+        let ending = ended.map(|(i, killed)| {
+            let v = report.violations[i].clone();
+            if killed {
+                Ending::Killed(v)
+            } else {
+                Ending::Failed(v)
+            }
+        });
+        (report, ending)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
