@@ -236,7 +236,7 @@ impl Context<'_> {
             SockAddr => self.sockaddr(value),
             CloneFlags => clone_flags(value),
             Clone3Args => self.clone3(value),
-            NamespaceFlags => flags(value, NAMESPACE_FLAGS, "0"),
+            NamespaceFlags => namespace_flags(value),
             Prot if value == 0 => "PROT_NONE".into(),
             Prot => flags(value, PROT_FLAGS, "0"),
             MapFlags => flags(value, MAP_FLAGS, "0"),
@@ -684,20 +684,23 @@ fn clone_flags(value: u64) -> String {
     }
 }
 
-/// The namespace bits (CLONE_NEWTIME is one only here, not in clone's flags).
-const NAMESPACE_FLAGS: Names = names![
-    CLONE_FILES,
-    CLONE_FS,
-    CLONE_NEWNS,
-    CLONE_SYSVSEM,
-    CLONE_NEWCGROUP,
-    CLONE_NEWUTS,
-    CLONE_NEWIPC,
-    CLONE_NEWUSER,
-    CLONE_NEWPID,
-    CLONE_NEWNET,
-    CLONE_NEWTIME,
-];
+/// unshare(2) / setns(2) flags: clone's bits, and CLONE_NEWTIME, which in clone's flags
+/// would be part of the exit signal.
+fn namespace_flags(value: u64) -> String {
+    let time = libc::CLONE_NEWTIME as u64;
+    let mut s = flags(value & !time, CLONE_FLAGS, "");
+    if value & time != 0 {
+        if !s.is_empty() {
+            s.push('|');
+        }
+        s.push_str("CLONE_NEWTIME");
+    }
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s
+    }
+}
 
 const PROT_FLAGS: Names = names![
     PROT_READ,
@@ -986,6 +989,11 @@ mod tests {
         assert_eq!(
             arguments("clone", &args(&[flags]), &NoMemory)[0],
             "CLONE_VM|CLONE_VFORK|SIGCHLD"
+        );
+        let unshare = (libc::CLONE_NEWUSER | libc::CLONE_NEWTIME) as u64;
+        assert_eq!(
+            arguments("unshare", &args(&[unshare]), &NoMemory)[0],
+            "CLONE_NEWUSER|CLONE_NEWTIME"
         );
         assert_eq!(
             arguments("ioctl", &args(&[1, libc::TIOCSTI, 0]), &NoMemory)[1],

@@ -3,8 +3,8 @@
 //!
 //! The notification supervisor (`violation`) reports every forbidden call. For a call of
 //! the body's own code (its image, its threads) it also asks the body's SIGSYS handler
-//! ([`AtTheCall`]) for the caller's stack: the handler runs right where the call returns,
-//! walks the stack into a fixed array, formats [`SeccompEvent::Frames`] into a stack
+//! (`AtTheCall`) for the caller's stack: the handler runs right where the call returns,
+//! walks the stack into a fixed array, formats `SeccompEvent::Frames` into a stack
 //! buffer and sends it with one `send(2)` (async-signal-safe: no allocation, no lock),
 //! then makes the call return the errno or ends the body's thread group with
 //! `exit_group(2)`, so a violation in any thread ends the test.
