@@ -7,7 +7,7 @@
 //!   baseline seccomp filter included), two lighter variants that show what the
 //!   network namespace and the filter cost, and a `deny` list (whose violations go
 //!   through the notification supervisor, one more process per test);
-//! - raw: fork, unshare the same eight namespaces, map root, fork pid 1, wait — the
+//! - raw: fork, unshare the same seven namespaces, map root, fork pid 1, wait — the
 //!   kernel's floor for the same isolation, without the harness.
 
 use std::time::{Duration, Instant};
@@ -67,8 +67,7 @@ fn raw() {
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWCGROUP
-        | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        | CloneFlags::CLONE_NEWCGROUP;
     let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
     // SAFETY: the child only makes system calls and leaves with _exit.
     match unsafe { nix::unistd::fork() }.unwrap() {

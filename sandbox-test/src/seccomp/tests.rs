@@ -70,7 +70,7 @@ fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
                 |e| serde_json::to_vec(&Message::Seccomp(e)).unwrap(),
                 false,
             ) {
-                Ok(()) => body(),
+                Ok(_) => body(),
                 Err(_) => 120,
             },
             None => body(),
