@@ -4,9 +4,11 @@
 //! thread each time (libtest runs every test on a thread of its own):
 //! - plain: the body called on the thread, as a plain `#[test]` is;
 //! - sandboxed: `Sandbox::run`, which is what `#[sandboxed]` calls (the default sandbox,
-//!   baseline seccomp filter included), and two lighter variants that show what the
-//!   network namespace and the filter cost, and two with hosts (`net(hosts = [...])`):
-//!   the difference between 4 and 2 hosts, halved, is the cost of one more host;
+//!   baseline seccomp filter included), two lighter variants that show what the
+//!   network namespace and the filter cost, a `deny` list (whose violations go
+//!   through the notification supervisor, one more process per test), and two with hosts
+//!   (`net(hosts = [...])`): the difference between 4 and 2 hosts, halved, is the cost of
+//!   one more host;
 //! - raw: fork, unshare the same seven namespaces, map root, fork pid 1, wait — the
 //!   kernel's floor for the same isolation, without the harness.
 
@@ -42,6 +44,14 @@ fn sandboxed() {
 
 fn sandboxed_without_seccomp() {
     Sandbox::new().seccomp_off().run(empty_body).assert_passed();
+}
+
+fn sandboxed_deny_list() {
+    Sandbox::new()
+        .seccomp_deny(sandbox_test::seccomp::Rules::new(["socket"]).unwrap())
+        .unwrap()
+        .run(empty_body)
+        .assert_passed();
 }
 
 fn sandboxed_host_network() {
@@ -115,6 +125,7 @@ fn main() {
         ("#[sandboxed]", sandboxed),
         ("  seccomp = \"off\"", sandboxed_without_seccomp),
         ("  net = \"host\"", sandboxed_host_network),
+        ("  seccomp(deny)", sandboxed_deny_list),
         ("  net(hosts = 2)", sandboxed_two_hosts),
         ("  net(hosts = 4)", sandboxed_four_hosts),
         ("raw fork+unshare", raw),

@@ -38,11 +38,6 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Whether the seccomp filter kills on a forbidden call (so SIGSYS means it did).
-    pub(crate) fn seccomp_kills(&self) -> bool {
-        self.seccomp.as_ref().is_some_and(|f| f.kills)
-    }
-
     /// Writes the plan to a fresh memfd, ready to hand over.
     pub(crate) fn to_memfd(&self) -> std::io::Result<OwnedFd> {
         let mut file = crate::kernel::anonymous_file(c"sandbox-test-plan")?;

@@ -156,7 +156,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
                 drop(network);
                 step.run(
                     "connect to the hosts' init",
-                    net::client::connect(&plan.hosts, body_end, plan.seccomp_kills()),
+                    net::client::connect(&plan.hosts, body_end),
                 );
             }
             body_process(plan, step)

@@ -64,22 +64,15 @@ struct Client {
     names: Vec<String>,
     /// Requests and replies, one at a time.
     control: Mutex<OwnedFd>,
-    /// Whether a SIGSYS means the seccomp filter killed the process.
-    seccomp_kills: bool,
 }
 
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
 /// Setup step (body): the body's end of the init's control socket, and the hosts' names.
-pub(crate) fn connect(
-    names: &[String],
-    control: OwnedFd,
-    seccomp_kills: bool,
-) -> Result<(), StepError> {
+pub(crate) fn connect(names: &[String], control: OwnedFd) -> Result<(), StepError> {
     let client = Client {
         names: names.to_vec(),
         control: Mutex::new(control),
-        seccomp_kills,
     };
     CLIENT
         .set(client)
@@ -207,7 +200,6 @@ impl Spawned {
     /// Waits for it to end; how it ended, as for a test body (`Passed`, `Panicked`,
     /// `ReturnedErr`, `Signaled` for a killed one, ...).
     pub fn wait(&self) -> Result<Outcome, HostError> {
-        let client = client()?;
         let socket = self
             .verdict
             .lock()
@@ -220,11 +212,7 @@ impl Spawned {
             match protocol::receive(socket.as_fd(), &mut buffer) {
                 Ok((Message::Verdict(v), _)) => verdict = Some(v),
                 Ok((Message::BodyExited(status), _)) => {
-                    return Ok(Outcome::of_process(
-                        verdict.as_ref(),
-                        status,
-                        client.seccomp_kills,
-                    ))
+                    return Ok(Outcome::of_process(verdict.as_ref(), status))
                 }
                 Ok(_) => {}
                 Err(e) => return Err(HostError::Channel(e.to_string())),
