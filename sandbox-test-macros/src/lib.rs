@@ -9,9 +9,8 @@ mod expand;
 mod isolation;
 mod model;
 mod seccomp;
-#[path = "../../sandbox-test/src/spec/mod.rs"]
-#[allow(dead_code)]
-mod spec;
+// The parsers the runtime uses too: `crate::spec::...` is `sandbox_test_spec::...`.
+use sandbox_test_spec as spec;
 mod time;
 
 /// Runs the test in a Linux sandbox. See the `sandbox_test` crate for the options.

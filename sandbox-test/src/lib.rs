@@ -27,9 +27,8 @@ mod protocol;
 mod sandbox;
 pub mod seccomp;
 mod setup;
-// Also compiled into the macro crate, which uses every parser; the runtime uses some.
-#[allow(dead_code)]
-mod spec;
+// The option parsers, shared with the macro: `crate::spec::...` is `sandbox_test_spec::...`.
+use sandbox_test_spec as spec;
 mod supervisor;
 #[cfg(test)]
 mod test_support;

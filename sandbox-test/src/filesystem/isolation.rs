@@ -39,7 +39,7 @@ pub struct FsIsolation {
     pub bind: Vec<Bind>,
 }
 
-/// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`spec/bind.rs`).
+/// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`sandbox_test_spec::bind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
     /// The host path.
