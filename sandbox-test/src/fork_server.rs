@@ -134,9 +134,14 @@ fn serve(server: OwnedFd) {
 fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
     let [plan, channel, stdout, stderr]: [OwnedFd; 4] = fds.try_into().ok()?;
     let server = getpid();
+    // Looked up once, here, rather than in every sandbox.
+    let _ = crate::coverage::counters();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
+        Ok(ForkResult::Child) => {
+            crate::coverage::forget_inherited();
+            crate::setup::sandbox_main(server, plan, channel, stdout, stderr)
+        }
         Ok(ForkResult::Parent { child }) => match pidfd_open(child) {
             Ok(pidfd) => {
                 let _ = protocol::send(

@@ -15,6 +15,7 @@
 
 mod body;
 mod capabilities;
+mod coverage;
 mod filesystem;
 mod fork_server;
 mod harness;

@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::{body, capabilities, filesystem, limits, namespaces, net, seccomp, time};
+use crate::{body, capabilities, coverage, filesystem, limits, namespaces, net, seccomp, time};
 
 /// The fd every sandbox process reports on.
 pub(crate) const CHANNEL_FD: RawFd = 3;
@@ -50,6 +50,7 @@ pub(crate) fn sandbox_main(
         namespaces::die_with_parent(fork_server),
     );
     let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    step.run("prepare to send the coverage counts", coverage::start());
     first_process(&plan, &step)
 }
 
@@ -79,7 +80,10 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
-        None => init(plan, step, lifeline),
+        None => {
+            coverage::forget_inherited();
+            init(plan, step, lifeline)
+        }
         Some(init) => {
             // Holding the lifeline's write end until the init is gone is what keeps it alive.
             let status = namespaces::wait_for(init);
@@ -94,6 +98,7 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
 
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run("die with the first process", lifeline.die_with_parent());
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
@@ -120,6 +125,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     );
     match step.run("fork the body", namespaces::fork()) {
         None => {
+            coverage::forget_inherited();
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
             body_process(plan, step)
         }
@@ -138,6 +144,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run(
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
@@ -253,8 +260,12 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Leaves a sandbox process without running the test process's exit handlers.
+/// Leaves a sandbox process without running the test process's exit handlers (among them
+/// the profile runtime's, which would write inside the sandbox: the coverage counts go to
+/// the test process instead).
 pub(crate) fn exit(code: i32) -> ! {
+    // SAFETY: fd 3 is the channel in every sandbox process (`install_standard_fds`).
+    coverage::send(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) });
     // SAFETY: _exit is always safe to call; it does not return.
     unsafe { libc::_exit(code) }
 }
