@@ -245,6 +245,22 @@ impl Output {
     }
 }
 
+/// The kept text, as [`Output::text`] gives it (invalid UTF-8 replaced); what was dropped
+/// past the cap is not mentioned: see [`Output::truncation_note`].
+///
+/// ```no_run
+/// use sandbox_test::Sandbox;
+///
+/// let report = Sandbox::new().run(|| eprintln!("to stderr"));
+/// println!("the body said: {}", report.stderr);
+/// assert_eq!(report.stderr.to_string(), "to stderr\n");
+/// ```
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.kept))
+    }
+}
+
 /// Everything the parent learned from one sandbox run.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -288,6 +304,16 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_displays_its_text() {
+        let mut out = Output::default();
+        out.push(b"caf\xc3\xa9 ");
+        out.push(b"\xff!");
+        assert_eq!(format!("{out}"), "caf\u{e9} \u{fffd}!");
+        assert_eq!(out.to_string(), out.text());
+        assert_eq!(Output::default().to_string(), "");
+    }
 
     #[test]
     fn output_is_capped_and_counted() {

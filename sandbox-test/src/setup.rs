@@ -106,7 +106,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     if net::needs_namespace(plan.net) {
         step.run("mount /sys", filesystem::mount_sysfs());
     }
-    step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    step.run(
+        "mount a private /tmp",
+        filesystem::mount_private_tmp(&plan.workdir),
+    );
     // readonly_root, writable, hide, bind
     step.run(
         "isolate the filesystem",
