@@ -101,7 +101,10 @@ fn workdir_overrides_the_callers_directory() {
     let elsewhere = elsewhere.path().canonicalize().unwrap();
     let _moved = InDirectory::enter(dir.path());
 
-    let report = Sandbox::new().workdir(&elsewhere).run(prints_its_directory);
+    let report = Sandbox::new()
+        .workdir(&elsewhere)
+        .unwrap()
+        .run(prints_its_directory);
     assert_eq!(passed(&report), elsewhere.display().to_string());
 
     let report = Sandbox::new().workdir_temp().run(prints_its_directory);

@@ -35,7 +35,7 @@ use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use object::{Object, ObjectSection};
 
 use crate::protocol::{self, Message};
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// The counter and bitmap sections of this image, as mapped in memory. Every sandbox
 /// process is a fork of the fork server, so the addresses hold in all of them.

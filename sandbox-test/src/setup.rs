@@ -20,10 +20,11 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::{body, capabilities, coverage, filesystem, limits, namespaces, net, seccomp, time};
+use crate::step::{StepError, CHANNEL_FD};
+use crate::{
+    body, capabilities, coverage, filesystem, limits, namespaces, net, seccomp, step, time,
+};
 
-/// The fd every sandbox process reports on.
-pub(crate) const CHANNEL_FD: RawFd = 3;
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
 
@@ -175,26 +176,11 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     // Last, so that nothing of the harness's own preparation runs under the filter.
     step.run(
         "load the seccomp filter",
-        seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel),
+        seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel, |event| {
+            serde_json::to_vec(&Message::Seccomp(event.clone())).unwrap_or_default()
+        }),
     );
     body::run(plan, step.channel)
-}
-
-/// Why a step failed.
-#[derive(Debug)]
-pub(crate) enum StepError {
-    /// A system call failed: what was being done, and the errno.
-    Sys(String, Errno),
-    /// Anything else, said for a person.
-    Other(String),
-    /// The host cannot do this at all: the cause and the fix.
-    Unsupported(String),
-}
-
-impl From<Errno> for StepError {
-    fn from(errno: Errno) -> Self {
-        StepError::Sys(errno.desc().to_owned(), errno)
-    }
 }
 
 /// Runs steps, reporting the first failure on the channel and ending the process.
@@ -263,12 +249,11 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Leaves a sandbox process without running the test process's exit handlers (among them
-/// the profile runtime's, which would write inside the sandbox: the coverage counts go to
-/// the test process instead).
-pub(crate) fn exit(code: i32) -> ! {
+/// Leaves a sandbox process: first its coverage counts go to the test process (in an
+/// instrumented build), then `_exit`, which skips the test process's exit handlers (the
+/// profile runtime's among them, which would write a file inside the sandbox).
+fn exit(code: i32) -> ! {
     // SAFETY: fd 3 is the channel in every sandbox process (`install_standard_fds`).
     coverage::send(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) });
-    // SAFETY: _exit is always safe to call; it does not return.
-    unsafe { libc::_exit(code) }
+    step::exit(code)
 }
