@@ -12,7 +12,12 @@ pub enum ExitStatus {
     /// It exited with this code.
     Code(i32),
     /// A signal killed it.
-    Signal { signal: i32, core_dumped: bool },
+    Signal {
+        /// The signal's number.
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
 }
 
 impl ExitStatus {
@@ -95,6 +100,7 @@ pub enum Outcome {
     Passed,
     /// The body panicked.
     Panicked {
+        /// The panic's message.
         message: String,
         /// `file:line:column` of the panic.
         location: Option<String>,
@@ -102,17 +108,34 @@ pub enum Outcome {
         backtrace: Option<String>,
     },
     /// The body returned `Err`; this is its `Debug` text.
-    ReturnedErr { debug: String },
+    ReturnedErr {
+        /// The `Debug` text of the error.
+        debug: String,
+    },
     /// The body process exited with this code before it reported (e.g. `std::process::exit`).
-    Exited { code: i32 },
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
     /// A signal killed the body process.
-    Signaled { signal: i32, core_dumped: bool },
+    Signaled {
+        /// The signal's number (see [`signal_name`]).
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
     /// The body ran past its timeout; every process of the sandbox was killed.
-    TimedOut { after: Duration },
+    TimedOut {
+        /// The timeout that ran out.
+        after: Duration,
+    },
     /// The sandbox could not be set up; the body never ran.
     SetupFailed(SetupFailure),
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
-    Unsupported { reason: String },
+    Unsupported {
+        /// Why, and how to fix the host.
+        reason: String,
+    },
     /// The body made a syscall its seccomp policy forbids (`on_violation = "fail"`, or a
     /// profile's `SCMP_ACT_TRAP`): the call, its arguments and where it was made.
     SeccompViolation(Box<crate::seccomp::Violation>),
@@ -122,12 +145,15 @@ pub enum Outcome {
     /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
     /// failed: which limit, what enforced it, the evidence, and how the body ended.
     LimitExceeded {
+        /// Which limit, what enforced it, and the evidence.
         hit: crate::limits::attribution::LimitHit,
+        /// How the body ended because of it.
         outcome: Box<Outcome>,
     },
 }
 
 impl Outcome {
+    /// Whether the test passed.
     pub fn is_passed(&self) -> bool {
         matches!(self, Outcome::Passed)
     }
@@ -264,6 +290,7 @@ impl fmt::Display for Output {
 /// Everything the parent learned from one sandbox run.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// How the body ended.
     pub outcome: Outcome,
     /// What the sandbox wrote to fd 1 (subprocesses included).
     pub stdout: Output,
