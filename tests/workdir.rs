@@ -13,6 +13,9 @@ use sandbox_test::{Outcome, Report, Sandbox};
 
 static CWD: Mutex<()> = Mutex::new(());
 
+/// A world-writable directory outside the sandbox's private /tmp.
+const OUTSIDE_TMP: &str = "/var/tmp";
+
 /// Moves the test process into `dir` until dropped.
 struct InDirectory {
     previous: PathBuf,
@@ -73,10 +76,9 @@ fn writes_a_file_where_it_starts() {
 
 #[test]
 fn under_readonly_root_the_callers_directory_stays_writable() {
-    // Outside /tmp, so that only readonly_root decides (the package directory is not
-    // writable for an unprivileged CI user, the build's target directory is).
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let dir = tempfile::tempdir_in(target).unwrap();
+    // Outside /tmp, so that only readonly_root decides, and writable for any user (CI's
+    // unprivileged user can write neither the package nor its target directory).
+    let dir = tempfile::tempdir_in(OUTSIDE_TMP).unwrap();
     let dir_path = dir.path().canonicalize().unwrap();
 
     let _moved = InDirectory::enter(&dir_path);
@@ -97,7 +99,7 @@ fn prints_its_directory() {
 #[test]
 fn workdir_overrides_the_callers_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let elsewhere = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let elsewhere = tempfile::tempdir_in(OUTSIDE_TMP).unwrap();
     let elsewhere = elsewhere.path().canonicalize().unwrap();
     let _moved = InDirectory::enter(dir.path());
 
