@@ -118,6 +118,9 @@
 //! # }
 //! ```
 //!
+//! With `realtime`, the body can move the wall clock of every process of its sandbox again
+//! while it runs: see [`clock`].
+//!
 //! The test binary reads the moved wall clock through `clock_gettime`, `gettimeofday`,
 //! `time` and `timespec_get`, which it exports (so `SystemTime::now()`, chrono and libc
 //! callers see it); programs the body executes see it through libfaketime when it is
@@ -242,7 +245,7 @@ pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure
 pub use sandbox::{OptionError, Sandbox};
 pub use sandbox_test_macros::sandboxed;
 pub use spec::time::TimeSpecError;
-pub use time::{Shift, TimeError, TimeTravel, WallTime};
+pub use time::{clock, Shift, TimeError, TimeTravel, WallTime};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]
