@@ -1,10 +1,11 @@
 //! Run each test in a real Linux sandbox.
 //!
 //! `#[sandboxed]` on a test runs its body in a forked child with fresh user, pid, mount,
-//! uts, ipc, net, cgroup and time namespaces, a private `/tmp`, a private network with only
-//! `lo`, no capabilities, `no_new_privs` and a seccomp filter, and brings the verdict back to
-//! the libtest harness. No custom harness, no root: plain `cargo test` and
-//! `cargo nextest run`, on Linux.
+//! uts, ipc, net and cgroup namespaces (and a time namespace when it moves the monotonic or
+//! boottime clock), a private `/tmp`, a private network with only `lo`, no capabilities,
+//! `no_new_privs` and a seccomp filter, and brings the verdict back to the libtest harness.
+//! No custom harness, no root: plain `cargo test` and `cargo nextest run`, on Linux 5.3 or
+//! later.
 //!
 //! # Quick start
 //!
@@ -187,10 +188,11 @@
 //!
 //! # Hosts that cannot run sandboxes
 //!
-//! When user or time namespaces are unavailable (`kernel.unprivileged_userns_clone = 0`,
+//! When user namespaces are unavailable (`kernel.unprivileged_userns_clone = 0`,
 //! `user.max_user_namespaces = 0`, Ubuntu's AppArmor restriction, a container's seccomp
-//! profile, an old kernel), a sandboxed test fails with [`Outcome::Unsupported`]: one
-//! message naming the cause and the fix. `SANDBOX_TEST_UNSUPPORTED=skip` turns that into a
+//! profile), or the kernel lacks what an option needs (time namespaces for `monotonic` and
+//! `boottime`, say), a sandboxed test fails with [`Outcome::Unsupported`]: one message
+//! naming the cause and the fix. `SANDBOX_TEST_UNSUPPORTED=skip` turns that into a
 //! pass that prints `skipped: <reason>`. The body never runs unsandboxed.
 //!
 //! # Coverage
@@ -218,6 +220,7 @@ mod coverage;
 mod filesystem;
 mod fork_server;
 mod harness;
+mod kernel;
 mod limits;
 mod namespaces;
 mod net;

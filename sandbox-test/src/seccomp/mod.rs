@@ -123,6 +123,8 @@ pub enum SeccompError {
         /// The errno it failed with.
         errno: i32,
     },
+    /// The kernel lacks what the filter needs: the one-line diagnosis.
+    Unsupported(String),
 }
 
 impl fmt::Display for SeccompError {
@@ -172,6 +174,7 @@ impl fmt::Display for SeccompError {
                 "seccomp: {step} failed: {}",
                 std::io::Error::from_raw_os_error(*errno)
             ),
+            Self::Unsupported(reason) => write!(f, "seccomp: {reason}"),
         }
     }
 }
