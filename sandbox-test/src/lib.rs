@@ -124,8 +124,9 @@
 //!
 //! The test binary reads the moved wall clock through `clock_gettime`, `gettimeofday`,
 //! `time` and `timespec_get`, which it exports (so `SystemTime::now()`, chrono and libc
-//! callers see it); programs the body executes see it through libfaketime when it is
-//! installed. The kernel never virtualizes `CLOCK_REALTIME`, so some deadlines and file
+//! callers see it); programs the body executes see it through a small clock library of
+//! this crate, preloaded with `LD_PRELOAD` (built by the crate's build script, no system
+//! package). The kernel never virtualizes `CLOCK_REALTIME`, so some deadlines and file
 //! times stay real: the README's "What time travel cannot move" lists them.
 //!
 //! # Isolation
