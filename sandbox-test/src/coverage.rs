@@ -32,7 +32,9 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
-use object::{Object, ObjectSection};
+use object::elf::FileHeader64;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::{Endianness, SectionIndex};
 
 use crate::protocol::{self, Message};
 use crate::step::StepError;
@@ -60,32 +62,43 @@ pub(crate) fn counters() -> Option<Counters> {
 
 fn find_counters() -> Result<Option<Counters>, Box<dyn std::error::Error>> {
     let file = std::fs::File::open("/proc/self/exe")?;
-    // Reads the ELF header and the section headers only, not the whole binary.
+    // Reads the ELF header, the section headers and their names only (a few reads), not
+    // the symbol tables or the rest of the binary.
     let cache = object::ReadCache::new(file);
-    let image = object::File::parse(&cache)?;
-    let Some(counters) = image.section_by_name("__llvm_prf_cnts") else {
+    let header = FileHeader64::<Endianness>::parse(&cache)?;
+    let endian = header.endian()?;
+    let sections = header.sections(endian, &cache)?;
+    let names = sections
+        .section(SectionIndex(header.shstrndx(endian, &cache)? as usize))?
+        .data(endian, &cache)?;
+    let find = |wanted: &[u8]| {
+        sections.iter().find(|section| {
+            let start = section.sh_name(endian) as usize;
+            names.get(start..).and_then(|n| n.split(|&b| b == 0).next()) == Some(wanted)
+        })
+    };
+    let Some(counters) = find(b"__llvm_prf_cnts") else {
         return Ok(None);
     };
+    let (address, size) = (counters.sh_addr(endian), counters.sh_size(endian));
     // Coverage counters are 64 bits wide (rustc never uses LLVM's single-byte counters).
-    if counters.size() % 8 != 0 || counters.address() % 8 != 0 {
+    if size % 8 != 0 || address % 8 != 0 {
         return Ok(None);
     }
     // Section addresses are the link-time ones; a position-independent executable is
     // loaded at an offset, which the entry point shows.
     // SAFETY: getauxval only reads the auxiliary vector.
     let entry = unsafe { libc::getauxval(libc::AT_ENTRY) };
-    let bias = entry.wrapping_sub(image.entry()) as usize;
+    let bias = entry.wrapping_sub(header.e_entry(endian)) as usize;
     let region = |address: u64, size: u64| Region {
         start: bias.wrapping_add(address as usize),
         len: size as usize,
     };
-    let bitmap = image
-        .section_by_name("__llvm_prf_bits")
-        .map_or(Region { start: 0, len: 0 }, |s| {
-            region(s.address(), s.size())
-        });
+    let bitmap = find(b"__llvm_prf_bits").map_or(Region { start: 0, len: 0 }, |s| {
+        region(s.sh_addr(endian), s.sh_size(endian))
+    });
     Ok(Some(Counters {
-        counters: region(counters.address(), counters.size()),
+        counters: region(address, size),
         bitmap,
     }))
 }
