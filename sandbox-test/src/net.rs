@@ -62,8 +62,12 @@ impl From<NetError> for StepError {
 /// The loopback interface of every network namespace.
 const LOOPBACK: &str = "lo";
 
-nix::ioctl_read_bad!(get_interface_flags, libc::SIOCGIFFLAGS, libc::ifreq);
-nix::ioctl_write_ptr_bad!(set_interface_flags, libc::SIOCSIFFLAGS, libc::ifreq);
+/// The interface ioctls (the macros make them `pub`; the module keeps them to the crate).
+mod ioctl {
+    nix::ioctl_read_bad!(get_interface_flags, libc::SIOCGIFFLAGS, libc::ifreq);
+    nix::ioctl_write_ptr_bad!(set_interface_flags, libc::SIOCSIFFLAGS, libc::ifreq);
+}
+use ioctl::{get_interface_flags, set_interface_flags};
 
 /// Whether the sandbox must `unshare(CLONE_NEWNET)` for `mode`.
 pub(crate) fn needs_namespace(mode: NetMode) -> bool {

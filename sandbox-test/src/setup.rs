@@ -25,8 +25,10 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::step::{exit, StepError, CHANNEL_FD};
-use crate::{body, capabilities, filesystem, kernel, limits, namespaces, net, seccomp, time};
+use crate::step::{StepError, CHANNEL_FD};
+use crate::{
+    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
+};
 
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
@@ -54,6 +56,7 @@ pub(crate) fn sandbox_main(
         namespaces::die_with_parent(fork_server),
     );
     let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    step.run("prepare to send the coverage counts", coverage::start());
     first_process(&plan, &step)
 }
 
@@ -87,7 +90,10 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
-        None => init(plan, step, lifeline),
+        None => {
+            coverage::forget_inherited();
+            init(plan, step, lifeline)
+        }
         Some(init) => {
             // Holding the lifeline's write end until the init is gone is what keeps it alive.
             let status = namespaces::wait_for(init);
@@ -102,6 +108,7 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
 
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run("die with the first process", lifeline.die_with_parent());
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
@@ -117,7 +124,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
         };
         step.run("mount /sys", sysfs);
     }
-    step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    step.run(
+        "mount a private /tmp",
+        filesystem::mount_private_tmp(&plan.workdir),
+    );
     if let Some(note) = step.run(
         "write the sandbox's /etc/hosts",
         net::etc_hosts::install(&net::own_names(&plan.hostname, &plan.hosts)),
@@ -148,6 +158,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     );
     match step.run("fork the body", namespaces::fork()) {
         None => {
+            coverage::forget_inherited();
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
             if let (Some(network), Some((init_end, body_end))) = (network, control) {
                 drop(init_end);
@@ -185,6 +196,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     shed_privileges(plan, step);
     body::run(plan.entry, plan.body, step.channel)
 }
@@ -198,7 +210,10 @@ fn fork_host_process(
 ) -> Result<Pid, StepError> {
     match namespaces::fork()? {
         Some(pid) => Ok(pid),
-        None => host_process(plan, step, network, process),
+        None => {
+            coverage::forget_inherited();
+            host_process(plan, step, network, process)
+        }
     }
 }
 
@@ -223,6 +238,7 @@ fn host_process(
         "close the init's descriptors",
         net::service::close_all_but(process.verdict),
     );
+    step.run("prepare to send the coverage counts", coverage::start());
     shed_privileges(plan, step);
     body::run(process.entry, process.func, verdict.as_fd())
 }
@@ -328,4 +344,13 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )?;
     Ok(())
+}
+
+/// Leaves a sandbox process: first its coverage counts go to the test process (in an
+/// instrumented build), then `_exit`, which skips the test process's exit handlers (the
+/// profile runtime's among them, which would write a file inside the sandbox).
+fn exit(code: i32) -> ! {
+    // SAFETY: fd 3 is the channel in every sandbox process (`install_standard_fds`).
+    coverage::send(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) });
+    step::exit(code)
 }

@@ -304,7 +304,11 @@ impl Sandbox {
                 .unwrap_or_else(|| Self::HOSTNAME.to_owned()),
             hosts: self.hosts.clone(),
             env,
-            workdir: self.workdir.clone(),
+            workdir: self.workdir.at_run_time().map_err(|e| SetupFailure {
+                step: "find the test's current directory".into(),
+                errno: e.raw_os_error(),
+                detail: e.to_string(),
+            })?,
             seccomp: seccomp::plan_filter(&self.seccomp)?,
             net: self.net,
             fs: self.fs.clone(),

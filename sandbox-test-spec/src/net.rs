@@ -69,7 +69,9 @@ pub const HOSTS: std::ops::RangeInclusive<usize> = 2..=16;
 /// A refused list of hosts: the message, and which name it is about (if one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostsError {
+    /// The position of the name the error is about; `None`: the list as a whole.
     pub index: Option<usize>,
+    /// What is wrong, for a person.
     pub message: String,
 }
 
