@@ -350,6 +350,61 @@ fn python_sleeps_through_moves_of_the_clock() -> Result<(), ClockError> {
     Ok(())
 }
 
+// A deadline at the end of time: the clock library translates absolute deadlines without
+// wrapping. A program waiting for {INT64_MAX, 0} ("forever") under a clock moved to the past
+// must keep waiting (here until its alarm interrupts it), not time out at once.
+
+const WAIT_FOREVER: &str = r#"
+#include <errno.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+static void on_alarm(int signal) { (void)signal; }
+int main(void) {
+    sem_t never;
+    sem_init(&never, 0, 0);
+    struct sigaction action = {0};
+    action.sa_handler = on_alarm;
+    sigaction(SIGALRM, &action, NULL);
+    alarm(1);
+    struct timespec forever = {INT64_MAX, 0};
+    int waited = sem_timedwait(&never, &forever);
+    int sem_errno = errno;
+    struct timespec bad = {1, 2000000000L};
+    int slept = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &bad, NULL);
+    printf("%s %s\n", waited == -1 && sem_errno == EINTR ? "interrupted" : "timed-out",
+           slept == EINVAL ? "einval" : "accepted");
+    return 0;
+}
+"#;
+
+#[sandboxed(time(realtime = "2001-01-01T00:00:00Z"))]
+fn a_deadline_at_the_end_of_time_waits_under_a_clock_moved_back() {
+    if !installed("cc") {
+        return;
+    }
+    let dir = std::env::temp_dir();
+    std::fs::write(dir.join("wait_forever.c"), WAIT_FOREVER).unwrap();
+    let program = dir.join("wait_forever");
+    run(
+        "cc",
+        &[
+            "-o",
+            program.to_str().unwrap(),
+            dir.join("wait_forever.c").to_str().unwrap(),
+            "-pthread",
+        ],
+    );
+    assert_eq!(
+        run(program.to_str().unwrap(), &[]),
+        "interrupted einval",
+        "a deadline of {{INT64_MAX, 0}} wrapped into the past, or a bad one was made valid"
+    );
+}
+
 // Where the clock cannot move: an error that says why
 
 #[test]
