@@ -405,6 +405,19 @@ fn a_deadline_at_the_end_of_time_waits_under_a_clock_moved_back() {
     );
 }
 
+#[sandboxed(time(realtime = "+0s"))]
+fn a_move_by_the_largest_duration_is_refused_and_the_clock_moves_again() {
+    for by in [Duration::MAX, Duration::from_secs(i64::MAX as u64)] {
+        let error = clock::advance(by).unwrap_err();
+        assert!(matches!(error, ClockError::OutOfRange(_)), "{error}");
+    }
+    // The refused moves left the page unlocked and as it was.
+    let before = Utc::now().year();
+    clock::advance(Duration::from_secs(400 * DAY)).unwrap();
+    assert!(Utc::now().year() > before, "{} after {before}", Utc::now().year());
+    assert_eq!(run("date", &["-u", "+%Y"]), Utc::now().year().to_string());
+}
+
 // Where the clock cannot move: an error that says why
 
 #[test]
