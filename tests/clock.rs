@@ -414,8 +414,51 @@ fn a_move_by_the_largest_duration_is_refused_and_the_clock_moves_again() {
     // The refused moves left the page unlocked and as it was.
     let before = Utc::now().year();
     clock::advance(Duration::from_secs(400 * DAY)).unwrap();
-    assert!(Utc::now().year() > before, "{} after {before}", Utc::now().year());
+    assert!(
+        Utc::now().year() > before,
+        "{} after {before}",
+        Utc::now().year()
+    );
     assert_eq!(run("date", &["-u", "+%Y"]), Utc::now().year().to_string());
+}
+
+/// The body's own interposed functions translate the same deadlines without overflow.
+#[sandboxed(time(realtime = "2001-01-01T00:00:00Z"))]
+fn the_bodys_wait_for_ever_waits_under_a_clock_moved_back() {
+    struct Semaphore(std::cell::UnsafeCell<libc::sem_t>);
+    // SAFETY: a POSIX semaphore is made to be shared between threads.
+    unsafe impl Sync for Semaphore {}
+    static NEVER: std::sync::OnceLock<Semaphore> = std::sync::OnceLock::new();
+    let semaphore = NEVER.get_or_init(|| {
+        // SAFETY: a zeroed sem_t, initialised before any use.
+        let semaphore = Semaphore(unsafe { std::mem::zeroed() });
+        assert_eq!(unsafe { libc::sem_init(semaphore.0.get(), 0, 0) }, 0);
+        semaphore
+    });
+    let bad = libc::timespec {
+        tv_sec: 1,
+        tv_nsec: 2_000_000_000,
+    };
+    // SAFETY: a live semaphore and a timespec on the stack.
+    let refused = unsafe { libc::sem_timedwait(semaphore.0.get(), &bad) };
+    assert_eq!(
+        (refused, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(libc::EINVAL))
+    );
+    let poster = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: a live semaphore.
+        unsafe { libc::sem_post(NEVER.get().unwrap().0.get()) };
+    });
+    let forever = libc::timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above.
+    let waited = unsafe { libc::sem_timedwait(semaphore.0.get(), &forever) };
+    let error = std::io::Error::last_os_error();
+    assert_eq!(waited, 0, "the wait ended without the post: {error}");
+    poster.join().unwrap();
 }
 
 // Where the clock cannot move: an error that says why
