@@ -134,9 +134,12 @@ fn serve(server: OwnedFd) {
 fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
     let [plan, channel, stdout, stderr]: [OwnedFd; 4] = fds.try_into().ok()?;
     let server = getpid();
+    let requested_at = crate::trace::now();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
+        Ok(ForkResult::Child) => {
+            crate::setup::sandbox_main(server, requested_at, plan, channel, stdout, stderr)
+        }
         Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
             Ok(pidfd) => {
                 let _ = protocol::send(

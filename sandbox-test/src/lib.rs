@@ -35,6 +35,7 @@ mod supervisor;
 #[cfg(test)]
 mod test_support;
 mod time;
+mod trace;
 
 pub use body::TestBody;
 pub use filesystem::Workdir;

@@ -21,7 +21,7 @@ use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
 use crate::step::{exit, StepError, CHANNEL_FD};
-use crate::{body, capabilities, filesystem, limits, namespaces, net, seccomp, time};
+use crate::{body, capabilities, filesystem, limits, namespaces, net, seccomp, time, trace};
 
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
@@ -29,11 +29,13 @@ const SETUP_FAILED: i32 = 125;
 /// Entry of the sandbox's first process, right after the fork server forked it.
 pub(crate) fn sandbox_main(
     fork_server: Pid,
+    requested_at: u64,
     plan: OwnedFd,
     channel: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
 ) -> ! {
+    let started_at = trace::now();
     // Read the plan before the fds are rearranged (that closes every other fd).
     let plan = Plan::from_memfd(plan);
     let channel = match install_standard_fds(channel, stdout, stderr) {
@@ -41,14 +43,22 @@ pub(crate) fn sandbox_main(
         // Without a channel there is nobody to tell; the parent sees the exit code.
         Err(_) => exit(SETUP_FAILED),
     };
-    let step = Steps {
+    let mut step = Steps {
         channel: channel.as_fd(),
+        trace: false,
     };
+    let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    if plan.trace {
+        step.trace = true;
+        trace::reset();
+        trace::mark_at("fork server: fork the first process", requested_at);
+        trace::mark_at("first process: start", started_at);
+        trace::mark("read the plan");
+    }
     step.run(
         "die with the fork server",
         namespaces::die_with_parent(fork_server),
     );
-    let plan = step.run("read the plan", plan.map_err(StepError::Other));
     first_process(&plan, &step)
 }
 
@@ -168,18 +178,28 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
             serde_json::to_vec(&Message::Seccomp(event.clone())).unwrap_or_default()
         }),
     );
+    if step.trace {
+        let _ = protocol::send(step.channel, &Message::Trace(trace::points()), &[]);
+    }
     body::run(plan, step.channel)
 }
 
 /// Runs steps, reporting the first failure on the channel and ending the process.
 struct Steps<'a> {
     channel: BorrowedFd<'a>,
+    /// Record when each step ends (`SANDBOX_TEST_TRACE`).
+    trace: bool,
 }
 
 impl Steps<'_> {
-    fn run<T>(&self, name: &str, result: Result<T, StepError>) -> T {
+    fn run<T>(&self, name: &'static str, result: Result<T, StepError>) -> T {
         let message = match result {
-            Ok(value) => return value,
+            Ok(value) => {
+                if self.trace {
+                    trace::mark(name);
+                }
+                return value;
+            }
             Err(StepError::Sys(detail, errno)) => Message::SetupFailed(SetupFailure {
                 step: name.to_owned(),
                 errno: Some(errno as i32),
