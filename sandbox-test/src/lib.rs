@@ -2,7 +2,9 @@
 //!
 //! `#[sandboxed]` on a test runs its body in a forked child with fresh user, pid, mount,
 //! uts, ipc, net, cgroup and time namespaces, no capabilities and `no_new_privs`, and
-//! brings the verdict back to the libtest harness. See the README for the options.
+//! brings the verdict back to the libtest harness. See the README for the options. With
+//! `time(realtime = ...)` the body can also move the wall clock of every process of its
+//! sandbox while it runs: see [`clock`].
 //!
 //! ```no_run
 //! use sandbox_test::sandboxed;
@@ -47,7 +49,7 @@ pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure
 pub use sandbox::{OptionError, Sandbox};
 pub use sandbox_test_macros::sandboxed;
 pub use spec::time::TimeSpecError;
-pub use time::{Shift, TimeError, TimeTravel, WallTime};
+pub use time::{clock, Shift, TimeError, TimeTravel, WallTime};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]

@@ -162,10 +162,8 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());
-    // After the environment: it adds libfaketime's variables for subprocesses.
-    if let Some(note) = step.run("move the wall clock", time::move_wall_clock(&plan.time)) {
-        let _ = protocol::send(step.channel, &Message::Note(note), &[]);
-    }
+    // After the environment: it preloads the clock library into subprocesses.
+    step.run("move the wall clock", time::move_wall_clock(&plan.time));
     step.run(
         "apply the limits",
         limits::apply_rlimits(&plan.limits, !plan.fs.needs_lock()).map_err(StepError::from),
