@@ -32,6 +32,8 @@ static START_ERROR: OnceLock<String> = OnceLock::new();
 static START_FORK_SERVER: extern "C" fn() = start;
 
 extern "C" fn start() {
+    // Before the fork, so that both the test process and the server hold it.
+    crate::body::snapshot_inherited_environment();
     match spawn() {
         Ok(fd) => SERVER.store(fd, Ordering::Release),
         Err(errno) => {
@@ -89,6 +91,8 @@ struct Live {
 }
 
 fn serve(server: OwnedFd) {
+    // Once here rather than in every body: what the sandboxes inherit, they need not redo.
+    crate::time::prepare_for_sandboxes();
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let mut live: Vec<Live> = Vec::new();
     loop {

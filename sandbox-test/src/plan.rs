@@ -25,8 +25,8 @@ pub(crate) struct Plan {
     pub body: usize,
     /// The UTS hostname inside.
     pub hostname: String,
-    /// The body's whole environment.
-    pub env: Vec<(OsString, OsString)>,
+    /// The body's whole environment; `None` when it is the one the fork server inherited.
+    pub env: Option<Vec<(OsString, OsString)>>,
     pub workdir: Workdir,
     /// The seccomp filter, compiled in the parent; `None` for `seccomp = "off"`.
     pub seccomp: Option<crate::seccomp::CompiledFilter>,

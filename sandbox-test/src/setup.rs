@@ -151,7 +151,10 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
     );
-    step.run("set the environment", body::set_environment(&plan.env));
+    step.run(
+        "set the environment",
+        body::set_environment(plan.env.as_deref()),
+    );
     step.run(
         "enter the working directory",
         filesystem::enter_workdir(&plan.workdir),

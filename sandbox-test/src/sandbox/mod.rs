@@ -275,7 +275,7 @@ impl Sandbox {
             entry,
             body,
             hostname: self.hostname.clone(),
-            env,
+            env: body::environment_for_plan(env),
             workdir: self.workdir.clone(),
             seccomp: seccomp::plan_filter(&self.seccomp)?,
             net: self.net,
