@@ -408,58 +408,69 @@ fn main() {
     );
 
     println!("targets (costs over a plain test, medians of this run):");
-    let target = |what: &str, value: String, goal: &str, met: bool| {
-        println!(
-            "  {what:<44} {value:>10}   target {goal:<8} {}",
-            if met { "met" } else { "NOT met" }
-        )
-    };
-    target(
-        "#[sandboxed] / floor",
-        format!("{:.2}×", default / floor),
-        "≤ 1.25×",
-        default / floor <= 1.25,
-    );
-    target(
-        "#[sandboxed] / rusty-fork",
-        format!("{:.2}×", default / rusty),
-        "< 1×",
-        default < rusty,
-    );
-    target(
-        "net = \"host\" / floor without netns",
-        format!("{:.2}×", host / floor_no_net),
-        "≤ 1.25×",
-        host / floor_no_net <= 1.25,
-    );
-    target(
-        "rusty-fork / net = \"host\"",
-        format!("{:.2}×", rusty / host),
-        "≥ 2×",
-        rusty / host >= 2.0,
-    );
-    target(
-        "throughput, 2 threads / 1 thread",
-        format!("{:.2}×", two / one),
-        "≥ 1.7×",
-        two / one >= 1.7,
-    );
-    target(
-        "1 GiB + 16 threads harness / small harness",
-        format!("{:.2}×", ms(big) / ms(small)),
-        "≤ 1.1×",
-        ms(big) / ms(small) <= 1.1,
-    );
-    target(
-        "Docker's default profile − seccomp off",
-        format!("{:.3} ms", docker - off),
-        "≤ 0.3 ms",
-        docker - off <= 0.3,
-    );
-    target(
-        "baseline filter (#[sandboxed] − seccomp off)",
-        format!("{:.3} ms", default - off),
-        "≤ 0.1 ms",
-        default - off <= 0.1,
-    );
+    let (big, small) = (ms(big), ms(small));
+    // (what, value, unit, goal, met)
+    let targets = [
+        (
+            "#[sandboxed] / floor",
+            default / floor,
+            "×",
+            "≤ 1.25×",
+            default / floor <= 1.25,
+        ),
+        (
+            "#[sandboxed] / rusty-fork",
+            default / rusty,
+            "×",
+            "< 1×",
+            default < rusty,
+        ),
+        (
+            "net = \"host\" / floor without netns",
+            host / floor_no_net,
+            "×",
+            "≤ 1.25×",
+            host / floor_no_net <= 1.25,
+        ),
+        (
+            "rusty-fork / net = \"host\"",
+            rusty / host,
+            "×",
+            "≥ 2×",
+            rusty / host >= 2.0,
+        ),
+        (
+            "throughput, 2 threads / 1 thread",
+            two / one,
+            "×",
+            "≥ 1.7×",
+            two / one >= 1.7,
+        ),
+        (
+            "1 GiB + 16 threads harness / small harness",
+            big / small,
+            "×",
+            "≤ 1.1×",
+            big / small <= 1.1,
+        ),
+        (
+            "Docker's default profile − seccomp off",
+            docker - off,
+            " ms",
+            "≤ 0.3 ms",
+            docker - off <= 0.3,
+        ),
+        (
+            "baseline filter (#[sandboxed] − seccomp off)",
+            default - off,
+            " ms",
+            "≤ 0.1 ms",
+            default - off <= 0.1,
+        ),
+    ];
+    for (what, value, unit, goal, met) in targets {
+        let value = format!("{value:.2}{unit}");
+        let verdict = if met { "met" } else { "NOT met" };
+        println!("  {what:<44} {value:>10}   target {goal:<8} {verdict}");
+    }
 }
