@@ -7,7 +7,8 @@
 //!    - `Sandbox::run` (what `#[sandboxed]` calls): the default sandbox (baseline seccomp
 //!      filter), `seccomp = "off"`, `net = "host"`, and Docker's default profile;
 //!    - rusty-fork 0.3 (re-executes the test binary for the one test; no namespaces);
-//!    - the floor: fork → unshare of the same namespaces → uid/gid map → fork pid 1 →
+//!    - the floor: fork → unshare of the namespaces a default sandbox has (user, pid,
+//!      mount, uts, ipc, net, cgroup; no time namespace unless asked) → uid/gid map → fork pid 1 →
 //!      mount /proc → lo up → exit, written straight on the system calls; and the same
 //!      without the network namespace (the floor of `net = "host"`).
 //!
@@ -129,8 +130,7 @@ fn floor(with_net: bool) {
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWCGROUP
-        | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        | CloneFlags::CLONE_NEWCGROUP;
     if with_net {
         flags |= CloneFlags::CLONE_NEWNET;
     }

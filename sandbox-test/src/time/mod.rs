@@ -28,6 +28,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::time::{
@@ -249,6 +250,12 @@ pub(crate) struct TimePlan {
 }
 
 impl TimePlan {
+    /// Whether the sandbox needs a time namespace: only to move the monotonic or boottime
+    /// clock (the wall clock is moved in the body's own process).
+    pub(crate) fn needs_namespace(&self) -> bool {
+        !self.namespace_offsets().is_zero()
+    }
+
     pub(crate) fn namespace_offsets(&self) -> NamespaceOffsets {
         NamespaceOffsets {
             monotonic: std::time::Duration::from_secs(self.monotonic_secs),
@@ -357,8 +364,26 @@ impl From<TimeError> for StepError {
     }
 }
 
+/// Step of the sandbox's first process, after the user namespace and before it forks:
+/// `unshare --time`. A kernel without time namespaces is diagnosed, not a setup failure.
+pub(crate) fn unshare_namespace() -> Result<(), StepError> {
+    namespace::unshare().map_err(|errno| match errno {
+        Errno::EINVAL | Errno::ENOSYS => StepError::Unsupported(
+            crate::kernel::Feature::TimeNamespaces
+                .missing(&format!("unshare(CLONE_NEWTIME) failed with {errno:?}")),
+        ),
+        Errno::ENOSPC => StepError::Unsupported(
+            "unshare(CLONE_NEWTIME) failed with ENOSPC: the limit on time namespaces is \
+             reached (user.max_time_namespaces, which is 0 where time namespaces are \
+             switched off). Fix: raise it, e.g. `sudo sysctl -w user.max_time_namespaces=15000`"
+                .into(),
+        ),
+        errno => StepError::Sys("unshare(CLONE_NEWTIME)".into(), errno),
+    })
+}
+
 /// Step of the sandbox's first process, right after it unshared the time namespace and
-/// before it forks: `unshare --time --monotonic ... --boottime ...`.
+/// before it forks: `--monotonic ... --boottime ...`.
 pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
     Ok(namespace::write_namespace_offsets(
         &plan.namespace_offsets(),
