@@ -32,7 +32,7 @@ pub enum NotifyReply {
 /// A filter ready to load: BPF bytes and what the child must set up around them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledFilter {
-    /// `struct sock_filter[]`, hex encoded (it travels in the JSON plan).
+    /// `struct sock_filter[]`, hex encoded (readable wherever the filter is serialized).
     #[serde(with = "hex")]
     pub bpf: Vec<u8>,
     /// seccomp(2) flags (from a profile's `flags`), without NEW_LISTENER.
