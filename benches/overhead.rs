@@ -5,7 +5,9 @@
 //!    timed from before the thread is spawned to after it is joined:
 //!    - plain: the body called on the thread, as a plain `#[test]` is;
 //!    - `Sandbox::run` (what `#[sandboxed]` calls): the default sandbox (baseline seccomp
-//!      filter), `seccomp = "off"`, `net = "host"`, and Docker's default profile;
+//!      filter), `seccomp = "off"`, `net = "host"`, Docker's default profile, and a
+//!      `deny` list (whose violations go through the notification supervisor, one more
+//!      process per test);
 //!    - rusty-fork 0.3 (re-executes the test binary for the one test; no namespaces);
 //!    - the floor: fork → unshare of the namespaces a default sandbox has (user, pid,
 //!      mount, uts, ipc, net, cgroup; no time namespace unless asked) → uid/gid map → fork pid 1 →
@@ -63,6 +65,14 @@ fn sandboxed() {
 
 fn sandboxed_without_seccomp() {
     Sandbox::new().seccomp_off().run(empty_body).assert_passed();
+}
+
+fn sandboxed_deny_list() {
+    Sandbox::new()
+        .seccomp_deny(sandbox_test::seccomp::Rules::new(["socket"]).unwrap())
+        .unwrap()
+        .run(empty_body)
+        .assert_passed();
 }
 
 fn sandboxed_host_network() {
@@ -190,7 +200,7 @@ struct Row {
 }
 
 fn latency(runs: usize) -> Vec<Row> {
-    let variants: [(&'static str, fn()); 8] = [
+    let variants: [(&'static str, fn()); 9] = [
         ("plain #[test]", plain),
         ("#[sandboxed]", sandboxed),
         ("  seccomp = \"off\"", sandboxed_without_seccomp),
@@ -199,6 +209,7 @@ fn latency(runs: usize) -> Vec<Row> {
         ("rusty-fork 0.3", rusty_fork),
         ("floor", floor_with_net),
         ("floor without netns", floor_without_net),
+        ("  seccomp(deny)", sandboxed_deny_list),
     ];
     // One warm-up run each, so that first-time page faults do not count.
     variants.iter().for_each(|(_, one)| one());

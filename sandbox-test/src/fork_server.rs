@@ -146,10 +146,13 @@ fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> 
         return None;
     }
     let server = getpid();
+    // Looked up once, here, rather than in every sandbox.
+    let _ = crate::coverage::counters();
     let requested_at = crate::trace::now();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            crate::coverage::forget_inherited();
             crate::setup::sandbox_main(server, requested_at, plan, channel, stdout, stderr)
         }
         Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {

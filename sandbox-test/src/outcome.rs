@@ -12,7 +12,12 @@ pub enum ExitStatus {
     /// It exited with this code.
     Code(i32),
     /// A signal killed it.
-    Signal { signal: i32, core_dumped: bool },
+    Signal {
+        /// The signal's number.
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
 }
 
 impl ExitStatus {
@@ -95,6 +100,7 @@ pub enum Outcome {
     Passed,
     /// The body panicked.
     Panicked {
+        /// The panic's message.
         message: String,
         /// `file:line:column` of the panic.
         location: Option<String>,
@@ -102,32 +108,54 @@ pub enum Outcome {
         backtrace: Option<String>,
     },
     /// The body returned `Err`; this is its `Debug` text.
-    ReturnedErr { debug: String },
+    ReturnedErr {
+        /// The `Debug` text of the error.
+        debug: String,
+    },
     /// The body process exited with this code before it reported (e.g. `std::process::exit`).
-    Exited { code: i32 },
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
     /// A signal killed the body process.
-    Signaled { signal: i32, core_dumped: bool },
+    Signaled {
+        /// The signal's number (see [`signal_name`]).
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
     /// The body ran past its timeout; every process of the sandbox was killed.
-    TimedOut { after: Duration },
+    TimedOut {
+        /// The timeout that ran out.
+        after: Duration,
+    },
     /// The sandbox could not be set up; the body never ran.
     SetupFailed(SetupFailure),
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
-    Unsupported { reason: String },
-    /// The body made a syscall its seccomp policy forbids (`on_violation = "fail"`, or a
-    /// profile's `SCMP_ACT_TRAP`): the call, its arguments and where it was made.
+    Unsupported {
+        /// Why, and how to fix the host.
+        reason: String,
+    },
+    /// A process of the sandbox made a syscall its seccomp policy forbids (`on_violation
+    /// = "fail"`, or a profile's `SCMP_ACT_TRAP`): the process, the call, its arguments
+    /// and, for the body's own code, where it was made.
     SeccompViolation(Box<crate::seccomp::Violation>),
-    /// The kernel killed the body for a forbidden syscall (`on_violation = "kill"`, or a
-    /// profile's kill action).
-    KilledBySeccomp,
+    /// A process of the sandbox made a syscall its policy kills for (`on_violation =
+    /// "kill"`, or a profile's kill action): the process, the call and its arguments;
+    /// every process of the sandbox was killed.
+    KilledBySeccomp(Box<crate::seccomp::Violation>),
     /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
     /// failed: which limit, what enforced it, the evidence, and how the body ended.
     LimitExceeded {
+        /// Which limit, what enforced it, and the evidence.
         hit: crate::limits::attribution::LimitHit,
+        /// How the body ended because of it.
         outcome: Box<Outcome>,
     },
 }
 
 impl Outcome {
+    /// Whether the test passed.
     pub fn is_passed(&self) -> bool {
         matches!(self, Outcome::Passed)
     }
@@ -185,10 +213,9 @@ impl fmt::Display for Outcome {
             Outcome::SeccompViolation(violation) => {
                 write!(f, "sandboxed test was ended by seccomp: {violation}")
             }
-            Outcome::KilledBySeccomp => write!(
-                f,
-                "sandboxed test was killed by seccomp (SIGSYS) for a forbidden syscall"
-            ),
+            Outcome::KilledBySeccomp(violation) => {
+                write!(f, "sandboxed test was killed by seccomp: {violation}")
+            }
             Outcome::LimitExceeded { hit, outcome } => {
                 write!(f, "sandboxed test hit its {hit}\n{outcome}")
             }
@@ -207,10 +234,13 @@ impl Output {
     /// How many bytes a stream keeps; the rest is counted and dropped.
     pub const CAP: usize = 16 * 1024 * 1024;
 
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    /// Keeps what fits under the cap; returns the part kept.
+    pub(crate) fn push<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
         self.total += bytes.len() as u64;
         let room = Self::CAP.saturating_sub(self.kept.len());
-        self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let kept = &bytes[..bytes.len().min(room)];
+        self.kept.extend_from_slice(kept);
+        kept
     }
 
     /// The kept bytes (at most [`Output::CAP`]).
@@ -245,9 +275,107 @@ impl Output {
     }
 }
 
+/// The kept text, as [`Output::text`] gives it (invalid UTF-8 replaced); what was dropped
+/// past the cap is not mentioned: see [`Output::truncation_note`].
+///
+/// ```no_run
+/// use sandbox_test::Sandbox;
+///
+/// let report = Sandbox::new().run(|| eprintln!("to stderr"));
+/// println!("the body said: {}", report.stderr);
+/// assert_eq!(report.stderr.to_string(), "to stderr\n");
+/// ```
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.kept))
+    }
+}
+
+/// One output stream of the sandbox written into the test's own output as it arrives,
+/// through `print!`/`eprint!` (which libtest captures: shown on failure, or at once with
+/// `--nocapture`). Bytes wait only to complete a UTF-8 character split across reads.
+#[derive(Debug)]
+pub(crate) struct LiveOutput {
+    stderr: bool,
+    pending: Vec<u8>,
+}
+
+impl LiveOutput {
+    pub(crate) fn stdout() -> Self {
+        Self {
+            stderr: false,
+            pending: Vec::new(),
+        }
+    }
+
+    pub(crate) fn stderr() -> Self {
+        Self {
+            stderr: true,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Writes what is complete of `bytes` (invalid UTF-8 replaced).
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        let text = self.complete_text(bytes);
+        self.emit(&text);
+    }
+
+    /// `bytes` after what was pending, as text up to the last complete character.
+    fn complete_text(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let mut text = String::new();
+        let mut done = 0;
+        while done < self.pending.len() {
+            match std::str::from_utf8(&self.pending[done..]) {
+                Ok(rest) => {
+                    text.push_str(rest);
+                    done = self.pending.len();
+                }
+                Err(e) => {
+                    let valid = &self.pending[done..done + e.valid_up_to()];
+                    text.push_str(&String::from_utf8_lossy(valid));
+                    done += e.valid_up_to();
+                    match e.error_len() {
+                        Some(bad) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            done += bad;
+                        }
+                        // A character cut by the read: wait for its end.
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.pending.drain(..done);
+        text
+    }
+
+    /// Writes what is left (a cut character, replaced) at the end of the stream.
+    pub(crate) fn finish(&mut self) {
+        let rest = String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned();
+        self.emit(&rest);
+    }
+
+    fn emit(&self, text: &str) {
+        use std::io::Write as _;
+        if text.is_empty() {
+            return;
+        }
+        if self.stderr {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+            // Shown at once with --nocapture even without a newline.
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
 /// Everything the parent learned from one sandbox run.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// How the body ended.
     pub outcome: Outcome,
     /// What the sandbox wrote to fd 1 (subprocesses included).
     pub stdout: Output,
@@ -290,6 +418,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn output_displays_its_text() {
+        let mut out = Output::default();
+        out.push(b"caf\xc3\xa9 ");
+        out.push(b"\xff!");
+        assert_eq!(format!("{out}"), "caf\u{e9} \u{fffd}!");
+        assert_eq!(out.to_string(), out.text());
+        assert_eq!(Output::default().to_string(), "");
+    }
+
+    #[test]
     fn output_is_capped_and_counted() {
         let mut out = Output::default();
         out.push(&vec![b'x'; Output::CAP - 1]);
@@ -301,6 +439,18 @@ mod tests {
             .truncation_note("stdout")
             .unwrap()
             .contains("kept the first 16777216 of 16777218"));
+    }
+
+    #[test]
+    fn live_output_waits_only_for_a_cut_character() {
+        let mut live = LiveOutput::stdout();
+        let e_acute = "é".as_bytes();
+        assert_eq!(live.complete_text(b"ab"), "ab");
+        assert_eq!(live.complete_text(&[b'c', e_acute[0]]), "c");
+        assert_eq!(live.complete_text(&[e_acute[1], b'\n']), "é\n");
+        assert_eq!(live.complete_text(&[0xff, b'x']), "\u{fffd}x");
+        assert_eq!(live.complete_text(&[e_acute[0]]), "");
+        assert_eq!(live.pending, [e_acute[0]]);
     }
 
     #[test]

@@ -20,9 +20,10 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::step::{exit, StepError, CHANNEL_FD};
+use crate::step::{StepError, CHANNEL_FD};
 use crate::{
-    body, capabilities, filesystem, kernel, limits, namespaces, net, seccomp, time, trace,
+    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
+    trace,
 };
 
 /// Exit code of a sandbox process that stopped because a step failed.
@@ -61,6 +62,7 @@ pub(crate) fn sandbox_main(
         "die with the fork server",
         namespaces::die_with_parent(fork_server),
     );
+    step.run("prepare to send the coverage counts", coverage::start());
     first_process(&plan, &step)
 }
 
@@ -94,7 +96,10 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
-        None => init(plan, step, lifeline),
+        None => {
+            coverage::forget_inherited();
+            init(plan, step, lifeline)
+        }
         Some(init) => {
             // Holding the lifeline's write end until the init is gone is what keeps it alive.
             let status = namespaces::wait_for(init);
@@ -109,6 +114,7 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
 
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run("die with the first process", lifeline.die_with_parent());
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
@@ -116,7 +122,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     if net::needs_namespace(plan.net) {
         step.run("mount /sys", filesystem::mount_sysfs());
     }
-    step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    step.run(
+        "mount a private /tmp",
+        filesystem::mount_private_tmp(&plan.workdir),
+    );
     // readonly_root, writable, hide, bind
     step.run(
         "isolate the filesystem",
@@ -135,6 +144,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     );
     match step.run("fork the body", namespaces::fork()) {
         None => {
+            coverage::forget_inherited();
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
             body_process(plan, step)
         }
@@ -153,6 +163,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run(
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
@@ -265,4 +276,13 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )?;
     Ok(())
+}
+
+/// Leaves a sandbox process: first its coverage counts go to the test process (in an
+/// instrumented build), then `_exit`, which skips the test process's exit handlers (the
+/// profile runtime's among them, which would write a file inside the sandbox).
+fn exit(code: i32) -> ! {
+    // SAFETY: fd 3 is the channel in every sandbox process (`install_standard_fds`).
+    coverage::send(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) });
+    step::exit(code)
 }

@@ -234,11 +234,21 @@ impl Sandbox {
     }
 
     /// Runs `body` in a fresh sandbox and reports what happened. Never panics because of
-    /// the body; the body never runs outside a sandbox.
+    /// the body; the body never runs outside a sandbox. Its output is in the report only.
     pub fn run<R: TestBody>(&self, body: fn() -> R) -> Report {
+        self.run_with(body, false)
+    }
+
+    /// `run`, the sandbox's output also written into the test's output as it arrives
+    /// (what `#[sandboxed]` does).
+    pub(crate) fn run_live<R: TestBody>(&self, body: fn() -> R) -> Report {
+        self.run_with(body, true)
+    }
+
+    fn run_with<R: TestBody>(&self, body: fn() -> R, live: bool) -> Report {
         match self.plan(body) {
             Ok(plan) => {
-                let mut report = supervisor::supervise(&plan, self.timeout);
+                let mut report = supervisor::supervise(&plan, self.timeout, live);
                 seccomp::conclude(&self.seccomp, &mut report);
                 if let Err(why) = crate::limits::release(&plan.limits) {
                     report.notes.push(why);
@@ -276,7 +286,11 @@ impl Sandbox {
             body,
             hostname: self.hostname.clone(),
             env: body::environment_for_plan(env),
-            workdir: self.workdir.clone(),
+            workdir: self.workdir.at_run_time().map_err(|e| SetupFailure {
+                step: "find the test's current directory".into(),
+                errno: e.raw_os_error(),
+                detail: e.to_string(),
+            })?,
             seccomp: seccomp::plan_filter(&self.seccomp)?,
             net: self.net,
             fs: self.fs.clone(),
@@ -307,7 +321,7 @@ mod tests {
     fn traced(trace: bool) -> Option<Vec<(String, u64)>> {
         let mut plan = Sandbox::new().plan(empty).unwrap();
         plan.trace = trace;
-        let (report, points) = supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT);
+        let (report, points) = supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
         report.assert_passed();
         points
     }

@@ -4,11 +4,13 @@
 //!   baseline used when a test names no policy).
 //! * `groups`: resolving names and systemd-style `@groups` with libseccomp.
 //! * [`profile`]: Docker/OCI seccomp profiles.
-//! * `compile`: a policy to BPF, in the parent, once per distinct policy.
+//! * `compile`: a policy to BPF, in the parent, once per distinct policy; `bpf`: a
+//!   profile's filter run in user space by the supervisor on a notified call.
+//! * [`decode`]: syscall arguments as strace prints them (for reports).
 //! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
-//! * `record`: the notification supervisor (errno mode, record mode) and the recorded
-//!   profile.
+//! * `record`: the notification supervisor and the recorded profile; `violation`: what
+//!   the supervisor does with a forbidden call of any process (report, errno, end).
 //!
 //! The `Sandbox` methods that choose a policy live with the builder (`sandbox/seccomp.rs`).
 //!
@@ -19,13 +21,16 @@
 //! list may name those two (they stay allowed on the channel only); naming another harness
 //! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
+pub(crate) mod bpf;
 pub(crate) mod compile;
+pub mod decode;
 pub(crate) mod groups;
 pub(crate) mod load;
 pub mod policy;
 pub mod profile;
 pub(crate) mod record;
 pub mod report;
+pub(crate) mod violation;
 
 pub(crate) use compile::{compile, CompiledFilter};
 pub use policy::{OnViolation, Policy, Rules};
@@ -66,38 +71,63 @@ pub const CHANNEL_ONLY: &[&str] = &["sendmsg", "sendto"];
 #[derive(Debug)]
 pub enum SeccompError {
     /// A syscall name libseccomp does not know.
-    UnknownSyscall { name: String },
+    UnknownSyscall {
+        /// The name given.
+        name: String,
+    },
     /// A bad option value (mode, errno, group).
     Spec(crate::spec::seccomp::SeccompSpecError),
     /// A `deny` list names a syscall the harness needs to report the verdict.
-    HarnessNeeds { name: String },
+    HarnessNeeds {
+        /// The syscall.
+        name: String,
+    },
     /// The profile file could not be read.
     ProfileRead {
+        /// The profile's path.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
     /// The profile is not valid JSON for the OCI seccomp schema.
     ProfileParse {
+        /// The profile's path.
         path: PathBuf,
+        /// Where and why the JSON is wrong.
         source: serde_json::Error,
     },
     /// A problem with the profile as a whole (`defaultAction`, `flags`, ...).
-    Profile { path: PathBuf, problem: String },
+    Profile {
+        /// The profile's path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// A problem with one rule of `syscalls[]`.
     ProfileRule {
+        /// The profile's path.
         path: PathBuf,
+        /// The rule's index in `syscalls[]`.
         index: usize,
+        /// What is wrong.
         problem: String,
     },
     /// libseccomp refused the filter.
     Compile(String),
     /// The recorded profile could not be written.
     RecordWrite {
+        /// Where it was to be written.
         path: PathBuf,
+        /// Why it could not be.
         source: std::io::Error,
     },
     /// Loading in the child failed (seccomp(2), the supervisor, the SIGSYS handler).
-    Load { step: &'static str, errno: i32 },
+    Load {
+        /// What was being done.
+        step: &'static str,
+        /// The errno it failed with.
+        errno: i32,
+    },
     /// The kernel lacks what the filter needs: the one-line diagnosis.
     Unsupported(String),
 }
