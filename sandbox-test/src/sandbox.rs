@@ -34,6 +34,8 @@ pub struct Sandbox {
     pub(crate) workdir: Workdir,
     /// The seccomp policy (see `seccomp/builder.rs` for its options).
     pub(crate) seccomp: crate::seccomp::Policy,
+    /// `inject(...)` rules, in order.
+    pub(crate) injections: Vec<crate::seccomp::inject::Inject>,
     pub(crate) net: crate::net::NetMode,
     pub(crate) fs: crate::filesystem::isolation::FsIsolation,
     pub(crate) limits: crate::limits::Limits,
@@ -51,6 +53,7 @@ impl Default for Sandbox {
             clear_env: false,
             workdir: Workdir::Inherit,
             seccomp: crate::seccomp::Policy::Baseline,
+            injections: Vec::new(),
             net: Default::default(),
             fs: Default::default(),
             limits: Default::default(),
@@ -165,7 +168,7 @@ impl Sandbox {
             hostname: self.hostname.clone(),
             env,
             workdir: self.workdir.clone(),
-            seccomp: crate::seccomp::builder::plan_filter(&self.seccomp)?,
+            seccomp: crate::seccomp::builder::plan_filter(&self.seccomp, &self.injections)?,
             net: self.net,
             fs: self.fs.clone(),
             limits,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::compile::CompiledFilter;
+use super::inject::{Inject, Injection};
 use super::policy::{OnViolation, Policy, Rules};
 use super::record::write_profile;
 use super::report::{SeccompEvent, Violation};
@@ -20,6 +21,8 @@ pub struct SeccompReport {
     pub recorded: Vec<String>,
     /// record mode: the calls the body made, as (arch, number).
     pub(crate) recorded_calls: Vec<(u32, i32)>,
+    /// Every fault `inject(...)` injected, in order.
+    pub injected: Vec<Injection>,
 }
 
 impl SeccompReport {
@@ -37,6 +40,7 @@ impl SeccompReport {
                 }
                 SeccompEvent::Refused(raw) => report.violations.push(Violation::resolve(raw)),
                 SeccompEvent::Recorded { arch, nr } => report.recorded_calls.push((*arch, *nr)),
+                SeccompEvent::Injected(raw) => report.injected.push(raw.resolve()),
             }
         }
         (report, trapped)
@@ -135,6 +139,17 @@ impl Sandbox {
     pub fn seccomp_off(self) -> Self {
         self.set_seccomp(Ok(Policy::Off))
     }
+
+    /// `inject(...)`: a fault for chosen calls; may be given several times (the first rule
+    /// whose `when` hits a call wins). Applies only to calls the seccomp policy allows; see
+    /// [`crate::seccomp::inject`] for the precedence.
+    pub fn inject(mut self, rule: Inject) -> Self {
+        if let Err(why) = rule.check() {
+            self.invalid.push(format!("{rule}: {why}"));
+        }
+        self.injections.push(rule);
+        self
+    }
 }
 
 fn manifest_relative(path: &Path) -> PathBuf {
@@ -144,16 +159,25 @@ fn manifest_relative(path: &Path) -> PathBuf {
     }
 }
 
-/// In the parent, before the run: the policy compiled (cached) for the plan.
-pub(crate) fn plan_filter(policy: &Policy) -> Result<Option<CompiledFilter>, SetupFailure> {
-    super::compile(policy)
+/// In the parent, before the run: the policy compiled (cached) for the plan, with the
+/// `inject(...)` rules woven in.
+pub(crate) fn plan_filter(
+    policy: &Policy,
+    injections: &[Inject],
+) -> Result<Option<CompiledFilter>, SetupFailure> {
+    let failure = |step: &str, e: super::SeccompError| SetupFailure {
+        step: step.into(),
+        errno: None,
+        detail: e.to_string(),
+    };
+    let filter = super::compile(policy)
         .map(|f| f.map(|f| (*f).clone()))
-        .map_err(|e| SetupFailure {
-            step: "compile the seccomp filter".into(),
-            errno: None,
-            detail: e.to_string(),
-        })
+        .map_err(|e| failure("compile the seccomp filter", e))?;
+    super::inject::weave(filter, injections).map_err(|e| failure("resolve the injected faults", e))
 }
+
+/// The most injected faults listed one by one in the test output (all are in the report).
+const LISTED_INJECTIONS: usize = 20;
 
 /// In the parent, after the run: list every refused call in the notes, write a recording.
 /// (What the filter did to the outcome is decided with the rest of it, in `supervisor`.)
@@ -162,6 +186,16 @@ pub(crate) fn conclude(policy: &Policy, report: &mut Report) {
     for v in &seccomp.violations {
         if v.errno.is_some() {
             report.notes.push(format!("seccomp: {v}"));
+        }
+    }
+    for injection in seccomp.injected.iter().take(LISTED_INJECTIONS) {
+        report.notes.push(format!("inject: {injection}"));
+    }
+    if let Some(more) = seccomp.injected.len().checked_sub(LISTED_INJECTIONS) {
+        if more > 0 {
+            report
+                .notes
+                .push(format!("inject: {more} more faults injected (see Report::seccomp)"));
         }
     }
     if let Policy::Record(path) = policy {

@@ -46,6 +46,9 @@ pub struct CompiledFilter {
     pub kills: bool,
     /// Names skipped while compiling (unknown to libseccomp or not native).
     pub skipped: Vec<String>,
+    /// `inject(...)` rules woven into `bpf`: the supervisor answers them.
+    #[serde(default)]
+    pub inject: Option<super::inject::InjectPlan>,
 }
 
 impl CompiledFilter {
@@ -55,7 +58,7 @@ impl CompiledFilter {
     }
 }
 
-mod hex {
+pub(crate) mod hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -110,6 +113,7 @@ impl Builder {
                 notify: None,
                 kills: false,
                 skipped: Vec::new(),
+                inject: None,
             },
         };
         b.note(default);

@@ -7,6 +7,7 @@
 //! * `compile`: a policy to BPF, in the parent, once per distinct policy.
 //! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
+//! * [`inject`]: fault injection, woven into the filter, answered by the supervisor.
 //! * `record`: the notification supervisor (errno mode, record mode) and the recorded
 //!   profile.
 //!
@@ -20,6 +21,7 @@
 pub(crate) mod builder;
 pub(crate) mod compile;
 pub(crate) mod groups;
+pub mod inject;
 pub(crate) mod load;
 pub mod policy;
 pub mod profile;
@@ -96,6 +98,8 @@ pub enum SeccompError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An `inject(...)` rule that cannot apply.
+    Inject { rule: String, problem: String },
     /// Loading in the child failed (seccomp(2), the supervisor, the SIGSYS handler).
     Load { step: &'static str, errno: i32 },
 }
@@ -142,6 +146,7 @@ impl fmt::Display for SeccompError {
                 "seccomp record: cannot write {}: {source}",
                 path.display()
             ),
+            Self::Inject { rule, problem } => write!(f, "{rule}: {problem}"),
             Self::Load { step, errno } => write!(
                 f,
                 "seccomp: {step} failed: {}",

@@ -6,6 +6,8 @@
 //! call over the channel *before* answering it (so every report is sent before the body
 //! can exit), and answers with the errno (`SECCOMP_USER_NOTIF` error) or with
 //! `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (record). It exits when no filtered task is left.
+//! The calls `inject(...)` stops go to the `Injector` (`seccomp/inject/`), which may hold
+//! one for a delay: poll's timeout then wakes the loop to let it run.
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -13,27 +15,42 @@ use std::path::Path;
 
 use super::compile::NotifyReply;
 use super::groups::{native_arch, resolve_names, syscall_name};
+use super::inject::{InjectPlan, Injector};
 use super::profile::{Profile, SyscallRule};
 use super::report::{EventSink, RawViolation, SeccompEvent};
 use super::{SeccompError, HARNESS_SYSCALLS};
 
-/// Answers notifications on `listener` until no filtered task is left.
-pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
+/// Answers notifications on `listener` until no filtered task is left: the policy's
+/// (`reply`), and the calls `inject(...)` stops, which the policy allowed.
+pub fn supervise(
+    listener: &OwnedFd,
+    reply: Option<NotifyReply>,
+    inject: Option<&InjectPlan>,
+    sink: &EventSink,
+) {
     let fd = listener.as_raw_fd();
     let mut seen = BTreeSet::new();
+    let mut injector = inject.map(Injector::new);
     loop {
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         };
+        let timeout = injector.as_ref().map_or(-1, Injector::poll_timeout);
         // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if let Some(injector) = &mut injector {
+            injector.release_due(fd);
+        }
         if rc < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
             return;
+        }
+        if rc == 0 {
+            continue;
         }
         if pfd.revents & libc::POLLIN == 0 {
             // POLLHUP: every filtered task has exited.
@@ -55,17 +72,30 @@ pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
             error: 0,
             flags: 0,
         };
-        match reply {
-            NotifyReply::Continue => {
-                if seen.insert((req.data.arch, req.data.nr)) {
+        // A notification is the policy's unless an injection asked for it.
+        let policy = reply.filter(|_| {
+            injector
+                .as_ref()
+                .is_none_or(|i| i.policy_notified(&req.data))
+        });
+        match policy {
+            Some(NotifyReply::Continue) | None => {
+                if policy.is_some() && seen.insert((req.data.arch, req.data.nr)) {
                     let _ = sink.send(&SeccompEvent::Recorded {
                         arch: req.data.arch,
                         nr: req.data.nr,
                     });
                 }
                 resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
+                // What the policy lets run may be injected.
+                if let Some(injector) = &mut injector {
+                    match injector.decide(fd, &req, sink) {
+                        Some(answer) => resp = answer,
+                        None => continue,
+                    }
+                }
             }
-            NotifyReply::Errno(errno) => {
+            Some(NotifyReply::Errno(errno)) => {
                 let _ = sink.send(&SeccompEvent::Refused(RawViolation {
                     pid: req.pid as i32,
                     arch: req.data.arch,

@@ -52,6 +52,8 @@ pub(crate) enum SeccompEvent {
     Refused(RawViolation),
     /// record mode: a syscall seen for the first time.
     Recorded { arch: u32, nr: i32 },
+    /// An `inject(...)` rule hit a call.
+    Injected(super::inject::RawInjection),
 }
 
 /// This crate's sources: not the test author's code.

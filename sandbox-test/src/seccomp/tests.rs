@@ -128,7 +128,7 @@ fn violations(events: &[SeccompEvent]) -> Vec<Violation> {
         .iter()
         .filter_map(|e| match e {
             SeccompEvent::Trapped(r) | SeccompEvent::Refused(r) => Some(Violation::resolve(r)),
-            SeccompEvent::Recorded { .. } => None,
+            SeccompEvent::Recorded { .. } | SeccompEvent::Injected(_) => None,
         })
         .collect()
 }

@@ -1,0 +1,119 @@
+//! The woven filter, run by the interpreter: the precedence, without a sandbox.
+
+use super::bpf::{action, decode, run, RET_ALLOW, RET_USER_NOTIF};
+use super::*;
+use crate::seccomp::groups::native_arch;
+use crate::seccomp::policy::{Policy, Rules};
+
+fn call(name: &str, arg0: u64) -> libc::seccomp_data {
+    let nr = match crate::seccomp::groups::lookup(name) {
+        crate::seccomp::groups::Lookup::Native(nr) => nr,
+        _ => panic!("{name} unknown"),
+    };
+    libc::seccomp_data {
+        nr,
+        arch: native_arch(),
+        instruction_pointer: 0,
+        args: [arg0, 0, 0, 0, 0, 0],
+    }
+}
+
+fn woven(policy: &Policy, rules: &[Inject]) -> CompiledFilter {
+    let filter = crate::seccomp::compile::compile_uncached(policy).unwrap();
+    weave(filter, rules).unwrap().unwrap()
+}
+
+fn verdict(filter: &CompiledFilter, name: &str, arg0: u64) -> u32 {
+    action(run(&decode(&filter.bpf), &call(name, arg0)))
+}
+
+fn enospc(syscall: &str) -> Inject {
+    Inject::new(syscall, Fault::Errno(Errno::ENOSPC))
+}
+
+#[test]
+fn injected_calls_the_policy_allows_notify() {
+    let f = woven(&Policy::Baseline, &[enospc("write"), enospc("@network-io")]);
+    assert_eq!(verdict(&f, "write", 1), RET_USER_NOTIF);
+    assert_eq!(verdict(&f, "connect", 4), RET_USER_NOTIF);
+    assert_eq!(verdict(&f, "getpid", 0), RET_ALLOW);
+    // The baseline's refusals stay the kernel's.
+    assert_eq!(verdict(&f, "unshare", 0), libc::SECCOMP_RET_ERRNO);
+    // The harness's channel is left alone.
+    let channel = crate::setup::CHANNEL_FD as u64;
+    assert_eq!(verdict(&f, "sendmsg", channel), RET_ALLOW);
+    assert_eq!(verdict(&f, "sendmsg", channel | 1 << 32), RET_USER_NOTIF);
+    assert_eq!(verdict(&f, "sendmsg", 7), RET_USER_NOTIF);
+    assert!(f.notify.is_none());
+    assert!(f.inject.as_ref().unwrap().policy_bpf.is_empty());
+}
+
+#[test]
+fn the_policy_refuses_first() {
+    let rules = Rules::new(&["connect"]).unwrap().on_violation("fail").unwrap();
+    let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
+    assert_eq!(verdict(&f, "connect", 4), libc::SECCOMP_RET_TRAP);
+    assert_eq!(verdict(&f, "write", 1), RET_USER_NOTIF);
+}
+
+#[test]
+fn errno_mode_notifications_are_told_apart() {
+    let rules = Rules::new(&["connect"]).unwrap().on_violation("errno").unwrap();
+    let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
+    let plan = f.inject.as_ref().unwrap();
+    let injector = Injector::new(plan);
+    assert_eq!(verdict(&f, "connect", 4), RET_USER_NOTIF);
+    assert!(injector.policy_notified(&call("connect", 4)));
+    assert_eq!(verdict(&f, "write", 1), RET_USER_NOTIF);
+    assert!(!injector.policy_notified(&call("write", 1)));
+}
+
+#[test]
+fn without_a_policy_only_injected_calls_notify() {
+    let f = woven(&Policy::Off, &[enospc("fsync")]);
+    assert_eq!(verdict(&f, "fsync", 3), RET_USER_NOTIF);
+    assert_eq!(verdict(&f, "unshare", 0), RET_ALLOW);
+    // Another architecture's call never notifies.
+    let mut other = call("fsync", 3);
+    other.arch ^= 1;
+    assert_eq!(action(run(&decode(&f.bpf), &other)), RET_ALLOW);
+}
+
+#[test]
+fn without_rules_the_filter_is_unchanged() {
+    let filter = crate::seccomp::compile::compile_uncached(&Policy::Baseline).unwrap();
+    assert_eq!(weave(filter.clone(), &[]).unwrap(), filter);
+}
+
+#[test]
+fn bad_rules_name_the_rule() {
+    let err = |rule: Inject| weave(None, &[rule]).unwrap_err().to_string();
+    assert!(err(enospc("no_such_call")).contains("no_such_call"));
+    let e = err(enospc("getpid").path("/x"));
+    assert!(e.contains("inject(syscall = \"getpid\"") && e.contains("takes no path"), "{e}");
+    assert!(err(enospc("exit_group")).contains("cannot be injected"));
+    assert!(err(enospc("write").path("/a/[")).contains("bad path glob"));
+}
+
+#[test]
+fn the_interpreter_agrees_with_the_policy() {
+    let rules = Rules::new(&["@mount", "connect"]).unwrap();
+    let f = crate::seccomp::compile::compile_uncached(&Policy::Allow(rules))
+        .unwrap()
+        .unwrap();
+    let prog = decode(&f.bpf);
+    assert_eq!(action(run(&prog, &call("connect", 0))), RET_ALLOW);
+    assert_eq!(action(run(&prog, &call("write", 1))), RET_ALLOW);
+    assert_eq!(action(run(&prog, &call("getppid", 0))), libc::SECCOMP_RET_TRAP);
+}
+
+#[test]
+fn rules_read_like_the_attribute() {
+    let rule = enospc("write").when(When::from_nth(3)).path("/tmp/app/*");
+    assert_eq!(
+        rule.to_string(),
+        "inject(syscall = \"write\", errno = \"ENOSPC\", when = \"3+\", path = \"/tmp/app/*\")"
+    );
+    let delay = Inject::new("read", Fault::Delay(std::time::Duration::from_millis(300)));
+    assert_eq!(delay.to_string(), "inject(syscall = \"read\", delay = \"300ms\")");
+}
