@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable, hide, bind, memory, pids, cpu, files, seccomp(...)";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable, hide, bind, memory, pids, cpu, files, seccomp(...), inject(...)";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,
@@ -20,6 +20,8 @@ pub(crate) struct Model {
     pub clear_env: bool,
     pub workdir: Option<Workdir>,
     pub seccomp: Option<crate::seccomp::Model>,
+    /// `inject(...)`, in order (it may be given several times).
+    pub inject: Vec<crate::inject::Model>,
     pub isolation: crate::isolation::Isolation,
     pub time: Option<crate::time::Model>,
 }
@@ -40,13 +42,14 @@ impl Model {
             clear_env: false,
             workdir: None,
             seccomp: None,
+            inject: Vec::new(),
             isolation: Default::default(),
             time: None,
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in &metas {
             let name = option_name(meta)?;
-            if seen.contains(&name) {
+            if seen.contains(&name) && name != "inject" {
                 return Err(syn::Error::new(
                     meta.path().span(),
                     format!("`{name}` is given twice"),
@@ -68,6 +71,7 @@ impl Model {
                 }
                 "env" => model.env = env_pairs(meta)?,
                 "seccomp" => model.seccomp = Some(crate::seccomp::parse(meta)?),
+                "inject" => model.inject.push(crate::inject::parse(meta)?),
                 "time" => model.time = Some(crate::time::parse(meta)?),
                 "clear_env" => {
                     flag(meta)?;
@@ -130,6 +134,9 @@ impl Model {
         }
         if let Some(seccomp) = &self.seccomp {
             calls.extend(seccomp.builder_calls());
+        }
+        for rule in &self.inject {
+            calls.extend(rule.builder_call());
         }
         calls
     }
