@@ -275,3 +275,24 @@ fn record_mode_records_and_injects() {
     assert_eq!(report.seccomp.injected.len(), 1);
     assert!(path.exists());
 }
+
+#[sandboxed(inject(syscall = "write", errno = "EIO"), inject(syscall = "@network-io", errno = "ENETDOWN"))]
+fn injecting_every_write_and_send_still_reports_the_verdict() {
+    assert!(std::io::stdout().write_all(b"lost\n").is_err());
+}
+
+fn panics() {
+    panic!("the message cannot be written");
+}
+
+#[test]
+fn a_panic_is_reported_although_writes_fail() {
+    let report = Sandbox::new()
+        .inject(Inject::new("write", Fault::Errno(Errno::EIO)))
+        .inject(Inject::new("sendmsg", Fault::Errno(Errno::EIO)))
+        .run(panics);
+    assert!(
+        matches!(report.outcome, Outcome::Panicked { .. }),
+        "{report:?}"
+    );
+}

@@ -90,26 +90,45 @@ impl Handoff {
         Ok(Self { slot })
     }
 
-    /// In the body: a plain store, no syscall.
+    /// In the body: a plain store, then a futex wake. The wake only saves the supervisor
+    /// its next timeout: if the filter stops it (an injected `futex`), the supervisor
+    /// still finds the number within a millisecond and answers it.
     fn publish(&self, listener: RawFd) {
         self.slot.store(listener, Ordering::Release);
+        // SAFETY: FUTEX_WAKE on a word of a shared mapping that stays mapped.
+        unsafe { libc::syscall(libc::SYS_futex, self.slot.as_ptr(), libc::FUTEX_WAKE, 1) };
     }
 
     /// In the supervisor: waits for the number, or for the body to exit (its filter
     /// failed to load).
     fn wait(&self, body: &OwnedFd) -> Option<RawFd> {
+        let timeout = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
         loop {
             let number = self.slot.load(Ordering::Acquire);
             if number >= 0 {
                 return Some(number);
             }
+            // SAFETY: FUTEX_WAIT (shared: the word is in a MAP_SHARED page) while the word
+            // is still -1, for at most the timeout.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.slot.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    -1,
+                    &timeout as *const libc::timespec,
+                )
+            };
             let mut pfd = libc::pollfd {
                 fd: body.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             };
             // SAFETY: one valid pollfd; a pidfd is readable once the process exited.
-            if unsafe { libc::poll(&mut pfd, 1, 1) } > 0 {
+            if self.slot.load(Ordering::Acquire) < 0 && unsafe { libc::poll(&mut pfd, 1, 0) } > 0 {
                 return None;
             }
         }
