@@ -42,8 +42,10 @@ fn when_2_plus_fails_all_but_the_first() {
     assert_eq!(five_writes(), [false, true, true, true, true]);
 }
 
-#[sandboxed(inject(syscall = "write", errno = "EIO", when = "2..3", path = "/tmp/w/*"),
-            inject(syscall = "write", errno = "ENOSPC", when = "5", path = "/tmp/w/*"))]
+#[sandboxed(
+    inject(syscall = "write", errno = "EIO", when = "2..3", path = "/tmp/w/*"),
+    inject(syscall = "write", errno = "ENOSPC", when = "5", path = "/tmp/w/*")
+)]
 fn several_rules_count_each_on_its_own() {
     std::fs::create_dir("/tmp/w").unwrap();
     let errors: Vec<Option<i32>> = (1..=5)
@@ -51,7 +53,13 @@ fn several_rules_count_each_on_its_own() {
         .collect();
     assert_eq!(
         errors,
-        [None, Some(libc::EIO), Some(libc::EIO), None, Some(libc::ENOSPC)]
+        [
+            None,
+            Some(libc::EIO),
+            Some(libc::EIO),
+            None,
+            Some(libc::ENOSPC)
+        ]
     );
 }
 
@@ -65,7 +73,10 @@ fn retval_makes_a_short_write_that_never_ran() {
 
 // --- real programs ----------------------------------------------------------------------
 
-#[sandboxed(inject(syscall = "fsync", errno = "EIO"), inject(syscall = "fdatasync", errno = "EIO"))]
+#[sandboxed(
+    inject(syscall = "fsync", errno = "EIO"),
+    inject(syscall = "fdatasync", errno = "EIO")
+)]
 fn sqlite_reports_a_failing_fsync() {
     let db = rusqlite::Connection::open("/tmp/app.sqlite").unwrap();
     let result = db.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);");
@@ -203,10 +214,18 @@ fn the_report_lists_each_injected_fault() {
 fn connects_and_writes() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let err = TcpStream::connect(server.local_addr().unwrap()).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EACCES), "the policy answers first");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EACCES),
+        "the policy answers first"
+    );
     std::fs::create_dir("/tmp/app").unwrap();
     let err = std::fs::write("/tmp/app/x", b"x").unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "allowed calls are injected");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::ENOSPC),
+        "allowed calls are injected"
+    );
 }
 
 #[test]
@@ -271,12 +290,19 @@ fn record_mode_records_and_injects() {
         .inject(Inject::new("write", Fault::Errno(Errno::ENOSPC)).path("/tmp/app/*"))
         .run(writes_under_app);
     assert!(report.outcome.is_passed(), "{report:?}");
-    assert!(report.seccomp.recorded.iter().any(|n| n == "mkdir" || n == "mkdirat"));
+    assert!(report
+        .seccomp
+        .recorded
+        .iter()
+        .any(|n| n == "mkdir" || n == "mkdirat"));
     assert_eq!(report.seccomp.injected.len(), 1);
     assert!(path.exists());
 }
 
-#[sandboxed(inject(syscall = "write", errno = "EIO"), inject(syscall = "@network-io", errno = "ENETDOWN"))]
+#[sandboxed(
+    inject(syscall = "write", errno = "EIO"),
+    inject(syscall = "@network-io", errno = "ENETDOWN")
+)]
 fn injecting_every_write_and_send_still_reports_the_verdict() {
     assert!(std::io::stdout().write_all(b"lost\n").is_err());
 }

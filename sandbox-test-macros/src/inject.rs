@@ -6,11 +6,10 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, Token, UnOp};
+use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, UnOp};
 
-use crate::model::string_literal;
+use crate::model::{key_values, string_literal};
 use crate::spec::duration::parse_duration;
 use crate::spec::inject::{check_injectable, When};
 use crate::spec::seccomp::{parse_errno, SyscallItem};
@@ -63,31 +62,12 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
             format!("expected inject({KEYS})"),
         ));
     };
-    let entries = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
     let mut syscall = None;
     let mut fault: Option<(String, Fault)> = None;
     let mut when = None;
     let mut path = None;
-    let mut seen: Vec<String> = Vec::new();
-    for entry in &entries {
-        let Meta::NameValue(nv) = entry else {
-            return Err(syn::Error::new(
-                entry.span(),
-                format!("expected `key = value`: {KEYS}"),
-            ));
-        };
-        let key = nv
-            .path
-            .get_ident()
-            .map(|i| i.to_string())
-            .unwrap_or_default();
-        if seen.contains(&key) {
-            return Err(syn::Error::new(
-                nv.path.span(),
-                format!("`{key}` is given twice"),
-            ));
-        }
-        seen.push(key.clone());
+    for (key, nv) in key_values(list, KEYS)? {
+        let nv = &nv;
         let spanned = |e: &dyn std::fmt::Display, span: proc_macro2::Span| {
             syn::Error::new(span, e.to_string())
         };
@@ -197,15 +177,11 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> syn::Result<Model> {
-        let meta: Meta = syn::parse_str(text).unwrap();
-        parse(&meta)
+        crate::model::test_support::parse_meta(parse, text)
     }
 
     fn err(text: &str) -> String {
-        match parse_str(text) {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("`{text}` was accepted"),
-        }
+        crate::model::test_support::error_of(parse, text)
     }
 
     #[test]
@@ -215,7 +191,10 @@ mod tests {
             r#"inject(syscall = "write", errno = "ENOSPC", when = "3+", path = "/var/lib/app/*")"#,
         );
         assert!(c.contains("from_raw (28i32)"), "{c}");
-        assert!(c.contains("from_parts (3u64 , :: core :: option :: Option :: None , 1u64)"), "{c}");
+        assert!(
+            c.contains("from_parts (3u64 , :: core :: option :: Option :: None , 1u64)"),
+            "{c}"
+        );
         assert!(c.contains(". path (\"/var/lib/app/*\")"), "{c}");
         assert!(call(r#"inject(syscall = "write", retval = -1)"#).contains("Retval (- 1i64)"));
         assert!(call(r#"inject(syscall = "@file-system", delay = "300ms")"#)
@@ -226,11 +205,17 @@ mod tests {
     fn refuses_bad_values() {
         assert!(err(r#"inject(syscall = "write", errno = "EFOO")"#).contains("EFOO"));
         assert!(err(r#"inject(syscall = "Write", errno = "EIO")"#).contains("not a syscall name"));
-        assert!(err(r#"inject(syscall = "@nope", errno = "EIO")"#).contains("unknown syscall group"));
-        assert!(err(r#"inject(syscall = "exit_group", errno = "EIO")"#).contains("cannot be injected"));
+        assert!(
+            err(r#"inject(syscall = "@nope", errno = "EIO")"#).contains("unknown syscall group")
+        );
+        assert!(
+            err(r#"inject(syscall = "exit_group", errno = "EIO")"#).contains("cannot be injected")
+        );
         assert!(err(r#"inject(syscall = "write", errno = "EIO", when = "3-")"#).contains("strace"));
-        assert!(err(r#"inject(syscall = "write", errno = "EIO", retval = 0)"#)
-            .contains("`retval` conflicts with `errno`"));
+        assert!(
+            err(r#"inject(syscall = "write", errno = "EIO", retval = 0)"#)
+                .contains("`retval` conflicts with `errno`")
+        );
         assert!(err(r#"inject(syscall = "write")"#).contains("needs one of"));
         assert!(err(r#"inject(errno = "EIO")"#).contains("needs `syscall"));
         assert!(err(r#"inject(syscall = "write", retval = "0")"#).contains("expected an integer"));

@@ -155,6 +155,37 @@ pub(crate) fn option_name(meta: &Meta) -> syn::Result<String> {
         })
 }
 
+/// The `key = value` entries of `name(...)`, each key at most once; `keys` lists them for
+/// the error.
+pub(crate) fn key_values(
+    list: &syn::MetaList,
+    keys: &str,
+) -> syn::Result<Vec<(String, syn::MetaNameValue)>> {
+    let entries = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
+    let mut out: Vec<(String, syn::MetaNameValue)> = Vec::new();
+    for entry in entries {
+        let Meta::NameValue(nv) = entry else {
+            return Err(syn::Error::new(
+                entry.span(),
+                format!("expected `key = value`: {keys}"),
+            ));
+        };
+        let key = nv
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(syn::Error::new(
+                nv.path.span(),
+                format!("`{key}` is given twice"),
+            ));
+        }
+        out.push((key, nv));
+    }
+    Ok(out)
+}
+
 /// A string literal, or an error spanned on whatever stands there instead.
 pub(crate) fn string_literal(expr: &Expr) -> syn::Result<LitStr> {
     match expr {
@@ -226,4 +257,24 @@ fn env_pairs(meta: &Meta) -> syn::Result<Vec<(Ident, Expr)>> {
         return Err(syn::Error::new(Span::call_site(), "`env()` is empty"));
     }
     Ok(pairs)
+}
+
+/// Parsing one option from text, for the option modules' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use syn::Meta;
+
+    /// Parses `text` as one option and hands it to `parse`.
+    pub(crate) fn parse_meta<T>(parse: fn(&Meta) -> syn::Result<T>, text: &str) -> syn::Result<T> {
+        let meta: Meta = syn::parse_str(text).unwrap();
+        parse(&meta)
+    }
+
+    /// The error `parse` gives for `text`; panics if it accepts it.
+    pub(crate) fn error_of<T>(parse: fn(&Meta) -> syn::Result<T>, text: &str) -> String {
+        match parse_meta(parse, text) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("`{text}` was accepted"),
+        }
+    }
 }

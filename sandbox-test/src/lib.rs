@@ -43,8 +43,8 @@ pub use net::NetMode;
 pub use nix::errno::Errno;
 pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure};
 pub use sandbox::Sandbox;
-pub use seccomp::inject::{Fault, Inject, Injection, When};
 pub use sandbox_test_macros::sandboxed;
+pub use seccomp::inject::{Fault, Inject, Injection, When};
 pub use spec::time::TimeSpecError;
 pub use time::{TimeError, TimeTravel};
 

@@ -193,9 +193,9 @@ pub(crate) fn conclude(policy: &Policy, report: &mut Report) {
     }
     if let Some(more) = seccomp.injected.len().checked_sub(LISTED_INJECTIONS) {
         if more > 0 {
-            report
-                .notes
-                .push(format!("inject: {more} more faults injected (see Report::seccomp)"));
+            report.notes.push(format!(
+                "inject: {more} more faults injected (see Report::seccomp)"
+            ));
         }
     }
     if let Policy::Record(path) = policy {

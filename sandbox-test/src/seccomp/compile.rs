@@ -31,7 +31,7 @@ pub enum NotifyReply {
 }
 
 /// A filter ready to load: BPF bytes and what the child must set up around them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledFilter {
     /// `struct sock_filter[]`, hex encoded (it travels in the JSON plan).
     #[serde(with = "hex")]
@@ -106,15 +106,7 @@ impl Builder {
         ctx.set_act_badarch(badarch).map_err(libseccomp)?;
         let mut b = Self {
             ctx,
-            out: CompiledFilter {
-                bpf: Vec::new(),
-                flags: 0,
-                trap: false,
-                notify: None,
-                kills: false,
-                skipped: Vec::new(),
-                inject: None,
-            },
+            out: CompiledFilter::default(),
         };
         b.note(default);
         b.note(badarch);

@@ -145,13 +145,7 @@ impl fmt::Display for Violation {
         if let Some(loc) = self.user_frame().and_then(Frame::location) {
             write!(f, "\n  at {loc}")?;
         }
-        f.write_str("\n  args: ")?;
-        for (i, a) in self.args.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{a:#x}")?;
-        }
+        write_args(f, &self.args)?;
         if !self.backtrace.is_empty() {
             f.write_str("\n  backtrace:")?;
             for (i, frame) in self.backtrace.iter().enumerate() {
@@ -168,6 +162,18 @@ impl fmt::Display for Violation {
         }
         Ok(())
     }
+}
+
+/// `\n  args: 0x1, 0x2, ...`: a call's six raw arguments.
+pub(crate) fn write_args(f: &mut fmt::Formatter<'_>, args: &[u64; 6]) -> fmt::Result {
+    f.write_str("\n  args: ")?;
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{a:#x}")?;
+    }
+    Ok(())
 }
 
 /// Drops the frames of the harness that called the body (and everything below it).

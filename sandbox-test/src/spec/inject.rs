@@ -85,7 +85,7 @@ impl When {
     pub fn hits(&self, n: u64) -> bool {
         n >= self.first
             && self.last.is_none_or(|last| n <= last)
-            && (n - self.first) % self.step == 0
+            && (n - self.first).is_multiple_of(self.step)
     }
 
     /// The first call hit, the last (`None`: no end) and the step.
@@ -227,9 +227,14 @@ mod tests {
 
     #[test]
     fn malformed() {
-        for text in ["", "0", "x", "3-", "4..2", "2..", "..3", "3++", "3+0", "-1", "1.5"] {
+        for text in [
+            "", "0", "x", "3-", "4..2", "2..", "..3", "3++", "3+0", "-1", "1.5",
+        ] {
             let err = When::parse(text).unwrap_err().to_string();
-            assert!(err.contains(&format!("`when = \"{text}\"`")), "{text}: {err}");
+            assert!(
+                err.contains(&format!("`when = \"{text}\"`")),
+                "{text}: {err}"
+            );
         }
         assert!(When::parse("4..2")
             .unwrap_err()

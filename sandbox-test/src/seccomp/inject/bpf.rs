@@ -169,9 +169,8 @@ pub(crate) fn run(prog: &[Insn], data: &libc::seccomp_data) -> u32 {
     }
     let word = |k: u32| -> Option<u32> {
         let at = k as usize;
-        (k % 4 == 0 && k + 4 <= DATA_LEN).then(|| {
-            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        })
+        (k.is_multiple_of(4) && k + 4 <= DATA_LEN)
+            .then(|| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]))
     };
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];

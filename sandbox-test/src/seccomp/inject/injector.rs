@@ -99,8 +99,7 @@ impl<'a> Injector<'a> {
         };
         let mut matching = Vec::new();
         for (i, rule) in self.plan.rules.iter().enumerate() {
-            let Some(&(_, layout)) = rule.syscalls.iter().find(|(nr, _)| *nr == req.data.nr)
-            else {
+            let Some(&(_, layout)) = rule.syscalls.iter().find(|(nr, _)| *nr == req.data.nr) else {
                 continue;
             };
             if let Some(glob) = &self.globs[i] {

@@ -36,8 +36,8 @@ use super::compile::CompiledFilter;
 use super::groups::{native_arch, resolve, resolve_names, syscall_name};
 use super::{SeccompError, CHANNEL_ONLY};
 use crate::spec::inject::{check_injectable, NEVER_INJECTED};
-use crate::spec::seccomp::{errno_name, SyscallItem};
 pub use crate::spec::inject::{InjectSpecError, When};
+use crate::spec::seccomp::{errno_name, SyscallItem};
 pub(crate) use injector::Injector;
 
 /// What an injected call does instead of its usual work.
@@ -184,14 +184,7 @@ impl fmt::Display for Injection {
         if let Some(path) = &self.path {
             write!(f, "\n  on {path}")?;
         }
-        f.write_str("\n  args: ")?;
-        for (i, a) in self.args.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{a:#x}")?;
-        }
-        Ok(())
+        super::report::write_args(f, &self.args)
     }
 }
 
@@ -313,15 +306,7 @@ pub(crate) fn weave(
         .into_iter()
         .map(|(_, nr)| nr)
         .collect();
-    let mut out = filter.unwrap_or(CompiledFilter {
-        bpf: Vec::new(),
-        flags: 0,
-        trap: false,
-        notify: None,
-        kills: false,
-        skipped: Vec::new(),
-        inject: None,
-    });
+    let mut out = filter.unwrap_or_default();
     let policy = bpf::decode(&out.bpf);
     let woven = bpf::weave(
         &policy,

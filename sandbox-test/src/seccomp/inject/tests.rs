@@ -50,7 +50,10 @@ fn injected_calls_the_policy_allows_notify() {
 
 #[test]
 fn the_policy_refuses_first() {
-    let rules = Rules::new(&["connect"]).unwrap().on_violation("fail").unwrap();
+    let rules = Rules::new(&["connect"])
+        .unwrap()
+        .on_violation("fail")
+        .unwrap();
     let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
     assert_eq!(verdict(&f, "connect", 4), libc::SECCOMP_RET_TRAP);
     assert_eq!(verdict(&f, "write", 1), RET_USER_NOTIF);
@@ -58,7 +61,10 @@ fn the_policy_refuses_first() {
 
 #[test]
 fn errno_mode_notifications_are_told_apart() {
-    let rules = Rules::new(&["connect"]).unwrap().on_violation("errno").unwrap();
+    let rules = Rules::new(&["connect"])
+        .unwrap()
+        .on_violation("errno")
+        .unwrap();
     let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
     let plan = f.inject.as_ref().unwrap();
     let injector = Injector::new(plan);
@@ -90,7 +96,10 @@ fn bad_rules_name_the_rule() {
     let err = |rule: Inject| weave(None, &[rule]).unwrap_err().to_string();
     assert!(err(enospc("no_such_call")).contains("no_such_call"));
     let e = err(enospc("getpid").path("/x"));
-    assert!(e.contains("inject(syscall = \"getpid\"") && e.contains("takes no path"), "{e}");
+    assert!(
+        e.contains("inject(syscall = \"getpid\"") && e.contains("takes no path"),
+        "{e}"
+    );
     assert!(err(enospc("exit_group")).contains("cannot be injected"));
     assert!(err(enospc("write").path("/a/[")).contains("bad path glob"));
 }
@@ -104,7 +113,10 @@ fn the_interpreter_agrees_with_the_policy() {
     let prog = decode(&f.bpf);
     assert_eq!(action(run(&prog, &call("connect", 0))), RET_ALLOW);
     assert_eq!(action(run(&prog, &call("write", 1))), RET_ALLOW);
-    assert_eq!(action(run(&prog, &call("getppid", 0))), libc::SECCOMP_RET_TRAP);
+    assert_eq!(
+        action(run(&prog, &call("getppid", 0))),
+        libc::SECCOMP_RET_TRAP
+    );
 }
 
 #[test]
@@ -115,5 +127,8 @@ fn rules_read_like_the_attribute() {
         "inject(syscall = \"write\", errno = \"ENOSPC\", when = \"3+\", path = \"/tmp/app/*\")"
     );
     let delay = Inject::new("read", Fault::Delay(std::time::Duration::from_millis(300)));
-    assert_eq!(delay.to_string(), "inject(syscall = \"read\", delay = \"300ms\")");
+    assert_eq!(
+        delay.to_string(),
+        "inject(syscall = \"read\", delay = \"300ms\")"
+    );
 }
