@@ -46,14 +46,14 @@ fn slow_disk() {
     println!("reading /tmp/slow took {:?}", started.elapsed());
 }
 
-fn main() {
+fn main() -> Result<(), sandbox_test::seccomp::SeccompError> {
     println!("== write fails with ENOSPC from the 3rd write under /tmp/app on");
     let report = Sandbox::new()
         .inject(
             Inject::new("write", Fault::Errno(Errno::ENOSPC))
                 .when(When::from_nth(3))
                 .path("/tmp/app/*"),
-        )
+        )?
         .run(disk_fills_up);
     print!("{}", report.stdout.text());
     println!("outcome: {}", report.outcome);
@@ -63,15 +63,15 @@ fn main() {
 
     println!("\n== fsync and fdatasync fail with EIO");
     let report = Sandbox::new()
-        .inject(Inject::new("fsync", Fault::Errno(Errno::EIO)))
-        .inject(Inject::new("fdatasync", Fault::Errno(Errno::EIO)))
+        .inject(Inject::new("fsync", Fault::Errno(Errno::EIO)))?
+        .inject(Inject::new("fdatasync", Fault::Errno(Errno::EIO)))?
         .run(sync_fails);
     print!("{}", report.stdout.text());
     println!("outcome: {}", report.outcome);
 
     println!("\n== every read of /tmp/slow runs 200ms late");
     let report = Sandbox::new()
-        .inject(Inject::new("read", Fault::Delay(Duration::from_millis(200))).path("/tmp/slow"))
+        .inject(Inject::new("read", Fault::Delay(Duration::from_millis(200))).path("/tmp/slow"))?
         .run(slow_disk);
     print!("{}", report.stdout.text());
     println!(
@@ -79,4 +79,5 @@ fn main() {
         report.outcome,
         report.seccomp.injected.len()
     );
+    Ok(())
 }

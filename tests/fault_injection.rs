@@ -5,6 +5,7 @@ use std::io::{ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use sandbox_test::seccomp::{OnViolation, Rules};
 use sandbox_test::{sandboxed, Errno, Fault, Inject, Outcome, Sandbox, When};
 
 fn raw_errno(result: std::io::Result<()>) -> Option<i32> {
@@ -186,6 +187,7 @@ fn the_report_lists_each_injected_fault() {
                 .when(When::nth(2))
                 .path("/tmp/r/*"),
         )
+        .unwrap()
         .run(writes_three_files);
     assert!(report.outcome.is_passed(), "{report:?}");
     let injected = &report.seccomp.injected;
@@ -230,12 +232,16 @@ fn connects_and_writes() {
 
 #[test]
 fn the_policy_refuses_before_anything_is_injected() {
+    let rules = Rules::new(["connect"])
+        .unwrap()
+        .on_violation(OnViolation::Errno(Errno::EACCES));
     let report = Sandbox::new()
-        .seccomp_deny(&["connect"])
-        .seccomp_on_violation("errno")
-        .seccomp_errno("EACCES")
+        .seccomp_deny(rules)
+        .unwrap()
         .inject(Inject::new("connect", Fault::Errno(Errno::ECONNREFUSED)))
+        .unwrap()
         .inject(Inject::new("write", Fault::Errno(Errno::ENOSPC)).path("/tmp/app/*"))
+        .unwrap()
         .run(connects_and_writes);
     assert!(report.outcome.is_passed(), "{report:?}");
     assert_eq!(report.seccomp.violations.len(), 1);
@@ -249,28 +255,23 @@ fn the_policy_refuses_before_anything_is_injected() {
     assert_eq!(injected, ["write"]);
 }
 
-fn nothing() {}
-
 #[test]
-fn a_syscall_unknown_here_is_a_setup_failure_naming_it() {
-    let report = Sandbox::new()
+fn a_syscall_unknown_here_is_an_error_naming_it() {
+    let err = Sandbox::new()
         .inject(Inject::new("no_such_call", Fault::Retval(0)))
-        .run(nothing);
-    match &report.outcome {
-        Outcome::SetupFailed(f) => assert!(f.detail.contains("no_such_call"), "{f:?}"),
-        other => panic!("expected a setup failure, got {other}"),
-    }
+        .unwrap_err();
+    assert!(err.to_string().contains("no_such_call"), "{err}");
 }
 
 #[test]
-fn a_bad_rule_on_the_builder_never_runs_the_body() {
-    let report = Sandbox::new()
-        .inject(Inject::new("write", Fault::Errno(Errno::EIO)).path("/tmp/[unclosed"))
-        .run(nothing);
-    match &report.outcome {
-        Outcome::SetupFailed(f) => assert!(f.detail.contains("bad path glob"), "{f:?}"),
-        other => panic!("expected a setup failure, got {other}"),
-    }
+fn bad_rules_on_the_builder_are_errors_of_the_call() {
+    let err = |rule: Inject| Sandbox::new().inject(rule).unwrap_err().to_string();
+    let glob = err(Inject::new("write", Fault::Errno(Errno::EIO)).path("/tmp/[unclosed"));
+    assert!(glob.contains("bad path glob"), "{glob}");
+    let no_path = err(Inject::new("getpid", Fault::Retval(7)).path("/tmp/x"));
+    assert!(no_path.contains("takes no path or descriptor"), "{no_path}");
+    let exit = err(Inject::new("exit_group", Fault::Errno(Errno::EIO)));
+    assert!(exit.contains("cannot be injected"), "{exit}");
 }
 
 fn writes_under_app() {
@@ -288,6 +289,7 @@ fn record_mode_records_and_injects() {
     let report = Sandbox::new()
         .seccomp_record(&path)
         .inject(Inject::new("write", Fault::Errno(Errno::ENOSPC)).path("/tmp/app/*"))
+        .unwrap()
         .run(writes_under_app);
     assert!(report.outcome.is_passed(), "{report:?}");
     assert!(report
@@ -315,7 +317,9 @@ fn panics() {
 fn a_panic_is_reported_although_writes_fail() {
     let report = Sandbox::new()
         .inject(Inject::new("write", Fault::Errno(Errno::EIO)))
+        .unwrap()
         .inject(Inject::new("sendmsg", Fault::Errno(Errno::EIO)))
+        .unwrap()
         .run(panics);
     assert!(
         matches!(report.outcome, Outcome::Panicked { .. }),

@@ -168,7 +168,7 @@ impl Model {
         if let Some(path) = &self.path {
             rule.extend(quote!(.path(#path)));
         }
-        quote!(.inject(#rule))
+        quote!(.inject(#rule)?)
     }
 }
 

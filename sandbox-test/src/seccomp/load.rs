@@ -207,7 +207,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
 
 /// In the supervisor: waits for the listener's number, takes it from the body.
 fn take_listener(handoff: &Handoff, body: libc::pid_t) -> Option<OwnedFd> {
-    let pidfd = crate::fork_server::pidfd_open(nix::unistd::Pid::from_raw(body)).ok()?;
+    let pidfd = crate::namespaces::pidfd_open(nix::unistd::Pid::from_raw(body)).ok()?;
     let target = handoff.wait(&pidfd)?;
     // SAFETY: pidfd_getfd returns a fresh descriptor or -1.
     unsafe {
@@ -245,19 +245,17 @@ fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, Se
 }
 
 /// The last setup step, in the body process right before the body: loads the plan's
-/// filter, reporting events as protocol messages on `channel`.
+/// filter, reporting events on `channel` as `encode` writes them (the protocol's message).
 pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
     channel: std::os::fd::BorrowedFd<'_>,
-) -> Result<(), crate::setup::StepError> {
+    encode: impl Fn(&SeccompEvent) -> Vec<u8>,
+) -> Result<(), crate::step::StepError> {
     let Some(filter) = filter else { return Ok(()) };
-    apply(filter, channel.as_raw_fd(), |event| {
-        serde_json::to_vec(&crate::protocol::Message::Seccomp(event.clone())).unwrap_or_default()
-    })
-    .map_err(|e| match e {
+    apply(filter, channel.as_raw_fd(), encode).map_err(|e| match e {
         SeccompError::Load { errno, .. } => {
-            crate::setup::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
+            crate::step::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
         }
-        _ => crate::setup::StepError::Other(e.to_string()),
+        _ => crate::step::StepError::Other(e.to_string()),
     })
 }

@@ -82,11 +82,14 @@ impl fmt::Display for Fault {
 /// ```no_run
 /// use sandbox_test::{Errno, Fault, Inject, Sandbox, When};
 ///
+/// # fn main() -> Result<(), sandbox_test::seccomp::SeccompError> {
 /// let sandbox = Sandbox::new().inject(
 ///     Inject::new("write", Fault::Errno(Errno::ENOSPC))
 ///         .when(When::from_nth(3))
 ///         .path("/tmp/app/*"),
-/// );
+/// )?;
+/// # let _ = sandbox;
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inject {
@@ -282,6 +285,12 @@ fn resolve_rule(index: usize, rule: &Inject) -> Result<PlannedRule, SeccompError
     })
 }
 
+/// Checks a rule as far as it can be before a run: its shape, and its syscalls against the
+/// running libseccomp.
+pub(crate) fn check(rule: &Inject) -> Result<(), SeccompError> {
+    resolve_rule(0, rule).map(drop)
+}
+
 /// In the parent: the policy's compiled filter (`None`: `seccomp = "off"`) with the rules
 /// woven in. Without rules, the filter is returned as it is.
 pub(crate) fn weave(
@@ -314,7 +323,7 @@ pub(crate) fn weave(
             arch: native_arch(),
             syscalls: &syscalls,
             channel_only: &channel_only,
-            channel: crate::setup::CHANNEL_FD as u32,
+            channel: crate::step::CHANNEL_FD as u32,
         },
     )
     .map_err(SeccompError::Compile)?;

@@ -40,7 +40,7 @@ fn injected_calls_the_policy_allows_notify() {
     // The baseline's refusals stay the kernel's.
     assert_eq!(verdict(&f, "unshare", 0), libc::SECCOMP_RET_ERRNO);
     // The harness's channel is left alone.
-    let channel = crate::setup::CHANNEL_FD as u64;
+    let channel = crate::step::CHANNEL_FD as u64;
     assert_eq!(verdict(&f, "sendmsg", channel), RET_ALLOW);
     assert_eq!(verdict(&f, "sendmsg", channel | 1 << 32), RET_USER_NOTIF);
     assert_eq!(verdict(&f, "sendmsg", 7), RET_USER_NOTIF);
