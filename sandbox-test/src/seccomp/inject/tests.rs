@@ -3,7 +3,7 @@
 use super::bpf::{action, decode, run, RET_ALLOW, RET_USER_NOTIF};
 use super::*;
 use crate::seccomp::groups::native_arch;
-use crate::seccomp::policy::{Policy, Rules};
+use crate::seccomp::policy::{OnViolation, Policy, Rules};
 
 fn call(name: &str, arg0: u64) -> libc::seccomp_data {
     let nr = match crate::seccomp::groups::lookup(name) {
@@ -50,10 +50,7 @@ fn injected_calls_the_policy_allows_notify() {
 
 #[test]
 fn the_policy_refuses_first() {
-    let rules = Rules::new(&["connect"])
-        .unwrap()
-        .on_violation("fail")
-        .unwrap();
+    let rules = Rules::new(["connect"]).unwrap();
     let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
     assert_eq!(verdict(&f, "connect", 4), libc::SECCOMP_RET_TRAP);
     assert_eq!(verdict(&f, "write", 1), RET_USER_NOTIF);
@@ -61,10 +58,9 @@ fn the_policy_refuses_first() {
 
 #[test]
 fn errno_mode_notifications_are_told_apart() {
-    let rules = Rules::new(&["connect"])
+    let rules = Rules::new(["connect"])
         .unwrap()
-        .on_violation("errno")
-        .unwrap();
+        .on_violation(OnViolation::Errno(Errno::EPERM));
     let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
     let plan = f.inject.as_ref().unwrap();
     let injector = Injector::new(plan);
@@ -106,7 +102,7 @@ fn bad_rules_name_the_rule() {
 
 #[test]
 fn the_interpreter_agrees_with_the_policy() {
-    let rules = Rules::new(&["@mount", "connect"]).unwrap();
+    let rules = Rules::new(["@mount", "connect"]).unwrap();
     let f = crate::seccomp::compile::compile_uncached(&Policy::Allow(rules))
         .unwrap()
         .unwrap();
