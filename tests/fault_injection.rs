@@ -200,6 +200,8 @@ fn the_report_lists_each_injected_fault() {
     assert_eq!(fault.pid, 2, "the body is pid 2");
     assert_eq!(fault.fault, Fault::Errno(Errno::ENOSPC));
     assert_eq!(fault.args[2], 1, "write's length argument");
+    assert_eq!(fault.decoded.len(), 3, "{:?}", fault.decoded);
+    assert_eq!(fault.decoded[2], "1", "decoded as write(fd, buf, count)");
     let note = report
         .notes
         .iter()

@@ -6,9 +6,11 @@
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::compile::CompiledFilter;
+use super::bpf::Program;
+use super::compile::{CompiledFilter, NotifyReply};
 use super::record::supervise;
-use super::report::{install_trap_handler, EventSink, SeccompEvent};
+use super::report::{install_sigsys_handler, EventSink, SeccompEvent};
+use super::violation::Violations;
 use super::SeccompError;
 
 fn errno() -> i32 {
@@ -27,12 +29,15 @@ fn check(step: &'static str, rc: libc::c_long) -> Result<libc::c_long, SeccompEr
 }
 
 /// Loads `filter` in the calling (body) process. `channel` is the descriptor events go to;
-/// `wrap` encodes one event as one protocol message. Returns a note for the test's output
-/// when the kernel made the filter differ from what was asked (a flag it does not know).
+/// `wrap` encodes one event as one protocol message; `own_pid_namespace`: the caller is
+/// the body of a sandbox with its own pid namespace, whose processes a violation ends.
+/// Returns a note for the test's output when the kernel made the filter differ from what
+/// was asked (a flag it does not know).
 pub fn apply(
     filter: &CompiledFilter,
     channel: RawFd,
     wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
+    own_pid_namespace: bool,
 ) -> Result<Option<String>, SeccompError> {
     let sink = || {
         EventSink::new(channel, &wrap).map_err(|_| SeccompError::Load {
@@ -40,16 +45,20 @@ pub fn apply(
             errno: libc::EINVAL,
         })
     };
-    if filter.trap {
-        install_trap_handler(sink()?)?;
-    }
     let supervisor = if filter.notify.is_some() || filter.inject.is_some() {
         crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
-        Some(spawn_supervisor(filter, sink()?)?)
+        Some(spawn_supervisor(filter, sink()?, own_pid_namespace)?)
     } else {
         None
     };
+    // The handler takes the supervisor's requests about the body's own violations
+    // (every mode but record).
+    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue);
+    if let (Some((_, pid)), true) = (&supervisor, asks) {
+        install_sigsys_handler(sink()?, *pid)?;
+    }
     let (listener, note) = load_bpf(filter, supervisor.is_some())?;
+    let supervisor = supervisor.map(|(handoff, _)| handoff);
     if let (Some(handoff), Some(listener)) = (supervisor, listener) {
         // Tell the supervisor the listener's number; it takes the descriptor itself with
         // pidfd_getfd(2). The listener stays open here (close-on-exec) so that it is still
@@ -139,8 +148,13 @@ impl Handoff {
 
 /// Forks the supervisor before the filter exists (so it is not filtered). It is a
 /// grandchild, handed to the sandbox's init, so that the body's own `wait(-1)` never sees
-/// it. Returns the handoff through which the body will tell it the listener's number.
-fn spawn_supervisor(filter: &CompiledFilter, sink: EventSink) -> Result<Handoff, SeccompError> {
+/// it. Returns the handoff through which the body will tell it the listener's number,
+/// and the supervisor's pid.
+fn spawn_supervisor(
+    filter: &CompiledFilter,
+    sink: EventSink,
+    own_pid_namespace: bool,
+) -> Result<(Handoff, libc::pid_t), SeccompError> {
     let handoff = Handoff::new()?;
     let (pid_read, pid_write) = pipe()?;
     // SAFETY: getpid cannot fail.
@@ -164,7 +178,17 @@ fn spawn_supervisor(filter: &CompiledFilter, sink: EventSink) -> Result<Handoff,
             }
             let status = match take_listener(&handoff, body) {
                 Some(listener) => {
-                    supervise(&listener, filter.notify, filter.inject.as_ref(), &sink);
+                    let violations = Violations::new(body, own_pid_namespace);
+                    let as_written = Program::from_bytes(&filter.as_written);
+                    let inject = filter.inject.as_ref();
+                    supervise(
+                        &listener,
+                        filter.notify,
+                        &as_written,
+                        inject,
+                        &sink,
+                        violations,
+                    );
                     0
                 }
                 None => 1,
@@ -197,7 +221,7 @@ fn spawn_supervisor(filter: &CompiledFilter, sink: EventSink) -> Result<Handoff,
     // the body says so; without Yama this fails harmlessly.
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
-    Ok(handoff)
+    Ok((handoff, supervisor))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
@@ -295,7 +319,7 @@ pub(crate) fn load_in_body(
     let Some(filter) = filter else {
         return Ok(None);
     };
-    apply(filter, channel.as_raw_fd(), encode).map_err(|e| match e {
+    apply(filter, channel.as_raw_fd(), encode, true).map_err(|e| match e {
         SeccompError::Load { errno, .. } => {
             crate::step::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
         }

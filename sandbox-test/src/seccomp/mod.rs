@@ -4,12 +4,14 @@
 //!   baseline used when a test names no policy).
 //! * `groups`: resolving names and systemd-style `@groups` with libseccomp.
 //! * [`profile`]: Docker/OCI seccomp profiles.
-//! * `compile`: a policy to BPF, in the parent, once per distinct policy.
+//! * `compile`: a policy to BPF, in the parent, once per distinct policy; `bpf`: a
+//!   profile's filter run in user space by the supervisor on a notified call.
+//! * [`decode`]: syscall arguments as strace prints them (for reports).
 //! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
 //! * [`inject`]: fault injection, woven into the filter, answered by the supervisor.
-//! * `record`: the notification supervisor (errno mode, record mode) and the recorded
-//!   profile.
+//! * `record`: the notification supervisor and the recorded profile; `violation`: what
+//!   the supervisor does with a forbidden call of any process (report, errno, end).
 //!
 //! The `Sandbox` methods that choose a policy live with the builder (`sandbox/seccomp.rs`).
 //!
@@ -20,7 +22,9 @@
 //! list may name those two (they stay allowed on the channel only); naming another harness
 //! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
+pub(crate) mod bpf;
 pub(crate) mod compile;
+pub mod decode;
 pub(crate) mod groups;
 pub mod inject;
 pub(crate) mod load;
@@ -28,6 +32,7 @@ pub mod policy;
 pub mod profile;
 pub(crate) mod record;
 pub mod report;
+pub(crate) mod violation;
 
 pub(crate) use compile::{compile, CompiledFilter};
 pub use policy::{OnViolation, Policy, Rules};

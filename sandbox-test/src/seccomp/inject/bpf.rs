@@ -9,9 +9,8 @@
 //! it before the epilogue is reached.
 //!
 //! When the policy notifies too, the supervisor must tell a policy notification from an
-//! injection: it runs the policy's own program on the call's `seccomp_data` with
-//! [`run`] (a plain interpreter of the seccomp subset of classic BPF: libseccomp's output
-//! uses loads, ALU, jumps and returns only).
+//! injection: it runs the policy's own program on the call's `seccomp_data`
+//! (`seccomp::bpf::Program`, the interpreter the supervisor also runs profiles with).
 
 /// `struct sock_filter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,34 +26,20 @@ const INSN_SIZE: usize = std::mem::size_of::<libc::sock_filter>();
 const MAX_INSNS: usize = 4096;
 
 const LD: u16 = 0x00;
-const LDX: u16 = 0x01;
-const ST: u16 = 0x02;
-const STX: u16 = 0x03;
-const ALU: u16 = 0x04;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
-const MISC: u16 = 0x07;
 const W: u16 = 0x00;
 const ABS: u16 = 0x20;
-const IMM: u16 = 0x00;
-const MEM: u16 = 0x60;
-const LEN: u16 = 0x80;
 const K: u16 = 0x00;
-const X: u16 = 0x08;
 const A: u16 = 0x10;
 const JA: u16 = 0x00;
 const JEQ: u16 = 0x10;
-const JGT: u16 = 0x20;
-const JGE: u16 = 0x30;
-const JSET: u16 = 0x40;
 
 pub(crate) const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 pub(crate) const RET_USER_NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
-const RET_KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 const ACTION_FULL: u32 = libc::SECCOMP_RET_ACTION_FULL;
 
 /// `sizeof(struct seccomp_data)`: nr, arch, instruction_pointer, args[6].
-const DATA_LEN: u32 = 64;
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const OFF_ARG0: u32 = 16;
@@ -155,97 +140,6 @@ pub(crate) fn weave(policy: &[Insn], targets: &Targets<'_>) -> Result<Vec<Insn>,
         ));
     }
     Ok(prog)
-}
-
-/// Runs `prog` on `data` (a `struct seccomp_data`) as the kernel would; a malformed
-/// program kills, as the kernel would have refused it.
-pub(crate) fn run(prog: &[Insn], data: &libc::seccomp_data) -> u32 {
-    let mut bytes = [0u8; DATA_LEN as usize];
-    bytes[0..4].copy_from_slice(&data.nr.to_ne_bytes());
-    bytes[4..8].copy_from_slice(&data.arch.to_ne_bytes());
-    bytes[8..16].copy_from_slice(&data.instruction_pointer.to_ne_bytes());
-    for (i, arg) in data.args.iter().enumerate() {
-        bytes[16 + 8 * i..24 + 8 * i].copy_from_slice(&arg.to_ne_bytes());
-    }
-    let word = |k: u32| -> Option<u32> {
-        let at = k as usize;
-        (k.is_multiple_of(4) && k + 4 <= DATA_LEN)
-            .then(|| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]))
-    };
-    let (mut a, mut x) = (0u32, 0u32);
-    let mut mem = [0u32; 16];
-    let mut pc = 0usize;
-    while let Some(insn) = prog.get(pc) {
-        pc += 1;
-        let k = insn.k;
-        let src = if insn.code & X != 0 { x } else { k };
-        match insn.code & 0x07 {
-            LD => match insn.code & 0xe0 {
-                ABS => match word(k) {
-                    Some(w) => a = w,
-                    None => return RET_KILL_PROCESS,
-                },
-                IMM => a = k,
-                LEN => a = DATA_LEN,
-                MEM if k < 16 => a = mem[k as usize],
-                _ => return RET_KILL_PROCESS,
-            },
-            LDX => match insn.code & 0xe0 {
-                IMM => x = k,
-                LEN => x = DATA_LEN,
-                MEM if k < 16 => x = mem[k as usize],
-                _ => return RET_KILL_PROCESS,
-            },
-            ST if k < 16 => mem[k as usize] = a,
-            STX if k < 16 => mem[k as usize] = x,
-            ALU => {
-                a = match insn.code & 0xf0 {
-                    0x00 => a.wrapping_add(src),
-                    0x10 => a.wrapping_sub(src),
-                    0x20 => a.wrapping_mul(src),
-                    0x30 if src != 0 => a / src,
-                    0x40 => a | src,
-                    0x50 => a & src,
-                    0x60 => a.checked_shl(src).unwrap_or(0),
-                    0x70 => a.checked_shr(src).unwrap_or(0),
-                    0x80 => a.wrapping_neg(),
-                    0x90 if src != 0 => a % src,
-                    0xa0 => a ^ src,
-                    _ => return RET_KILL_PROCESS,
-                }
-            }
-            JMP => {
-                let taken = match insn.code & 0xf0 {
-                    JA => {
-                        pc += k as usize;
-                        continue;
-                    }
-                    JEQ => a == src,
-                    JGT => a > src,
-                    JGE => a >= src,
-                    JSET => a & src != 0,
-                    _ => return RET_KILL_PROCESS,
-                };
-                pc += usize::from(if taken { insn.jt } else { insn.jf });
-            }
-            RET => {
-                return match insn.code & 0x18 {
-                    K => k,
-                    A => a,
-                    _ => RET_KILL_PROCESS,
-                }
-            }
-            MISC => {
-                if insn.code & 0xf8 == 0 {
-                    x = a
-                } else {
-                    a = x
-                }
-            }
-            _ => return RET_KILL_PROCESS,
-        }
-    }
-    RET_KILL_PROCESS
 }
 
 /// The action part of a filter's return value.

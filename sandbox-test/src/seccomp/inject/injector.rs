@@ -4,16 +4,20 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::bpf::{self, Insn};
+use super::bpf;
 use super::target::{self, display};
 use super::{Fault, InjectPlan, RawInjection};
+use crate::seccomp::bpf::Program;
+use crate::seccomp::decode::{self, ProcessMemory};
+use crate::seccomp::groups::syscall_name;
 use crate::seccomp::report::{EventSink, SeccompEvent};
 use crate::spec::inject::When;
 
 /// Counts, globs and the calls held for a delay.
 pub(crate) struct Injector<'a> {
     plan: &'a InjectPlan,
-    policy: Vec<Insn>,
+    /// The policy's own program, when it notifies too.
+    policy: Option<Program>,
     globs: Vec<Option<glob::Pattern>>,
     when: Vec<When>,
     counts: Vec<u64>,
@@ -31,7 +35,7 @@ impl<'a> Injector<'a> {
     pub(crate) fn new(plan: &'a InjectPlan) -> Self {
         Self {
             plan,
-            policy: bpf::decode(&plan.policy_bpf),
+            policy: (!plan.policy_bpf.is_empty()).then(|| Program::from_bytes(&plan.policy_bpf)),
             // Checked in the parent; a glob that does not compile here matches nothing.
             globs: plan
                 .rules
@@ -51,7 +55,12 @@ impl<'a> Injector<'a> {
     /// Whether the policy itself asked for this notification (errno mode, record, a
     /// profile's errno default); otherwise it is an injection candidate.
     pub(crate) fn policy_notified(&self, data: &libc::seccomp_data) -> bool {
-        !self.policy.is_empty() && bpf::action(bpf::run(&self.policy, data)) == bpf::RET_USER_NOTIF
+        // A program the interpreter cannot run is taken as the policy's: refused, not
+        // injected.
+        self.policy.as_ref().is_some_and(|p| {
+            p.run(data)
+                .map_or(true, |ret| bpf::action(ret) == bpf::RET_USER_NOTIF)
+        })
     }
 
     /// poll(2)'s timeout: until the next held call is due (-1: none held).
@@ -137,6 +146,12 @@ impl<'a> Injector<'a> {
             arch: req.data.arch,
             nr: req.data.nr,
             args: req.data.args,
+            decoded: syscall_name(req.data.arch, req.data.nr)
+                .map(|name| {
+                    let memory = ProcessMemory::new(req.pid as i32);
+                    decode::arguments(&name, &req.data.args, &memory)
+                })
+                .unwrap_or_default(),
             path: read_path(layout).as_deref().map(display),
             fault: rule.fault,
         }));

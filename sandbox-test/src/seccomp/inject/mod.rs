@@ -171,6 +171,9 @@ pub struct Injection {
     pub pid: i32,
     /// The six raw arguments.
     pub args: [u64; 6],
+    /// The arguments as strace prints them ([`crate::seccomp::decode`]), strings read
+    /// from the caller's memory.
+    pub decoded: Vec<String>,
     /// The file the call worked on, when the syscall takes a path or a descriptor and it
     /// could be read.
     pub path: Option<String>,
@@ -184,6 +187,9 @@ impl fmt::Display for Injection {
             "injected {} into `{}` in pid {} (matching call {} of rule {}: {})",
             self.fault, self.syscall, self.pid, self.call, self.rule, self.rule_text
         )?;
+        if !self.decoded.is_empty() {
+            write!(f, "\n  {}({})", self.syscall, self.decoded.join(", "))?;
+        }
         if let Some(path) = &self.path {
             write!(f, "\n  on {path}")?;
         }
@@ -201,6 +207,7 @@ pub(crate) struct RawInjection {
     pub arch: u32,
     pub nr: i32,
     pub args: [u64; 6],
+    pub decoded: Vec<String>,
     pub path: Option<String>,
     pub fault: Fault,
 }
@@ -215,6 +222,7 @@ impl RawInjection {
             nr: self.nr,
             pid: self.pid,
             args: self.args,
+            decoded: self.decoded.clone(),
             path: self.path.clone(),
             fault: self.fault,
         }
