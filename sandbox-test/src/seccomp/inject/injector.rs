@@ -8,9 +8,8 @@ use super::bpf;
 use super::target::{self, display};
 use super::{Fault, InjectPlan, RawInjection};
 use crate::seccomp::bpf::Program;
-use crate::seccomp::decode::{self, ProcessMemory};
-use crate::seccomp::groups::syscall_name;
 use crate::seccomp::report::{EventSink, SeccompEvent};
+use crate::seccomp::violation::{arguments, still_waiting};
 use crate::spec::inject::When;
 
 /// Counts, globs and the calls held for a delay.
@@ -124,7 +123,7 @@ impl<'a> Injector<'a> {
         }
         // The path was read from a process that may have died meanwhile, its pid reused:
         // only a notification still pending proves it was the caller's.
-        if !id_valid(listener, req.id) {
+        if !still_waiting(listener, req.id) {
             return None;
         }
         let mut chosen = None;
@@ -146,12 +145,7 @@ impl<'a> Injector<'a> {
             arch: req.data.arch,
             nr: req.data.nr,
             args: req.data.args,
-            decoded: syscall_name(req.data.arch, req.data.nr)
-                .map(|name| {
-                    let memory = ProcessMemory::new(req.pid as i32);
-                    decode::arguments(&name, &req.data.args, &memory)
-                })
-                .unwrap_or_default(),
+            decoded: arguments(req),
             path: read_path(layout).as_deref().map(display),
             fault: rule.fault,
         }));
@@ -181,10 +175,4 @@ fn continue_response(id: u64) -> libc::seccomp_notif_resp {
         error: 0,
         flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
     }
-}
-
-fn id_valid(listener: RawFd, id: u64) -> bool {
-    let mut id = id;
-    // SAFETY: the ioctl reads one u64.
-    unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) == 0 }
 }
