@@ -20,8 +20,10 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::step::{exit, StepError, CHANNEL_FD};
-use crate::{body, capabilities, filesystem, kernel, limits, namespaces, net, seccomp, time};
+use crate::step::{StepError, CHANNEL_FD};
+use crate::{
+    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
+};
 
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
@@ -49,6 +51,7 @@ pub(crate) fn sandbox_main(
         namespaces::die_with_parent(fork_server),
     );
     let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    step.run("prepare to send the coverage counts", coverage::start());
     first_process(&plan, &step)
 }
 
@@ -82,7 +85,10 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
-        None => init(plan, step, lifeline),
+        None => {
+            coverage::forget_inherited();
+            init(plan, step, lifeline)
+        }
         Some(init) => {
             // Holding the lifeline's write end until the init is gone is what keeps it alive.
             let status = namespaces::wait_for(init);
@@ -97,6 +103,7 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
 
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run("die with the first process", lifeline.die_with_parent());
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
@@ -104,7 +111,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     if net::needs_namespace(plan.net) {
         step.run("mount /sys", filesystem::mount_sysfs());
     }
-    step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    step.run(
+        "mount a private /tmp",
+        filesystem::mount_private_tmp(&plan.workdir),
+    );
     // readonly_root, writable, hide, bind
     step.run(
         "isolate the filesystem",
@@ -123,6 +133,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     );
     match step.run("fork the body", namespaces::fork()) {
         None => {
+            coverage::forget_inherited();
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
             body_process(plan, step)
         }
@@ -141,6 +152,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run(
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
@@ -240,4 +252,13 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )?;
     Ok(())
+}
+
+/// Leaves a sandbox process: first its coverage counts go to the test process (in an
+/// instrumented build), then `_exit`, which skips the test process's exit handlers (the
+/// profile runtime's among them, which would write a file inside the sandbox).
+fn exit(code: i32) -> ! {
+    // SAFETY: fd 3 is the channel in every sandbox process (`install_standard_fds`).
+    coverage::send(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) });
+    step::exit(code)
 }

@@ -37,7 +37,7 @@ pub struct FsIsolation {
     pub bind: Vec<Bind>,
 }
 
-/// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`spec/bind.rs`).
+/// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`sandbox_test_spec::bind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
     /// The host path.
@@ -115,11 +115,7 @@ pub(crate) fn apply_in_sandbox(config: &FsIsolation, workdir: &Workdir) -> Resul
     if config.is_empty() {
         return Ok(());
     }
-    let workdir = match workdir {
-        Workdir::Inherit => std::env::current_dir().ok(),
-        Workdir::Path(path) => Some(path.clone()),
-        Workdir::Temp => None,
-    };
+    let workdir = workdir.path();
     let mut writable = vec![Path::new(SANDBOX_PROC), Path::new(SANDBOX_TMP)];
     writable.extend(workdir.as_deref());
     apply(config, &writable, &[Path::new(SANDBOX_TMP)]).map_err(StepError::from)

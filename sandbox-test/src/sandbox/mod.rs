@@ -289,7 +289,11 @@ impl Sandbox {
             body,
             hostname: self.hostname.clone(),
             env,
-            workdir: self.workdir.clone(),
+            workdir: self.workdir.at_run_time().map_err(|e| SetupFailure {
+                step: "find the test's current directory".into(),
+                errno: e.raw_os_error(),
+                detail: e.to_string(),
+            })?,
             seccomp: seccomp::plan_filter(&self.seccomp, &self.injections)?,
             net: self.net,
             fs: self.fs.clone(),

@@ -166,6 +166,7 @@ pub struct Injection {
     pub call: u64,
     /// The syscall's name.
     pub syscall: String,
+    /// The syscall's number.
     pub nr: i32,
     /// The calling process, in the sandbox's pid namespace.
     pub pid: i32,
@@ -177,6 +178,7 @@ pub struct Injection {
     /// The file the call worked on, when the syscall takes a path or a descriptor and it
     /// could be read.
     pub path: Option<String>,
+    /// What the call got instead.
     pub fault: Fault,
 }
 

@@ -1,7 +1,7 @@
 //! Fault-injection option values: `when` in strace's syntax, and the fault keys.
 //!
-//! std only: the macro includes this file, so a malformed `when`, a bad errno or a missing
-//! or doubled action is a compile error from the parser the runtime uses.
+//! The macro checks `inject(...)` with these, so a malformed `when` or a syscall that is
+//! never injected is a compile error from the parser the runtime uses.
 
 use std::fmt;
 
