@@ -233,6 +233,7 @@ fn install_standard_fds(
     let lifted: Vec<OwnedFd> = sources
         .iter()
         .map(|fd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(10)))
+        // SAFETY: F_DUPFD returned a new fd that nothing else owns.
         .map(|fd| fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
         .collect::<Result<_, _>>()?;
     drop(sources);

@@ -422,22 +422,37 @@ impl AtTheCall {
     }
 }
 
+/// The interrupted instruction.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "x86_64")]
 unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
     (*ctx).uc_mcontext.gregs[libc::REG_RIP as usize] as u64
 }
 
 /// The syscall's return register.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "x86_64")]
 unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
     &mut (*ctx).uc_mcontext.gregs[libc::REG_RAX as usize]
 }
 
+/// The interrupted instruction.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "aarch64")]
 unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
     (*ctx).uc_mcontext.pc
 }
 
+/// The syscall's return register.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "aarch64")]
 unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
     &mut (*ctx).uc_mcontext.regs[0] as *mut u64 as *mut i64
@@ -445,6 +460,10 @@ unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
 
 /// The interrupted thread's return addresses, from `ip` (the handler's own frames
 /// dropped). Async-signal-safe.
+///
+/// # Safety
+/// Called only from the SIGSYS handler, on the interrupted thread (the unsynchronized
+/// trace relies on no other trace running in it).
 unsafe fn stack_at(ip: u64, out: &mut [u64; MAX_FRAMES]) -> usize {
     let mut frames = [0u64; MAX_FRAMES];
     let mut n = 0;
@@ -512,6 +531,9 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
 
 /// The supervisor's request, in the thread whose notified call just returned (or was
 /// interrupted by this very signal).
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 unsafe fn at_the_call(request: AtTheCall, ctx: *mut libc::ucontext_t) {
     let ip = instruction_pointer(ctx);
     let mut frames = [0u64; MAX_FRAMES];

@@ -47,8 +47,13 @@ impl Violations {
     pub(crate) fn new(body: i32, own_pid_namespace: bool) -> Self {
         Self {
             body,
-            // kill(-1) only where it cannot reach past the sandbox: the body is pid 2 of
-            // the sandbox's pid namespace (in the host's, pid 2 is a kernel thread).
+            // kill(-1) only where it cannot reach past the sandbox. `own_pid_namespace` is
+            // passed only by the setup's body step, which runs after the body's process
+            // was forked into a fresh pid namespace; the supervisor is the body's
+            // descendant, so it is in that namespace, and kill(-1) there reaches only that
+            // namespace's processes. `body == 2` checks that the body is that namespace's
+            // second process (it is not proof alone: in a container's pid namespace pid 2
+            // may be an ordinary process).
             own_pid_namespace: own_pid_namespace && body == 2,
             asked_to_end: BTreeSet::new(),
         }
