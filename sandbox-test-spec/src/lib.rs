@@ -22,6 +22,7 @@ pub mod bind;
 pub mod cpu;
 pub mod duration;
 pub mod hostname;
+pub mod inject;
 pub mod net;
 pub mod path;
 pub mod seccomp;

@@ -66,6 +66,8 @@ pub(crate) enum SeccompEvent {
     Frames { tid: i32, frames: Vec<u64> },
     /// record mode: a syscall seen for the first time.
     Recorded { arch: u32, nr: i32 },
+    /// An `inject(...)` rule hit a call.
+    Injected(super::inject::RawInjection),
 }
 
 /// This crate's sources: not the test author's code.
@@ -193,13 +195,7 @@ impl fmt::Display for Violation {
         if let Some(loc) = self.user_frame().and_then(Frame::location) {
             write!(f, "\n  at {loc}")?;
         }
-        f.write_str("\n  args: ")?;
-        for (i, a) in self.args.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{a:#x}")?;
-        }
+        write_args(f, &self.args)?;
         if !self.backtrace.is_empty() {
             f.write_str("\n  backtrace:")?;
             for (i, frame) in self.backtrace.iter().enumerate() {
@@ -216,6 +212,18 @@ impl fmt::Display for Violation {
         }
         Ok(())
     }
+}
+
+/// `\n  args: 0x1, 0x2, ...`: a call's six raw arguments.
+pub(crate) fn write_args(f: &mut fmt::Formatter<'_>, args: &[u64; 6]) -> fmt::Result {
+    f.write_str("\n  args: ")?;
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{a:#x}")?;
+    }
+    Ok(())
 }
 
 /// Symbolized frames, the harness's own left out.
@@ -615,6 +623,8 @@ pub struct SeccompReport {
     pub recorded: Vec<String>,
     /// record mode: the calls the body made, as (arch, number).
     pub(crate) recorded_calls: Vec<(u32, i32)>,
+    /// Every fault `inject(...)` injected, in order.
+    pub injected: Vec<super::inject::Injection>,
 }
 
 /// How a forbidden call ended the test.
@@ -650,6 +660,10 @@ impl SeccompReport {
                 }
                 SeccompEvent::Recorded { arch, nr } => {
                     report.recorded_calls.push((*arch, *nr));
+                    continue;
+                }
+                SeccompEvent::Injected(raw) => {
+                    report.injected.push(raw.resolve());
                     continue;
                 }
             };

@@ -136,7 +136,7 @@ impl Violations {
 }
 
 /// The arguments as strace prints them, read from the caller (native calls only).
-fn arguments(req: &libc::seccomp_notif) -> Vec<String> {
+pub(crate) fn arguments(req: &libc::seccomp_notif) -> Vec<String> {
     let nr = req.data.nr;
     if req.data.arch != native_arch() || nr & X32_SYSCALL_BIT != 0 {
         return Vec::new();
@@ -148,7 +148,7 @@ fn arguments(req: &libc::seccomp_notif) -> Vec<String> {
 }
 
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the caller is still blocked in this call.
-fn still_waiting(listener: i32, id: u64) -> bool {
+pub(crate) fn still_waiting(listener: i32, id: u64) -> bool {
     let mut id = id;
     // SAFETY: the ioctl reads one u64.
     unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) == 0 }
