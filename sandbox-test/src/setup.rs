@@ -55,6 +55,8 @@ pub(crate) fn sandbox_main(
 
 /// The first process: creates the namespaces, then forks the init.
 fn first_process(plan: &Plan, step: &Steps) -> ! {
+    // setsid: no controlling terminal, no process group shared with the test process
+    step.run("leave the test's session", namespaces::new_session());
     let ids = namespaces::caller_ids();
     step.run(
         "enter the sandbox's cgroup",
@@ -95,6 +97,11 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     step.run("die with the first process", lifeline.die_with_parent());
+    // The init keeps privileges the body sheds: out of the body's ptrace and /proc/1/mem.
+    step.run(
+        "keep the init out of reach",
+        capabilities::set_dumpable(false),
+    );
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
     step.run("mount /proc", filesystem::mount_proc());
@@ -152,6 +159,9 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     }
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
+    // Undo what the init set for itself (and what entering the mount lock's user namespace
+    // did): the test's own subprocesses may be traced and dumped as usual.
+    step.run("become dumpable again", capabilities::set_dumpable(true));
     step.run("set no_new_privs", capabilities::set_no_new_privs());
     // After the environment: it adds libfaketime's variables for subprocesses.
     if let Some(note) = step.run("move the wall clock", time::move_wall_clock(&plan.time)) {

@@ -85,6 +85,14 @@ fn spawn_supervisor(
     })?;
     if middle == 0 {
         drop((listener_write, pid_read));
+        // The supervisor is unfiltered: it must be out of the body's ptrace, /proc/PID/mem
+        // and pidfd_getfd (see `capabilities::set_dumpable`) from its first instant, so it
+        // inherits "not dumpable" from here. The body goes on only after this process
+        // has forked it and exited.
+        // SAFETY: plain prctl; leaving without the parent's atexit handlers.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+            unsafe { libc::_exit(1) };
+        }
         // SAFETY: still single-threaded.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
