@@ -74,7 +74,9 @@ pub(crate) fn expand(model: Model, item: ItemFn, above: &[String]) -> syn::Resul
         #vis fn #name() {
             fn __sandboxed_body() #output #body
             ::sandbox_test::__private::run_test(
-                ::sandbox_test::Sandbox::new() #builder_calls,
+                ::sandbox_test::Sandbox::new()
+                    .package_dir(::core::env!("CARGO_MANIFEST_DIR"))
+                    #builder_calls,
                 __sandboxed_body,
             )
         }

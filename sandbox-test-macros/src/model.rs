@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable, hide, bind, memory, pids, cpu, files, seccomp(...)";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable_host, expose, writable, hide, bind, memory, pids, cpu, files, seccomp(...)";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,

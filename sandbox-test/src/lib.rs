@@ -36,6 +36,7 @@ mod test_support;
 mod time;
 
 pub use body::TestBody;
+pub use filesystem::isolation::{HostAccess, HostSocket};
 pub use filesystem::Workdir;
 pub use limits::attribution::LimitHit;
 pub use limits::{LimitKind, Mechanism};

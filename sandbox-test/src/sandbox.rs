@@ -167,7 +167,7 @@ impl Sandbox {
             workdir: self.workdir.clone(),
             seccomp: crate::seccomp::builder::plan_filter(&self.seccomp)?,
             net: self.net,
-            fs: self.fs.clone(),
+            fs: self.fs.resolve(),
             limits,
             time,
         })

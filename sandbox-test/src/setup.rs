@@ -109,10 +109,16 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
         step.run("mount /sys", filesystem::mount_sysfs());
     }
     step.run("mount a private /tmp", filesystem::mount_private_tmp());
-    // readonly_root, writable, hide, bind
+    step.run("mount a private /dev/shm", filesystem::mount_private_shm());
+    // hide the host's control sockets; hide, bind; the read-only host (but for the build
+    // directories, writable, readonly_root, writable_host)
     step.run(
         "isolate the filesystem",
         filesystem::isolation::apply_in_sandbox(&plan.fs, &plan.workdir),
+    );
+    step.run(
+        "make the kernel's knobs read-only",
+        filesystem::protect_kernel_interfaces(),
     );
     // hostname sandbox
     step.run("set the hostname", namespaces::set_hostname(&plan.hostname));
@@ -154,9 +160,8 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
         "enter the working directory",
         filesystem::enter_workdir(&plan.workdir),
     );
-    if plan.fs.needs_lock() {
-        step.run("lock the mounts", filesystem::isolation::lock_mounts());
-    }
+    // Read-only mounts (at least the kernel's knobs) stay read-only.
+    step.run("lock the mounts", filesystem::isolation::lock_mounts());
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     // Undo what the init set for itself (and what entering the mount lock's user namespace
@@ -169,7 +174,7 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     }
     step.run(
         "apply the limits",
-        limits::apply_rlimits(&plan.limits, !plan.fs.needs_lock()).map_err(StepError::from),
+        limits::apply_rlimits(&plan.limits).map_err(StepError::from),
     );
     step.run("catch the body's panics", body::catch_panics());
     // Last, so that nothing of the harness's own preparation runs under the filter.

@@ -7,6 +7,7 @@
 pub mod bind;
 pub mod cpu;
 pub mod duration;
+pub mod host_socket;
 pub mod hostname;
 pub mod net;
 pub mod path;
