@@ -151,6 +151,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
+    // Undo what the init set for itself: the body's own /proc/self belongs to it again
+    // (the mount lock writes its maps there), and its subprocesses can be traced and
+    // dumped as usual.
+    step.run("become dumpable again", capabilities::set_dumpable(true));
     step.run(
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
@@ -164,9 +168,6 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     step.run("lock the mounts", filesystem::isolation::lock_mounts());
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
-    // Undo what the init set for itself (and what entering the mount lock's user namespace
-    // did): the test's own subprocesses may be traced and dumped as usual.
-    step.run("become dumpable again", capabilities::set_dumpable(true));
     step.run("set no_new_privs", capabilities::set_no_new_privs());
     // After the environment: it adds libfaketime's variables for subprocesses.
     if let Some(note) = step.run("move the wall clock", time::move_wall_clock(&plan.time)) {
