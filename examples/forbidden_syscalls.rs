@@ -5,7 +5,8 @@
 //! `#[sandboxed(seccomp(deny = ["@network-io"]))]`,
 //! `#[sandboxed(seccomp(profile = "docker-default.json"))]`, ...
 
-use sandbox_test::{Outcome, Sandbox};
+use sandbox_test::seccomp::{OnViolation, Rules, SeccompError};
+use sandbox_test::{Errno, Outcome, Sandbox};
 
 /// Code that should never touch the network, but does.
 fn phones_home() {
@@ -27,18 +28,17 @@ fn tries_to_mount() {
     println!("mount returned {rc}: {}", std::io::Error::last_os_error());
 }
 
-fn main() {
+fn main() -> Result<(), SeccompError> {
     println!("== deny = [\"@network-io\"], on_violation = \"fail\"");
     let report = Sandbox::new()
-        .seccomp_deny(&["@network-io"])
+        .seccomp_deny(Rules::new(["@network-io"])?)?
         .run(phones_home);
     println!("{}\n", report.outcome);
     assert!(matches!(report.outcome, Outcome::SeccompViolation(_)));
 
     println!("== the same, on_violation = \"errno\": the call fails, the body goes on");
     let report = Sandbox::new()
-        .seccomp_deny(&["@network-io"])
-        .seccomp_on_violation("errno")
+        .seccomp_deny(Rules::new(["@network-io"])?.on_violation(OnViolation::Errno(Errno::EPERM)))?
         .run(phones_home);
     println!("outcome: {}", report.outcome);
     for v in &report.seccomp.violations {
@@ -48,8 +48,7 @@ fn main() {
 
     println!("== on_violation = \"kill\"");
     let report = Sandbox::new()
-        .seccomp_deny(&["@network-io"])
-        .seccomp_on_violation("kill")
+        .seccomp_deny(Rules::new(["@network-io"])?.on_violation(OnViolation::Kill))?
         .run(phones_home);
     println!("{}\n", report.outcome);
 
@@ -58,10 +57,11 @@ fn main() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/seccomp/moby-default.json"
     );
-    let report = Sandbox::new().seccomp_profile(profile).run(tries_to_mount);
+    let report = Sandbox::new().seccomp_profile(profile)?.run(tries_to_mount);
     print!("{}", report.stdout.text());
     println!("outcome: {}", report.outcome);
     for v in &report.seccomp.violations {
         println!("violation: {v}");
     }
+    Ok(())
 }

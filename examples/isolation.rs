@@ -78,7 +78,7 @@ fn show(what: &str, outcome: &Outcome) {
     println!("{what}:\n    {}\n", text.replace('\n', "\n    "));
 }
 
-fn main() {
+fn main() -> Result<(), sandbox_test::OptionError> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap().to_string();
     for mode in [NetMode::Loopback, NetMode::None, NetMode::Host] {
@@ -107,16 +107,17 @@ fn main() {
 
     std::fs::write(dir.path().join("greeting"), "hello from the host").unwrap();
     let report = Sandbox::new()
-        .bind_ro(dir.path(), "/tmp/fixtures")
+        .bind_ro(dir.path(), "/tmp/fixtures")?
         .run(read_fixture);
     show("bind_ro, reading then writing", &report.outcome);
 
-    let report = Sandbox::new().memory(64 << 20).run(memory_bomb);
+    let report = Sandbox::new().memory(64 << 20)?.run(memory_bomb);
     show("memory = \"64M\", a memory bomb", &report.outcome);
 
-    let report = Sandbox::new().pids(32).run(fork_bomb);
+    let report = Sandbox::new().pids(32)?.run(fork_bomb);
     show("pids = 32, a fork bomb", &report.outcome);
 
-    let report = Sandbox::new().cpu(Duration::from_secs(1)).run(busy_loop);
+    let report = Sandbox::new().cpu(Duration::from_secs(1))?.run(busy_loop);
     show("cpu = \"1s\", a busy loop", &report.outcome);
+    Ok(())
 }

@@ -6,10 +6,10 @@
 //! `#[sandboxed(time(realtime = "2038-01-19T03:14:08Z"))]`, and so on.
 
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use chrono::{Datelike, Utc};
-use sandbox_test::{Outcome, Sandbox, TimeSpecError, TimeTravel};
+use sandbox_test::{Outcome, Sandbox, Shift, TimeSpecError, TimeTravel};
 
 /// 2038: a 32-bit `time_t` has overflowed; `date` (through libfaketime) agrees.
 fn after_2038() {
@@ -53,28 +53,36 @@ fn long_uptime() {
 }
 
 fn main() -> Result<ExitCode, TimeSpecError> {
+    const DAY: u64 = 86_400;
     let one_year = (Utc::now() + chrono::Duration::days(365)).to_rfc3339();
+    // 2038-01-19T03:14:08Z and 2028-02-29T23:59:59Z.
+    let y2038 = UNIX_EPOCH + Duration::from_secs(2_147_483_648);
+    let leap_day = UNIX_EPOCH + Duration::from_secs(1_835_481_599);
     let runs: [(&str, Sandbox, fn()); 4] = [
         (
             "realtime = 2038-01-19T03:14:08Z",
-            Sandbox::new().time(TimeTravel::new().realtime("2038-01-19T03:14:08Z")?),
+            Sandbox::new().time(TimeTravel::new().realtime(y2038)?),
             after_2038,
         ),
         (
             "realtime = 2028-02-29T23:59:59Z, freeze",
-            Sandbox::new().time(TimeTravel::new().frozen_at("2028-02-29T23:59:59Z")?),
+            Sandbox::new().time(TimeTravel::new().frozen_at(leap_day)?),
             frozen_leap_day,
         ),
         (
             "realtime = +400d",
             Sandbox::new()
                 .env("CERT_EXPIRES", &one_year)
-                .time(TimeTravel::new().realtime("+400d")?),
+                .time(TimeTravel::new().realtime(Shift::Forward(Duration::from_secs(400 * DAY)))?),
             four_hundred_days_later,
         ),
         (
             "monotonic = +49d17h, boottime = +497d",
-            Sandbox::new().time(TimeTravel::new().monotonic("+49d17h")?.boottime("+497d")?),
+            Sandbox::new().time(
+                TimeTravel::new()
+                    .monotonic(Duration::from_secs(49 * DAY + 17 * 3_600))?
+                    .boottime(Duration::from_secs(497 * DAY))?,
+            ),
             long_uptime,
         ),
     ];

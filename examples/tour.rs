@@ -70,7 +70,7 @@ fn fails() {
     assert_eq!(parsed, 42, "the parser fell back to its default");
 }
 
-fn main() {
+fn main() -> Result<(), sandbox_test::OptionError> {
     println!(
         "The host: pid {}, hostname {}",
         std::process::id(),
@@ -85,7 +85,7 @@ fn main() {
     println!("   outcome: {}", report.outcome);
 
     println!("\n2. A passing body that binds a fixed port:");
-    let report = Sandbox::new().hostname("tour").run(passes);
+    let report = Sandbox::new().hostname("tour")?.run(passes);
     print!("{}", report.stdout.text());
     println!("   outcome: {}", report.outcome);
 
@@ -97,4 +97,5 @@ fn main() {
     if let Outcome::Unsupported { .. } | Outcome::SetupFailed(_) = report.outcome {
         std::process::exit(1);
     }
+    Ok(())
 }

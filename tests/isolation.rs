@@ -200,6 +200,7 @@ fn readonly_root_refuses_writes_and_remounts() {
     let report = Sandbox::new()
         .readonly_root()
         .writable(kept.path())
+        .unwrap()
         .env("FILE", &file)
         .env("KEPT", kept.path())
         .run(write_outside_tmp);
@@ -227,6 +228,7 @@ fn readonly_root_keeps_tmp_and_the_workdir_writable() {
     let report = Sandbox::new()
         .readonly_root()
         .workdir(workdir.path())
+        .unwrap()
         .env("ELSEWHERE", elsewhere.path())
         .run(write_in_tmp_and_workdir);
     assert_passed(&report);
@@ -277,6 +279,7 @@ fn hide_makes_a_socket_in_the_hidden_dir_unreachable() {
     assert_passed(
         &sandbox
             .hide(&run)
+            .unwrap()
             .env("EXPECT", "hidden")
             .run(connect_hidden),
     );
@@ -308,7 +311,9 @@ fn bind_and_bind_ro() {
     std::fs::write(source.path().join("data"), "host data").unwrap();
     let report = Sandbox::new()
         .bind(source.path(), "/tmp/rw")
+        .unwrap()
         .bind_ro(source.path(), "/tmp/ro")
+        .unwrap()
         .run(use_binds);
     assert_passed(&report);
     assert_eq!(
@@ -332,21 +337,23 @@ fn bind_ro_from_the_attribute() {
 }
 
 #[test]
-fn bad_paths_are_refused_before_anything_runs() {
-    let report = Sandbox::new()
-        .writable("relative/path")
-        .run(echo_over_loopback);
-    let Outcome::SetupFailed(failure) = &report.outcome else {
-        panic!("{}", report.outcome)
-    };
+fn bad_paths_are_refused_by_the_call_and_missing_sources_before_the_body() {
+    let error = Sandbox::new().writable("relative/path").unwrap_err();
+    assert_eq!(error.option(), "writable");
     assert!(
-        failure
-            .detail
+        error
+            .reason()
             .contains("`relative/path` is a relative path"),
-        "{failure}"
+        "{error}"
     );
+    let error = Sandbox::new().bind("/srv", "../escape").unwrap_err();
+    assert_eq!(error.option(), "bind target");
+    let error = Sandbox::new().memory(0).unwrap_err();
+    assert_eq!(error.to_string(), "memory: must be greater than zero");
+    // The source's existence is the host's state when the sandbox starts.
     let report = Sandbox::new()
         .bind("/does/not/exist", "/tmp/x")
+        .unwrap()
         .run(echo_over_loopback);
     let Outcome::SetupFailed(failure) = &report.outcome else {
         panic!("{}", report.outcome)
@@ -393,6 +400,7 @@ fn fork_bomb() {
 fn a_fork_bomb_under_pids_32_is_stopped_and_reported() {
     let report = Sandbox::new()
         .pids(32)
+        .unwrap()
         .timeout(Duration::from_secs(60))
         .run(fork_bomb);
     let outcome = assert_limit(&report, LimitKind::Pids, Mechanism::RlimitNproc);
@@ -441,7 +449,7 @@ fn memory_bomb() {
 
 #[test]
 fn a_memory_bomb_under_64m_is_reported_and_the_harness_survives() {
-    let report = Sandbox::new().memory(64 << 20).run(memory_bomb);
+    let report = Sandbox::new().memory(64 << 20).unwrap().run(memory_bomb);
     let outcome = assert_limit(&report, LimitKind::Memory, Mechanism::RlimitData);
     assert!(
         matches!(
@@ -479,6 +487,7 @@ fn busy_loop() {
 fn cpu_1s_stops_a_busy_loop() {
     let report = Sandbox::new()
         .cpu(Duration::from_secs(1))
+        .unwrap()
         .timeout(Duration::from_secs(60))
         .run(busy_loop);
     let outcome = assert_limit(&report, LimitKind::Cpu, Mechanism::RlimitCpu);
@@ -518,6 +527,7 @@ fn busy_loop_ignoring_sigxcpu() {
 fn cpu_kills_with_sigkill_at_the_hard_limit_when_sigxcpu_is_ignored() {
     let report = Sandbox::new()
         .cpu(Duration::from_secs(1))
+        .unwrap()
         .timeout(Duration::from_secs(60))
         .run(busy_loop_ignoring_sigxcpu);
     let Outcome::LimitExceeded { hit, outcome } = &report.outcome else {
@@ -553,7 +563,7 @@ fn open_many_files() {
 
 #[test]
 fn files_limit_is_reported_as_emfile() {
-    let report = Sandbox::new().files(32).run(open_many_files);
+    let report = Sandbox::new().files(32).unwrap().run(open_many_files);
     let outcome = assert_limit(&report, LimitKind::Files, Mechanism::RlimitNofile);
     assert!(
         matches!(outcome, Outcome::Panicked { message, .. } if message.contains("os error 24")),
@@ -579,9 +589,13 @@ fn a_failure_unrelated_to_the_limits_is_not_attributed() {
     }
     let report = Sandbox::new()
         .memory(64 << 20)
+        .unwrap()
         .pids(16)
+        .unwrap()
         .files(64)
+        .unwrap()
         .cpu(Duration::from_secs(10))
+        .unwrap()
         .run(fails);
     assert!(
         matches!(report.outcome, Outcome::Panicked { .. }),

@@ -2,10 +2,17 @@
 
 use std::path::PathBuf;
 
-use sandbox_test::{sandboxed, Outcome, Report, Sandbox};
+use sandbox_test::seccomp::{OnViolation, Rules};
+use sandbox_test::{sandboxed, Errno, Outcome, Report, Sandbox};
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// A sandbox with this `deny` list.
+fn deny(names: &[&str], mode: OnViolation) -> Sandbox {
+    let rules = Rules::new(names).unwrap().on_violation(mode);
+    Sandbox::new().seccomp_deny(rules).unwrap()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -64,7 +71,7 @@ fn calls_getppid() {
 
 #[test]
 fn fail_mode_names_the_call_and_the_line() {
-    let report = Sandbox::new().seccomp_deny(&["getppid"]).run(calls_getppid);
+    let report = deny(&["getppid"], OnViolation::Fail).run(calls_getppid);
     let v = violation(&report);
     assert_eq!(v.syscall, "getppid");
     assert_eq!(v.errno, None);
@@ -102,10 +109,7 @@ fn denied_twice_with_eacces() {
 
 #[test]
 fn errno_mode_goes_on_and_lists_every_violation() {
-    let report = Sandbox::new()
-        .seccomp_deny(&["getppid", "uname"])
-        .seccomp_on_violation("errno")
-        .seccomp_errno("EACCES")
+    let report = deny(&["getppid", "uname"], OnViolation::Errno(Errno::EACCES))
         .run(denied_twice_with_eacces);
     assert!(report.outcome.is_passed(), "{}", report.outcome);
     let names: Vec<_> = report
@@ -129,10 +133,7 @@ fn errno_mode_through_the_attribute() {
 
 #[test]
 fn kill_mode_is_reported_as_killed_by_seccomp() {
-    let report = Sandbox::new()
-        .seccomp_deny(&["getppid"])
-        .seccomp_on_violation("kill")
-        .run(calls_getppid);
+    let report = deny(&["getppid"], OnViolation::Kill).run(calls_getppid);
     assert_eq!(
         report.outcome,
         Outcome::KilledBySeccomp,
@@ -148,11 +149,15 @@ fn allowlisted_body() {
 #[test]
 fn allow_list_admits_the_listed_calls_and_the_harness() {
     let report = Sandbox::new()
-        .seccomp_allow(&["getpid"])
+        .seccomp_allow(Rules::new(["getpid"]).unwrap())
+        .unwrap()
         .run(allowlisted_body);
     assert!(report.outcome.is_passed(), "{}", report.outcome);
     assert_eq!(report.stdout.text(), "only the allowed calls\n");
-    let report = Sandbox::new().seccomp_allow(&["getpid"]).run(calls_getppid);
+    let report = Sandbox::new()
+        .seccomp_allow(Rules::new(["getpid"]).unwrap())
+        .unwrap()
+        .run(calls_getppid);
     assert_eq!(violation(&report).syscall, "getppid");
 }
 
@@ -184,6 +189,7 @@ fn reads_a_file() {
 fn article_allowlist_fails_and_names_the_first_call_needed() {
     let report = Sandbox::new()
         .seccomp_profile(fixture("seed-minimal-allowlist.json"))
+        .unwrap()
         .run(reads_a_file);
     assert!(
         matches!(report.outcome, Outcome::Panicked { .. }),
@@ -230,7 +236,7 @@ fn every_fixture_profile_loads_in_a_sandbox() {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let report = Sandbox::new().seccomp_profile(&path).run(|| {});
+        let report = Sandbox::new().seccomp_profile(&path).unwrap().run(|| {});
         // The minimal allowlist still lets an empty body report; all others pass it too.
         assert!(
             report.outcome.is_passed(),
@@ -252,22 +258,27 @@ fn a_bad_profile_names_the_file_and_the_rule() {
             {"names":["write"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#,
     )
     .unwrap();
-    let report = Sandbox::new().seccomp_profile(&path).run(|| {});
-    let Outcome::SetupFailed(f) = &report.outcome else {
-        panic!("{}", report.outcome)
-    };
-    assert!(f.detail.contains("bad.json"), "{f}");
-    assert!(f.detail.contains("syscalls[1]"), "{f}");
-    assert!(f.detail.contains("index 9"), "{f}");
+    let error = Sandbox::new()
+        .seccomp_profile(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("bad.json"), "{error}");
+    assert!(error.contains("syscalls[1]"), "{error}");
+    assert!(error.contains("index 9"), "{error}");
 }
 
 #[test]
-fn an_unknown_syscall_name_is_a_setup_failure_naming_it() {
-    let report = Sandbox::new().seccomp_deny(&["not_a_syscall"]).run(|| {});
-    let Outcome::SetupFailed(f) = &report.outcome else {
-        panic!("{}", report.outcome)
-    };
-    assert!(f.detail.contains("not_a_syscall"), "{f}");
+fn an_unknown_syscall_name_is_refused_by_the_call_naming_it() {
+    let error = Rules::new(["not_a_syscall"]).unwrap_err();
+    assert!(error.to_string().contains("`not_a_syscall`"), "{error}");
+}
+
+// The attribute checks a name's shape; only libseccomp knows whether it exists, so an
+// unknown one fails the test before the body runs.
+#[sandboxed(seccomp(deny = ["not_a_syscall"]))]
+#[should_panic(expected = "the body did not run: seccomp: unknown syscall `not_a_syscall`")]
+fn an_unknown_syscall_in_the_attribute_fails_the_test_before_the_body() {
+    panic!("the body ran");
 }
 
 // --- record, then replay ----------------------------------------------------------------
@@ -290,7 +301,10 @@ fn record_then_replay() {
     assert!(text.contains("\"SCMP_ACT_ERRNO\""), "{text}");
     assert!(text.contains("\"getppid\""), "{text}");
 
-    let replay = Sandbox::new().seccomp_profile(&path).run(recorded_body);
+    let replay = Sandbox::new()
+        .seccomp_profile(&path)
+        .unwrap()
+        .run(recorded_body);
     assert!(
         replay.outcome.is_passed(),
         "{}\n{:?}",
@@ -302,7 +316,10 @@ fn record_then_replay() {
     // The recording is minimal: the same profile without getppid refuses it.
     let trimmed = text.replace("\"getppid\",", "");
     std::fs::write(&path, trimmed).unwrap();
-    let replay = Sandbox::new().seccomp_profile(&path).run(recorded_body);
+    let replay = Sandbox::new()
+        .seccomp_profile(&path)
+        .unwrap()
+        .run(recorded_body);
     assert!(!replay.outcome.is_passed());
     assert_eq!(replay.seccomp.violations[0].syscall, "getppid");
 }
@@ -334,9 +351,7 @@ fn int80_in_fail_mode() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn int80_is_a_violation_named_with_its_arch() {
-    let report = Sandbox::new()
-        .seccomp_deny(&["getppid"])
-        .run(int80_in_fail_mode);
+    let report = deny(&["getppid"], OnViolation::Fail).run(int80_in_fail_mode);
     let v = violation(&report);
     assert_eq!(
         (v.syscall.as_str(), v.arch.as_str()),
@@ -353,9 +368,8 @@ fn violates_in_a_second_thread() {
 
 #[test]
 fn a_violation_in_a_second_thread_ends_the_test() {
-    let report = Sandbox::new()
+    let report = deny(&["getppid"], OnViolation::Fail)
         .timeout(std::time::Duration::from_secs(20))
-        .seccomp_deny(&["getppid"])
         .run(violates_in_a_second_thread);
     assert_eq!(violation(&report).syscall, "getppid");
 }
@@ -381,12 +395,9 @@ fn the_supervisor_is_not_a_child_of_the_body() {
 
 #[test]
 fn a_subprocess_violation_is_listed() {
-    let report = Sandbox::new()
-        .seccomp_deny(&["uname"])
-        .seccomp_on_violation("errno")
-        .run(|| {
-            let _ = std::process::Command::new("uname").output();
-        });
+    let report = deny(&["uname"], OnViolation::Errno(Errno::EPERM)).run(|| {
+        let _ = std::process::Command::new("uname").output();
+    });
     let v = report
         .seccomp
         .violations
@@ -400,19 +411,23 @@ fn a_subprocess_violation_is_listed() {
 }
 
 #[test]
-fn conflicting_options_are_refused() {
-    let report = Sandbox::new().seccomp_deny(&["a"]).seccomp_off().run(|| {});
+fn a_deny_list_naming_a_harness_call_is_refused_by_the_call() {
+    let rules = Rules::new(["exit_group"]).unwrap();
+    let error = Sandbox::new().seccomp_deny(rules).unwrap_err();
     assert!(
-        matches!(report.outcome, Outcome::SetupFailed(_)),
-        "{}",
-        report.outcome
+        error.to_string().contains("`exit_group` cannot be denied"),
+        "{error}"
     );
-    let report = Sandbox::new().seccomp_on_violation("errno").run(|| {});
-    assert!(
-        matches!(report.outcome, Outcome::SetupFailed(_)),
-        "{}",
-        report.outcome
-    );
+}
+
+#[test]
+fn the_last_policy_given_is_the_one_applied() {
+    // `off` after a deny list: getppid is not a violation.
+    let report = deny(&["getppid"], OnViolation::Fail)
+        .seccomp_off()
+        .run(calls_getppid);
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    assert!(report.seccomp.violations.is_empty());
 }
 
 // --- a profile's actions, as written ------------------------------------------------------
@@ -440,11 +455,17 @@ fn getppid_result() -> (i64, i32) {
 #[test]
 fn profile_actions_are_honoured_as_written() {
     let (_d, trap) = profile_with("SCMP_ACT_TRAP");
-    let report = Sandbox::new().seccomp_profile(&trap).run(calls_getppid);
+    let report = Sandbox::new()
+        .seccomp_profile(&trap)
+        .unwrap()
+        .run(calls_getppid);
     assert_eq!(violation(&report).syscall, "getppid");
 
     let (_d, kill) = profile_with("SCMP_ACT_KILL_PROCESS");
-    let report = Sandbox::new().seccomp_profile(&kill).run(calls_getppid);
+    let report = Sandbox::new()
+        .seccomp_profile(&kill)
+        .unwrap()
+        .run(calls_getppid);
     assert_eq!(
         report.outcome,
         Outcome::KilledBySeccomp,
@@ -453,32 +474,29 @@ fn profile_actions_are_honoured_as_written() {
     );
 
     let (_d, errno) = profile_with("SCMP_ACT_ERRNO");
-    let report = Sandbox::new().seccomp_profile(&errno).run(|| {
+    let report = Sandbox::new().seccomp_profile(&errno).unwrap().run(|| {
         assert_eq!(getppid_result(), (-1, libc::EACCES));
     });
     assert!(report.outcome.is_passed(), "{}", report.outcome);
 
     // No tracer attached: the kernel answers ENOSYS.
     let (_d, trace) = profile_with("SCMP_ACT_TRACE");
-    let report = Sandbox::new().seccomp_profile(&trace).run(|| {
+    let report = Sandbox::new().seccomp_profile(&trace).unwrap().run(|| {
         assert_eq!(getppid_result(), (-1, libc::ENOSYS));
     });
     assert!(report.outcome.is_passed(), "{}", report.outcome);
 
     let (_d, log) = profile_with("SCMP_ACT_LOG");
-    let report = Sandbox::new().seccomp_profile(&log).run(|| {
+    let report = Sandbox::new().seccomp_profile(&log).unwrap().run(|| {
         assert!(getppid_result().0 > 0);
     });
     assert!(report.outcome.is_passed(), "{}", report.outcome);
 
     let (_d, notify) = profile_with("SCMP_ACT_NOTIFY");
-    let report = Sandbox::new().seccomp_profile(&notify).run(|| {});
-    let Outcome::SetupFailed(f) = &report.outcome else {
-        panic!("{}", report.outcome)
-    };
+    let error = Sandbox::new().seccomp_profile(&notify).unwrap_err();
     assert!(
-        f.detail.contains("syscalls[0]") && f.detail.contains("SCMP_ACT_NOTIFY"),
-        "{f}"
+        error.to_string().contains("syscalls[0]") && error.to_string().contains("SCMP_ACT_NOTIFY"),
+        "{error}"
     );
 }
 

@@ -81,6 +81,7 @@ fn by_default_only_tmp_the_package_and_the_target_dir_are_writable() {
     let yes_no = |dir: &Path| if writable_outside(dir) { "yes" } else { "no" };
     let report = Sandbox::new()
         .package_dir(&package)
+        .unwrap()
         .env("ELSEWHERE", elsewhere.path())
         .env("PACKAGE", &package)
         .env("PACKAGE_WRITABLE", yes_no(&package))
@@ -121,7 +122,7 @@ fn writable_and_writable_host_open_the_host_again() {
         let sandbox = Sandbox::new().env("DIR", dir.path());
         let sandbox = match writable_host {
             true => sandbox.writable_host(),
-            false => sandbox.writable(dir.path()),
+            false => sandbox.writable(dir.path()).unwrap(),
         };
         sandbox.run(writes_where_told).assert_passed();
         assert_eq!(

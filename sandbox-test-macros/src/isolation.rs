@@ -145,31 +145,31 @@ impl Isolation {
         }
         for path in &self.writable {
             let path = path.to_string_lossy();
-            calls.extend(quote!(.writable(#path)));
+            calls.extend(quote!(.writable(#path)?));
         }
         for path in &self.hide {
             let path = path.to_string_lossy();
-            calls.extend(quote!(.hide(#path)));
+            calls.extend(quote!(.hide(#path)?));
         }
         for bind in &self.bind {
             let (source, target) = (bind.source.to_string_lossy(), bind.target.to_string_lossy());
             calls.extend(match bind.read_only {
-                true => quote!(.bind_ro(#source, #target)),
-                false => quote!(.bind(#source, #target)),
+                true => quote!(.bind_ro(#source, #target)?),
+                false => quote!(.bind(#source, #target)?),
             });
         }
         if let Some(bytes) = self.memory {
-            calls.extend(quote!(.memory(#bytes)));
+            calls.extend(quote!(.memory(#bytes)?));
         }
         if let Some(tasks) = self.pids {
-            calls.extend(quote!(.pids(#tasks)));
+            calls.extend(quote!(.pids(#tasks)?));
         }
         if let Some(budget) = self.cpu {
             let millis = budget.as_millis() as u64;
-            calls.extend(quote!(.cpu(::std::time::Duration::from_millis(#millis))));
+            calls.extend(quote!(.cpu(::std::time::Duration::from_millis(#millis))?));
         }
         if let Some(fds) = self.files {
-            calls.extend(quote!(.files(#fds)));
+            calls.extend(quote!(.files(#fds)?));
         }
         calls
     }
@@ -247,14 +247,14 @@ mod tests {
         let expected = quote!(
             .net(::sandbox_test::NetMode::None)
             .readonly_root()
-            .writable("/var/tmp/x")
-            .hide("/run/user")
-            .bind("/srv", "/data")
-            .bind_ro("/etc", "/etc2")
-            .memory(67108864u64)
-            .pids(32u64)
-            .cpu(::std::time::Duration::from_millis(1000u64))
-            .files(256u64)
+            .writable("/var/tmp/x")?
+            .hide("/run/user")?
+            .bind("/srv", "/data")?
+            .bind_ro("/etc", "/etc2")?
+            .memory(67108864u64)?
+            .pids(32u64)?
+            .cpu(::std::time::Duration::from_millis(1000u64))?
+            .files(256u64)?
         );
         assert_eq!(calls, expected.to_string());
         assert_eq!(parse("memory = 4096").unwrap().memory, Some(4096));

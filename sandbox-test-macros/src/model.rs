@@ -110,7 +110,7 @@ impl Model {
             calls.extend(quote!(.timeout(::std::time::Duration::from_nanos(#nanos))));
         }
         if let Some(hostname) = &self.hostname {
-            calls.extend(quote!(.hostname(#hostname)));
+            calls.extend(quote!(.hostname(#hostname)?));
         }
         if self.clear_env {
             calls.extend(quote!(.clear_env()));
@@ -122,7 +122,7 @@ impl Model {
         match &self.workdir {
             None => {}
             Some(Workdir::Temp) => calls.extend(quote!(.workdir_temp())),
-            Some(Workdir::Path(path)) => calls.extend(quote!(.workdir(#path))),
+            Some(Workdir::Path(path)) => calls.extend(quote!(.workdir(#path)?)),
         }
         calls.extend(self.isolation.builder_calls());
         if let Some(time) = &self.time {

@@ -187,22 +187,37 @@ impl Model {
             Model::Off => quote!(.seccomp_off()),
             Model::Deny(lm) | Model::Allow(lm) => {
                 let items = &lm.items;
-                let mut calls = if matches!(self, Model::Deny(_)) {
-                    quote!(.seccomp_deny(&[#(#items),*]))
-                } else {
-                    quote!(.seccomp_allow(&[#(#items),*]))
+                // Both values were checked when the attribute was parsed.
+                let checked = "checked when the attribute was parsed";
+                let mode = lm
+                    .on_violation
+                    .as_ref()
+                    .map_or(Ok(OnViolation::Fail), |mode| {
+                        OnViolation::parse(&mode.value())
+                    })
+                    .expect(checked);
+                let mode = match mode {
+                    OnViolation::Fail => quote!(Fail),
+                    OnViolation::Kill => quote!(Kill),
+                    OnViolation::Errno => {
+                        let name = lm.errno.as_ref().map_or("EPERM".to_owned(), LitStr::value);
+                        let number = parse_errno(&name).expect(checked);
+                        quote!(Errno(::sandbox_test::Errno::from_raw(#number)))
+                    }
                 };
-                if let Some(v) = &lm.on_violation {
-                    calls.extend(quote!(.seccomp_on_violation(#v)));
+                let rules = quote!(
+                    ::sandbox_test::seccomp::Rules::new([#(#items),*])?
+                        .on_violation(::sandbox_test::seccomp::OnViolation::#mode)
+                );
+                if matches!(self, Model::Deny(_)) {
+                    quote!(.seccomp_deny(#rules)?)
+                } else {
+                    quote!(.seccomp_allow(#rules)?)
                 }
-                if let Some(e) = &lm.errno {
-                    calls.extend(quote!(.seccomp_errno(#e)));
-                }
-                calls
             }
             Model::Profile(path) => {
                 let path = manifest_path(path);
-                quote!(.seccomp_profile(#path))
+                quote!(.seccomp_profile(#path)?)
             }
             Model::Record(path) => {
                 let path = manifest_path(path);
@@ -241,7 +256,8 @@ mod tests {
         let calls = m.builder_calls().to_string();
         assert!(calls.contains("seccomp_deny"), "{calls}");
         assert!(calls.contains("\"@mount\""), "{calls}");
-        assert!(calls.contains("seccomp_errno (\"EACCES\")"), "{calls}");
+        assert!(calls.contains("OnViolation :: Errno"), "{calls}");
+        assert!(calls.contains("Errno :: from_raw (13i32)"), "{calls}");
         let m = parse_str(r#"seccomp(profile = "tests/p.json")"#)
             .ok()
             .unwrap();

@@ -2,7 +2,7 @@
 //!
 //! Every value is checked with the runtime's own parser (`spec::time`); a bad one is a
 //! compile error spanned on the value. The generated code builds a
-//! `::sandbox_test::TimeTravel` from the same strings.
+//! `::sandbox_test::TimeTravel` from the parsed values (`SystemTime`, `Shift`, `Duration`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -11,7 +11,9 @@ use syn::spanned::Spanned;
 use syn::{LitStr, Meta, Token};
 
 use crate::model::{flag, option_name, string_value};
-use crate::spec::time::{parse_namespace_offset, parse_realtime, NamespaceClock, TimeSpecError};
+use crate::spec::time::{
+    parse_namespace_offset, parse_realtime, unix_parts, NamespaceClock, Realtime, TimeSpecError,
+};
 
 /// The parsed group.
 #[derive(Default)]
@@ -86,7 +88,8 @@ impl Model {
     /// The builder call, chained onto `::sandbox_test::Sandbox::new()`; nothing when the
     /// group moves no clock.
     pub(crate) fn builder_calls(&self) -> TokenStream {
-        let checked = "checked by #[sandboxed] at compile time";
+        // Every value was checked when the group was parsed.
+        let checked = "checked when the time group was parsed";
         let mut travel = quote!(::sandbox_test::TimeTravel::new());
         if let Some(value) = &self.realtime {
             let method = if self.freeze.is_some() {
@@ -94,13 +97,34 @@ impl Model {
             } else {
                 quote!(realtime)
             };
-            travel = quote!(#travel.#method(#value).expect(#checked));
+            let start = match parse_realtime(&value.value()).expect(checked) {
+                Realtime::At(instant) => {
+                    let (secs, nanos) = unix_parts(instant);
+                    quote!(::sandbox_test::__private::unix_instant(#secs, #nanos))
+                }
+                Realtime::Offset(secs) => {
+                    let by = secs.unsigned_abs();
+                    let direction = if secs < 0 {
+                        quote!(Back)
+                    } else {
+                        quote!(Forward)
+                    };
+                    quote!(::sandbox_test::Shift::#direction(::std::time::Duration::from_secs(#by)))
+                }
+            };
+            travel = quote!(#travel.#method(#start)?);
         }
-        if let Some(value) = &self.monotonic {
-            travel = quote!(#travel.monotonic(#value).expect(#checked));
-        }
-        if let Some(value) = &self.boottime {
-            travel = quote!(#travel.boottime(#value).expect(#checked));
+        for (clock, value) in [
+            (NamespaceClock::Monotonic, &self.monotonic),
+            (NamespaceClock::Boottime, &self.boottime),
+        ] {
+            if let Some(value) = value {
+                let secs = parse_namespace_offset(clock, &value.value())
+                    .expect(checked)
+                    .as_secs();
+                let method = syn::Ident::new(clock.name(), value.span());
+                travel = quote!(#travel.#method(::std::time::Duration::from_secs(#secs))?);
+            }
         }
         if self.realtime.is_none() && self.monotonic.is_none() && self.boottime.is_none() {
             return TokenStream::new();
@@ -127,22 +151,30 @@ mod tests {
         assert_eq!(
             calls(parse_quote!(time(realtime = "2038-01-19T03:14:08Z"))),
             quote!(.time(::sandbox_test::TimeTravel::new()
-                .realtime("2038-01-19T03:14:08Z")
-                .expect("checked by #[sandboxed] at compile time")))
+                .realtime(::sandbox_test::__private::unix_instant(2147483648i64, 0u32))?))
             .to_string()
         );
         let frozen = calls(parse_quote!(time(
             freeze,
-            realtime = "2028-02-29T23:59:59Z",
+            realtime = "-90m",
             boottime = "+497d",
             monotonic = "+49d17h"
         )));
         assert!(
-            frozen.contains(". frozen_at (\"2028-02-29T23:59:59Z\")"),
+            frozen.contains(
+                ". frozen_at (:: sandbox_test :: Shift :: Back (:: std :: time :: Duration :: \
+                 from_secs (5400u64))) ?"
+            ),
             "{frozen}"
         );
-        assert!(frozen.contains(". monotonic (\"+49d17h\")"), "{frozen}");
-        assert!(frozen.contains(". boottime (\"+497d\")"), "{frozen}");
+        assert!(
+            frozen.contains(". monotonic (:: std :: time :: Duration :: from_secs (4294800u64)) ?"),
+            "{frozen}"
+        );
+        assert!(
+            frozen.contains(". boottime (:: std :: time :: Duration :: from_secs (42940800u64)) ?"),
+            "{frozen}"
+        );
         assert_eq!(calls(parse_quote!(time())), "");
     }
 

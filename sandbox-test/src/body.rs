@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use crate::outcome::Verdict;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// What a sandboxed test body may return: `()` or `Result<(), E: Debug>`.
 pub trait TestBody {
@@ -174,7 +174,7 @@ pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     if protocol::send(channel, &Message::Verdict(verdict), &[]).is_err() {
-        crate::setup::exit(124);
+        crate::step::exit(124);
     }
     // A normal exit, so the C library flushes its buffers and the status says it was clean.
     std::process::exit(0)

@@ -2,7 +2,7 @@
 
 use nix::errno::Errno;
 
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// Empties the bounding, ambient, inheritable, permitted and effective sets. With the
 /// bounding set empty, not even an `execve` as uid 0 gets a capability back.

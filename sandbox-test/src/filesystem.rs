@@ -13,7 +13,7 @@ use nix::sys::stat::Mode;
 use nix::mount::{mount, MsFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// Where the body starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,14 +8,14 @@
 //! process, `SandboxExited`. It dies with the test process (`PR_SET_PDEATHSIG`) and when
 //! the test process closes its end of the socket.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
+use nix::unistd::{fork, getpid, getppid, ForkResult};
 
 use crate::outcome::{ExitStatus, SetupFailure};
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
@@ -137,7 +137,7 @@ fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
-        Ok(ForkResult::Parent { child }) => match pidfd_open(child) {
+        Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
             Ok(pidfd) => {
                 let _ = protocol::send(
                     channel.as_fd(),
@@ -170,12 +170,6 @@ fn fail(channel: &OwnedFd, step: &str, errno: Errno) {
         detail: errno.desc().to_owned(),
     };
     let _ = protocol::send(channel.as_fd(), &Message::SetupFailed(failure), &[]);
-}
-
-pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
-    // SAFETY: plain syscall; on success it returns a new fd that we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// Waits for the process behind `pidfd` (our child) and returns how it ended.

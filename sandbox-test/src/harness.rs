@@ -9,7 +9,16 @@ use crate::outcome::{Outcome, Report};
 use crate::sandbox::Sandbox;
 
 /// Runs a `#[sandboxed]` test: returns if it passed, panics with the report otherwise.
-pub fn run_test<R: TestBody>(sandbox: Sandbox, body: fn() -> R) {
+/// `sandbox` is what the attribute's builder calls made; an option the runtime refused
+/// fails the test without running the body.
+pub fn run_test<R: TestBody>(
+    sandbox: Result<Sandbox, Box<dyn std::error::Error>>,
+    body: fn() -> R,
+) {
+    let sandbox = match sandbox {
+        Ok(sandbox) => sandbox,
+        Err(error) => panic!("the sandbox's options were refused, the body did not run: {error}"),
+    };
     let report = sandbox.run(body);
     replay(&report);
     match &report.outcome {

@@ -30,6 +30,7 @@ mod setup;
 // Also compiled into the macro crate, which uses every parser; the runtime uses some.
 #[allow(dead_code)]
 mod spec;
+mod step;
 mod supervisor;
 #[cfg(test)]
 mod test_support;
@@ -41,14 +42,21 @@ pub use filesystem::Workdir;
 pub use limits::attribution::LimitHit;
 pub use limits::{LimitKind, Mechanism};
 pub use net::NetMode;
+pub use nix::errno::Errno;
 pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure};
-pub use sandbox::Sandbox;
+pub use sandbox::{OptionError, Sandbox};
 pub use sandbox_test_macros::sandboxed;
 pub use spec::time::TimeSpecError;
-pub use time::{TimeError, TimeTravel};
+pub use time::{Shift, TimeError, TimeTravel, WallTime};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::{env_value, run_test, EnvValue};
+
+    /// The instant `secs` seconds and `nanos` nanoseconds after 1970-01-01T00:00:00Z
+    /// (the attribute parses `realtime = "..."` at compile time into these two numbers).
+    pub fn unix_instant(secs: i64, nanos: u32) -> std::time::SystemTime {
+        crate::spec::time::system_time_from_unix(secs, nanos)
+    }
 }

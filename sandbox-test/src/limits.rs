@@ -40,9 +40,8 @@ use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
 use nix::unistd::{geteuid, getuid, setresuid, Uid};
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::Sandbox;
-use crate::setup::StepError;
 use crate::spec::cpu::whole_seconds;
+use crate::step::StepError;
 
 /// The limits of one sandbox. `None` means unlimited (inherited).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,36 +60,6 @@ impl Limits {
     /// Whether no limit is set.
     pub fn is_empty(&self) -> bool {
         *self == Limits::default()
-    }
-}
-
-impl Sandbox {
-    /// Limits the body's memory to `bytes`: `memory.max` of the sandbox's cgroup with a
-    /// delegated cgroup v2, `RLIMIT_DATA` of each body process otherwise.
-    pub fn memory(mut self, bytes: u64) -> Self {
-        self.limits.memory = Some(bytes);
-        self
-    }
-
-    /// Limits the body to `tasks` processes and threads, itself included: `pids.max` with
-    /// a delegated cgroup v2, `RLIMIT_NPROC` (counted in the sandbox's user namespace)
-    /// otherwise.
-    pub fn pids(mut self, tasks: u64) -> Self {
-        self.limits.pids = Some(tasks);
-        self
-    }
-
-    /// Limits each body process's CPU time (`RLIMIT_CPU`, whole seconds, rounded up):
-    /// SIGXCPU at the limit, SIGKILL one second later.
-    pub fn cpu(mut self, budget: Duration) -> Self {
-        self.limits.cpu = Some(budget);
-        self
-    }
-
-    /// Limits the body's open files (`RLIMIT_NOFILE`): no new fd numbers at or above `fds`.
-    pub fn files(mut self, fds: u64) -> Self {
-        self.limits.files = Some(fds);
-        self
     }
 }
 

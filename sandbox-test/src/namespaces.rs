@@ -1,6 +1,6 @@
 //! Namespaces: `unshare`, the uid/gid maps, the hostname, the pid namespace's init.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -9,7 +9,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::unistd::{fork as nix_fork, ForkResult, Gid, Pid, Uid};
 
 use crate::outcome::ExitStatus;
-use crate::setup::StepError;
+use crate::step::StepError;
 
 /// Every namespace a sandbox gets: user, pid, mount, uts, ipc, net, cgroup, time.
 pub(crate) const ALL: CloneFlags = CloneFlags::CLONE_NEWUSER
@@ -143,6 +143,13 @@ pub(crate) fn fork() -> Result<Option<Pid>, StepError> {
         ForkResult::Child => Ok(None),
         ForkResult::Parent { child } => Ok(Some(child)),
     }
+}
+
+/// A pidfd of `pid`: a handle that stays valid when the pid is reused.
+pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall; on success it returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// Waits for one child.

@@ -11,19 +11,8 @@ use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
-use crate::sandbox::Sandbox;
-use crate::setup::StepError;
 pub use crate::spec::net::NetMode;
-
-impl Sandbox {
-    /// The network the body sees: [`NetMode::Loopback`] (the default: a private network
-    /// namespace with `lo` up), [`NetMode::None`] (a private namespace with nothing up:
-    /// every connect fails) or [`NetMode::Host`] (the host's network namespace).
-    pub fn net(mut self, mode: NetMode) -> Self {
-        self.net = mode;
-        self
-    }
-}
+use crate::step::StepError;
 
 /// Why the network could not be configured.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,10 +20,9 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
+use crate::step::{exit, StepError, CHANNEL_FD};
 use crate::{body, capabilities, filesystem, limits, namespaces, net, seccomp, time};
 
-/// The fd every sandbox process reports on.
-pub(crate) const CHANNEL_FD: RawFd = 3;
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
 
@@ -181,26 +180,11 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     // Last, so that nothing of the harness's own preparation runs under the filter.
     step.run(
         "load the seccomp filter",
-        seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel),
+        seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel, |event| {
+            serde_json::to_vec(&Message::Seccomp(event.clone())).unwrap_or_default()
+        }),
     );
     body::run(plan, step.channel)
-}
-
-/// Why a step failed.
-#[derive(Debug)]
-pub(crate) enum StepError {
-    /// A system call failed: what was being done, and the errno.
-    Sys(String, Errno),
-    /// Anything else, said for a person.
-    Other(String),
-    /// The host cannot do this at all: the cause and the fix.
-    Unsupported(String),
-}
-
-impl From<Errno> for StepError {
-    fn from(errno: Errno) -> Self {
-        StepError::Sys(errno.desc().to_owned(), errno)
-    }
 }
 
 /// Runs steps, reporting the first failure on the channel and ending the process.
@@ -267,10 +251,4 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )?;
     Ok(())
-}
-
-/// Leaves a sandbox process without running the test process's exit handlers.
-pub(crate) fn exit(code: i32) -> ! {
-    // SAFETY: _exit is always safe to call; it does not return.
-    unsafe { libc::_exit(code) }
 }

@@ -21,10 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::mountinfo;
 use crate::filesystem::Workdir;
 use crate::namespaces;
-use crate::sandbox::Sandbox;
-use crate::setup::StepError;
 pub use crate::spec::host_socket::HostSocket;
-use crate::spec::path::parse_absolute_path;
+use crate::step::StepError;
 
 /// How much of the host's filesystem the body may write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -82,104 +80,6 @@ pub struct Bind {
     pub target: PathBuf,
     /// Mounted read-only.
     pub read_only: bool,
-}
-
-impl Sandbox {
-    /// Closes the package and target directories too: every host mount is read-only
-    /// inside, except /tmp, /proc, an explicit [`workdir`](Sandbox::workdir), the paths
-    /// given to [`writable`](Sandbox::writable) and read-write binds. Writes fail with
-    /// EROFS; the body cannot remount them read-write.
-    pub fn readonly_root(mut self) -> Self {
-        self.set_host_access(HostAccess::ReadOnly, "readonly_root");
-        self
-    }
-
-    /// Gives up the read-only host: the body may write wherever its user may, as outside
-    /// (`$HOME`, other projects). Hidden control sockets stay hidden.
-    pub fn writable_host(mut self) -> Self {
-        self.set_host_access(HostAccess::Writable, "writable_host");
-        self
-    }
-
-    fn set_host_access(&mut self, access: HostAccess, option: &str) {
-        if self.fs.host != HostAccess::BuildDirsWritable && self.fs.host != access {
-            self.invalid.push(format!(
-                "{option}: contradicts the other choice of readonly_root and writable_host"
-            ));
-        }
-        self.fs.host = access;
-    }
-
-    /// Keeps this absolute path (and what is mounted below it) writable on the read-only
-    /// host.
-    pub fn writable(mut self, path: impl Into<PathBuf>) -> Self {
-        if let Some(path) = self.absolute("writable", path.into()) {
-            self.fs.writable.push(path);
-        }
-        self
-    }
-
-    /// Leaves this host control socket reachable (e.g. [`HostSocket::Docker`] for a test
-    /// that drives Docker). Every other one is hidden (see [`HostSocket`]).
-    pub fn expose(mut self, socket: HostSocket) -> Self {
-        self.fs.expose.push(socket);
-        self
-    }
-
-    /// The test's package directory, for when `CARGO_MANIFEST_DIR` is not set at run time
-    /// (`#[sandboxed]` passes `env!("CARGO_MANIFEST_DIR")`). Kept writable unless
-    /// [`readonly_root`](Sandbox::readonly_root).
-    pub fn package_dir(mut self, path: impl Into<PathBuf>) -> Self {
-        if let Some(path) = self.absolute("package_dir", path.into()) {
-            self.fs.package_dir = Some(path);
-        }
-        self
-    }
-
-    /// Covers this absolute path with an empty tmpfs (a directory) or /dev/null (a file, a
-    /// socket), so what the host has there is unreachable. A missing path is left alone.
-    pub fn hide(mut self, path: impl Into<PathBuf>) -> Self {
-        if let Some(path) = self.absolute("hide", path.into()) {
-            self.fs.hide.push(path);
-        }
-        self
-    }
-
-    /// Mounts the host's `source` at `target` inside, read-write. `target` must exist,
-    /// unless it is below /tmp or a hidden path, where it is created.
-    pub fn bind(self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
-        self.bind_mount(source.into(), target.into(), false)
-    }
-
-    /// [`bind`](Sandbox::bind), read-only (writes fail with EROFS).
-    pub fn bind_ro(self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
-        self.bind_mount(source.into(), target.into(), true)
-    }
-
-    fn bind_mount(mut self, source: PathBuf, target: PathBuf, read_only: bool) -> Self {
-        let source = self.absolute("bind source", source);
-        let target = self.absolute("bind target", target);
-        if let (Some(source), Some(target)) = (source, target) {
-            self.fs.bind.push(Bind {
-                source,
-                target,
-                read_only,
-            });
-        }
-        self
-    }
-
-    /// `path` normalized, or None with the reason recorded in the refused options.
-    fn absolute(&mut self, option: &str, path: PathBuf) -> Option<PathBuf> {
-        let text = path.to_string_lossy();
-        match parse_absolute_path(&text) {
-            Ok(path) => Some(path),
-            Err(why) => {
-                self.invalid.push(format!("{option}: {why}"));
-                None
-            }
-        }
-    }
 }
 
 impl FsIsolation {

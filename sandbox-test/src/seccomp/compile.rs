@@ -83,7 +83,7 @@ mod hex {
 fn violation_action(rules: &Rules) -> ScmpAction {
     match rules.on_violation {
         OnViolation::Fail => ScmpAction::Trap,
-        OnViolation::Errno => ScmpAction::Notify,
+        OnViolation::Errno(_) => ScmpAction::Notify,
         OnViolation::Kill => ScmpAction::KillProcess,
     }
 }
@@ -236,7 +236,7 @@ fn baseline() -> Result<CompiledFilter, SeccompError> {
 
 /// The descriptor the harness reports on in the body (see `setup.rs`).
 fn channel_fd() -> u64 {
-    crate::setup::CHANNEL_FD as u64
+    crate::step::CHANNEL_FD as u64
 }
 
 /// Adds the harness's own calls as allowed, except those in `except` (the policy
@@ -278,8 +278,8 @@ fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
             b.rule(action, *nr, &[]).map_err(libseccomp)?;
         }
     }
-    if action == ScmpAction::Notify {
-        b.out.notify = Some(NotifyReply::Errno(rules.errno));
+    if let OnViolation::Errno(errno) = rules.on_violation {
+        b.out.notify = Some(NotifyReply::Errno(errno as i32));
     }
     b.finish()
 }
@@ -295,8 +295,8 @@ fn allow(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     }
     allow_harness(&mut b, &listed)?;
     b.out.skipped = resolved.skipped;
-    if action == ScmpAction::Notify {
-        b.out.notify = Some(NotifyReply::Errno(rules.errno));
+    if let OnViolation::Errno(errno) = rules.on_violation {
+        b.out.notify = Some(NotifyReply::Errno(errno as i32));
     }
     b.finish()
 }

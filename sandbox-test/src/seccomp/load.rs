@@ -161,7 +161,7 @@ fn take_listener(pipe: &OwnedFd, body: libc::pid_t) -> Option<OwnedFd> {
     let target = i32::from_ne_bytes(number);
     // SAFETY: pidfd_open and pidfd_getfd return fresh descriptors or -1.
     unsafe {
-        let pidfd = crate::fork_server::pidfd_open(nix::unistd::Pid::from_raw(body)).ok()?;
+        let pidfd = crate::namespaces::pidfd_open(nix::unistd::Pid::from_raw(body)).ok()?;
         let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0);
         (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as RawFd))
     }
@@ -196,19 +196,17 @@ fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, Se
 }
 
 /// The last setup step, in the body process right before the body: loads the plan's
-/// filter, reporting events as protocol messages on `channel`.
+/// filter, reporting events on `channel` as `encode` writes them (the protocol's message).
 pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
     channel: std::os::fd::BorrowedFd<'_>,
-) -> Result<(), crate::setup::StepError> {
+    encode: impl Fn(&SeccompEvent) -> Vec<u8>,
+) -> Result<(), crate::step::StepError> {
     let Some(filter) = filter else { return Ok(()) };
-    apply(filter, channel.as_raw_fd(), |event| {
-        serde_json::to_vec(&crate::protocol::Message::Seccomp(event.clone())).unwrap_or_default()
-    })
-    .map_err(|e| match e {
+    apply(filter, channel.as_raw_fd(), encode).map_err(|e| match e {
         SeccompError::Load { errno, .. } => {
-            crate::setup::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
+            crate::step::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
         }
-        _ => crate::setup::StepError::Other(e.to_string()),
+        _ => crate::step::StepError::Other(e.to_string()),
     })
 }

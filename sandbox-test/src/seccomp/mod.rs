@@ -10,6 +10,8 @@
 //! * `record`: the notification supervisor (errno mode, record mode) and the recorded
 //!   profile.
 //!
+//! The `Sandbox` methods that choose a policy live with the builder (`sandbox/seccomp.rs`).
+//!
 //! # The harness's own syscalls
 //! Under `allow` lists and profiles whose default action denies, the calls the harness
 //! needs to report the verdict and exit are always allowed: [`HARNESS_SYSCALLS`];
@@ -17,7 +19,6 @@
 //! list may name those two (they stay allowed on the channel only); naming another harness
 //! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
-pub(crate) mod builder;
 pub(crate) mod compile;
 pub(crate) mod groups;
 pub(crate) mod load;
@@ -26,11 +27,10 @@ pub mod profile;
 pub(crate) mod record;
 pub mod report;
 
-pub use builder::SeccompReport;
 pub(crate) use compile::{compile, CompiledFilter};
-pub use policy::Policy;
+pub use policy::{OnViolation, Policy, Rules};
 pub(crate) use report::SeccompEvent;
-pub use report::{Frame, Violation};
+pub use report::{Frame, SeccompReport, Violation};
 
 use std::fmt;
 use std::path::PathBuf;

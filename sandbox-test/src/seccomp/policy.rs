@@ -1,12 +1,15 @@
 //! The seccomp policy a test asks for.
 
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
-use crate::spec::seccomp::{parse_errno, SeccompSpecError};
-pub use crate::spec::seccomp::{OnViolation, SyscallItem};
+use nix::errno::Errno;
 
-/// What the body may call. Built by the `Sandbox` builder (or the attribute's
-/// `seccomp(...)` group), compiled once in the parent.
+use super::SeccompError;
+pub use crate::spec::seccomp::SyscallItem;
+
+/// What the body may call. Given to [`Sandbox::seccomp`](crate::Sandbox::seccomp) (or
+/// built by the attribute's `seccomp(...)` group), compiled once in the parent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Policy {
     /// No `seccomp(...)` given: the documented escape-class deny set
@@ -27,39 +30,73 @@ pub enum Policy {
     Record(PathBuf),
 }
 
+/// What a call outside a `deny`/`allow` list does (`on_violation = "..."`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnViolation {
+    /// The first forbidden call ends the test as failed, with a report of the call
+    /// (SECCOMP_RET_TRAP). The default.
+    #[default]
+    Fail,
+    /// The kernel kills the body process (SECCOMP_RET_KILL_PROCESS).
+    Kill,
+    /// The call fails with this errno and the body goes on; every violation is listed in
+    /// the report (`on_violation = "errno", errno = "EACCES"`).
+    Errno(Errno),
+}
+
+impl Hash for OnViolation {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        if let OnViolation::Errno(errno) = self {
+            (*errno as i32).hash(state);
+        }
+    }
+}
+
 /// A `deny`/`allow` list with its violation handling.
+///
+/// ```
+/// use sandbox_test::seccomp::{OnViolation, Rules};
+/// use sandbox_test::Errno;
+///
+/// # fn main() -> Result<(), sandbox_test::seccomp::SeccompError> {
+/// let rules = Rules::new(["ptrace", "@mount"])?.on_violation(OnViolation::Errno(Errno::EPERM));
+/// assert!(Rules::new(["not_a_syscall"]).is_err());
+/// assert!(Rules::new(["@no-such-group"]).is_err());
+/// # let _ = rules;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rules {
     /// Syscall names and `@groups`, as written.
     pub items: Vec<SyscallItem>,
     /// What a violation does.
     pub on_violation: OnViolation,
-    /// The errno a violation returns in [`OnViolation::Errno`] mode (EPERM by default).
-    pub errno: i32,
 }
 
 impl Rules {
-    /// Parses the list items; `on_violation` defaults to fail, `errno` to EPERM.
-    pub fn new<S: AsRef<str>>(items: &[S]) -> Result<Self, SeccompSpecError> {
+    /// Syscall names and systemd-style `@groups`; violations [fail](OnViolation::Fail)
+    /// the test. A malformed name, an unknown `@group` and a name the running libseccomp
+    /// does not know are errors.
+    pub fn new<I, S>(items: I) -> Result<Self, SeccompError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let items = items
+            .into_iter()
+            .map(|s| SyscallItem::parse(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        super::groups::resolve(&items)?;
         Ok(Self {
-            items: items
-                .iter()
-                .map(|s| SyscallItem::parse(s.as_ref()))
-                .collect::<Result<_, _>>()?,
+            items,
             on_violation: OnViolation::Fail,
-            errno: 1,
         })
     }
 
-    /// Sets the violation mode from its attribute spelling.
-    pub fn on_violation(mut self, mode: &str) -> Result<Self, SeccompSpecError> {
-        self.on_violation = OnViolation::parse(mode)?;
-        Ok(self)
-    }
-
-    /// Sets the errno name used in errno mode.
-    pub fn errno(mut self, name: &str) -> Result<Self, SeccompSpecError> {
-        self.errno = parse_errno(name)?;
-        Ok(self)
+    /// What a violation does (default [`OnViolation::Fail`]).
+    pub fn on_violation(mut self, mode: OnViolation) -> Self {
+        self.on_violation = mode;
+        self
     }
 }

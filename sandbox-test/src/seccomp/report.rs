@@ -466,6 +466,39 @@ pub(crate) fn install_trap_handler(sink: EventSink) -> Result<(), super::Seccomp
     Ok(())
 }
 
+/// What the seccomp filter saw during one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeccompReport {
+    /// Every forbidden call, in order: refused ones (errno mode, a profile's errno
+    /// default) and the trapped one that ended the body.
+    pub violations: Vec<Violation>,
+    /// record mode: the syscalls the body made, sorted names.
+    pub recorded: Vec<String>,
+    /// record mode: the calls the body made, as (arch, number).
+    pub(crate) recorded_calls: Vec<(u32, i32)>,
+}
+
+impl SeccompReport {
+    /// Resolves what the child sent (names from libseccomp). Returns the report and the
+    /// violation that ended the body, if one did (`on_violation = "fail"`).
+    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Violation>) {
+        let mut report = SeccompReport::default();
+        let mut trapped = None;
+        for event in events {
+            match event {
+                SeccompEvent::Trapped(raw) => {
+                    let v = Violation::resolve(raw);
+                    trapped.get_or_insert_with(|| v.clone());
+                    report.violations.push(v);
+                }
+                SeccompEvent::Refused(raw) => report.violations.push(Violation::resolve(raw)),
+                SeccompEvent::Recorded { arch, nr } => report.recorded_calls.push((*arch, *nr)),
+            }
+        }
+        (report, trapped)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,11 +4,12 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
+use nix::errno::Errno;
 use serde::Serialize;
 
 use super::compile::compile_uncached;
 use super::load::apply;
-use super::policy::{Policy, Rules};
+use super::policy::{OnViolation, Policy, Rules};
 use super::record::write_profile;
 use super::report::{SeccompEvent, Violation, TRAP_EXIT_STATUS};
 
@@ -57,7 +58,7 @@ fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
     if pid == 0 {
         drop(ours);
         // The filter lets the harness send on the sandbox's channel descriptor only.
-        let channel = crate::setup::CHANNEL_FD;
+        let channel = crate::step::CHANNEL_FD;
         // SAFETY: in the forked child; whatever was on the channel's number is replaced.
         unsafe { libc::dup2(theirs.as_raw_fd(), channel) };
         // As the setup sequence does before loading a filter.
@@ -112,15 +113,8 @@ fn sys0(nr: libc::c_long) -> Result<libc::c_long, i32> {
     }
 }
 
-fn deny(items: &[&str], mode: &str, errno: &str) -> Policy {
-    Policy::Deny(
-        Rules::new(items)
-            .unwrap()
-            .on_violation(mode)
-            .unwrap()
-            .errno(errno)
-            .unwrap(),
-    )
+fn deny(items: &[&str], mode: OnViolation) -> Policy {
+    Policy::Deny(Rules::new(items).unwrap().on_violation(mode))
 }
 
 fn violations(events: &[SeccompEvent]) -> Vec<Violation> {
@@ -221,7 +215,7 @@ fn foreign_arches_never_execute() {
     assert_eq!(end, End::Exited(0));
 
     // Under fail mode the same calls are violations, named with their arch.
-    let (events, end) = run(&deny(&["getppid"], "fail", "EPERM"), || {
+    let (events, end) = run(&deny(&["getppid"], OnViolation::Fail), || {
         int80_getpid();
         0
     });
@@ -234,9 +228,10 @@ fn foreign_arches_never_execute() {
         v[0]
     );
 
-    let (events, end) = run(&deny(&["getppid"], "errno", "EACCES"), || {
-        (sys0(0x4000_0000 | libc::SYS_getpid) != Err(libc::EACCES)) as i32
-    });
+    let (events, end) = run(
+        &deny(&["getppid"], OnViolation::Errno(Errno::EACCES)),
+        || (sys0(0x4000_0000 | libc::SYS_getpid) != Err(libc::EACCES)) as i32,
+    );
     assert_eq!(end, End::Exited(0));
     let v = violations(&events);
     assert_eq!(
@@ -255,7 +250,10 @@ fn call_getppid() -> i32 {
 
 #[test]
 fn fail_mode_reports_the_call_and_this_file() {
-    let (events, end) = run(&deny(&["getppid", "@mount"], "fail", "EPERM"), call_getppid);
+    let (events, end) = run(
+        &deny(&["getppid", "@mount"], OnViolation::Fail),
+        call_getppid,
+    );
     assert_eq!(end, End::Exited(TRAP_EXIT_STATUS));
     let v = violations(&events);
     assert_eq!(v.len(), 1, "{events:?}");
@@ -272,17 +270,21 @@ fn fail_mode_reports_the_call_and_this_file() {
 
 #[test]
 fn errno_mode_fails_calls_and_lists_every_violation() {
-    let (events, end) = run(&deny(&["getppid", "uname"], "errno", "EACCES"), || {
-        let a = sys0(libc::SYS_getppid) == Err(libc::EACCES);
-        // SAFETY: uname into a local.
-        let b = unsafe { libc::uname(&mut std::mem::zeroed()) } == -1 && errno() == libc::EACCES;
-        let c = sys0(libc::SYS_getppid) == Err(libc::EACCES);
-        if a && b && c {
-            0
-        } else {
-            1
-        }
-    });
+    let (events, end) = run(
+        &deny(&["getppid", "uname"], OnViolation::Errno(Errno::EACCES)),
+        || {
+            let a = sys0(libc::SYS_getppid) == Err(libc::EACCES);
+            // SAFETY: uname into a local.
+            let b =
+                unsafe { libc::uname(&mut std::mem::zeroed()) } == -1 && errno() == libc::EACCES;
+            let c = sys0(libc::SYS_getppid) == Err(libc::EACCES);
+            if a && b && c {
+                0
+            } else {
+                1
+            }
+        },
+    );
     assert_eq!(end, End::Exited(0));
     let names: Vec<_> = violations(&events).into_iter().map(|v| v.syscall).collect();
     assert_eq!(names, ["getppid", "uname", "getppid"]);
@@ -290,14 +292,14 @@ fn errno_mode_fails_calls_and_lists_every_violation() {
 
 #[test]
 fn kill_mode_kills_the_process() {
-    let (events, end) = run(&deny(&["getppid"], "kill", "EPERM"), call_getppid);
+    let (events, end) = run(&deny(&["getppid"], OnViolation::Kill), call_getppid);
     assert_eq!(end, End::Signaled(libc::SIGSYS));
     assert!(events.is_empty());
 }
 
 #[test]
 fn allow_list_traps_anything_else() {
-    let policy = Policy::Allow(Rules::new(&["getpid"]).unwrap());
+    let policy = Policy::Allow(Rules::new(["getpid"]).unwrap());
     let (events, end) = run(&policy, || {
         let _ = sys0(libc::SYS_getpid);
         call_getppid()
@@ -308,7 +310,7 @@ fn allow_list_traps_anything_else() {
 
 #[test]
 fn a_violation_in_a_second_thread_ends_the_process() {
-    let (events, end) = run(&deny(&["getppid"], "fail", "EPERM"), || {
+    let (events, end) = run(&deny(&["getppid"], OnViolation::Fail), || {
         let t = std::thread::spawn(call_getppid);
         let _ = t.join();
         // Only reached if the thread's violation did not end the process.
@@ -322,7 +324,7 @@ fn a_violation_in_a_second_thread_ends_the_process() {
 
 #[test]
 fn subprocesses_are_filtered_too() {
-    let (events, end) = run(&deny(&["uname"], "errno", "EPERM"), || {
+    let (events, end) = run(&deny(&["uname"], OnViolation::Errno(Errno::EPERM)), || {
         let out = std::process::Command::new("uname").output();
         match out {
             Ok(o) if !o.status.success() => 0,
@@ -451,14 +453,24 @@ fn record_then_replay() {
 
 #[test]
 fn deny_refuses_the_harness_calls_and_unknown_names() {
-    let err = compile_uncached(&deny(&["exit_group"], "fail", "EPERM")).unwrap_err();
+    let err = compile_uncached(&deny(&["exit_group"], OnViolation::Fail)).unwrap_err();
     assert!(err.to_string().contains("`exit_group`"), "{err}");
     // Through a group, harness calls stay allowed (noted), and sendmsg only elsewhere.
-    let f = compile_uncached(&deny(&["@basic-io", "@network-io"], "fail", "EPERM"))
+    let f = compile_uncached(&deny(&["@basic-io", "@network-io"], OnViolation::Fail))
         .unwrap()
         .unwrap();
     assert!(f.skipped.contains(&"write".to_owned()), "{:?}", f.skipped);
-    let err = compile_uncached(&deny(&["no_such_call"], "fail", "EPERM")).unwrap_err();
+    // Rules::new refuses an unknown name at the call; the compiler refuses it too.
+    let err = Rules::new(["no_such_call"]).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown syscall `no_such_call`"),
+        "{err}"
+    );
+    let unknown = Policy::Deny(Rules {
+        items: vec![super::policy::SyscallItem::Syscall("no_such_call".into())],
+        on_violation: OnViolation::Fail,
+    });
+    let err = compile_uncached(&unknown).unwrap_err();
     assert!(err.to_string().contains("no_such_call"), "{err}");
     assert!(compile_uncached(&Policy::Off).unwrap().is_none());
 }
@@ -468,7 +480,7 @@ fn compile_is_cached_per_policy() {
     let a = super::compile(&Policy::Baseline).unwrap().unwrap();
     let b = super::compile(&Policy::Baseline).unwrap().unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b));
-    let c = super::compile(&deny(&["getppid"], "fail", "EPERM"))
+    let c = super::compile(&deny(&["getppid"], OnViolation::Fail))
         .unwrap()
         .unwrap();
     assert_ne!(a.bpf, c.bpf);
@@ -501,7 +513,7 @@ fn baseline_load_cost() {
             .unwrap();
         crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
-        let r = apply(&filter, crate::setup::CHANNEL_FD, |e| {
+        let r = apply(&filter, crate::step::CHANNEL_FD, |e| {
             serde_json::to_vec(e).unwrap()
         });
         eprintln!(
@@ -516,18 +528,21 @@ fn baseline_load_cost() {
 
 #[test]
 fn network_io_is_denied_except_the_harness_channel() {
-    let (events, end) = run(&deny(&["@network-io"], "errno", "EPERM"), || {
-        let mut fds = [0; 2];
-        // SAFETY: room for two descriptors.
-        let pair =
-            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
-        (pair != -1) as i32
-    });
+    let (events, end) = run(
+        &deny(&["@network-io"], OnViolation::Errno(Errno::EPERM)),
+        || {
+            let mut fds = [0; 2];
+            // SAFETY: room for two descriptors.
+            let pair =
+                unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
+            (pair != -1) as i32
+        },
+    );
     assert_eq!(end, End::Exited(0));
     assert_eq!(violations(&events)[0].syscall, "socketpair");
 
     // sendto on another descriptor is a violation; on the channel it is the harness's.
-    let (events, end) = run(&deny(&["sendto"], "errno", "EPERM"), || {
+    let (events, end) = run(&deny(&["sendto"], OnViolation::Errno(Errno::EPERM)), || {
         // SAFETY: sending on stdout's descriptor number (not a socket).
         let r = unsafe { libc::send(1, b"x".as_ptr().cast(), 1, 0) };
         (r != -1 || errno() != libc::EPERM) as i32

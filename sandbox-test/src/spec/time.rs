@@ -97,6 +97,8 @@ pub enum TimeSpecError {
     },
     /// `freeze` without `realtime`.
     FreezeWithoutRealtime,
+    /// An offset given with a fraction of a second (offsets are whole seconds).
+    FractionalOffset { input: String },
 }
 
 impl fmt::Display for TimeSpecError {
@@ -146,6 +148,10 @@ impl fmt::Display for TimeSpecError {
                  {MAX_NAMESPACE_CLOCK_SECS} s (about 146 years)",
                 clock.name(),
                 clock.clock_name()
+            ),
+            TimeSpecError::FractionalOffset { input } => write!(
+                f,
+                "offset {input} has a fraction of a second; clock offsets are whole seconds"
             ),
             TimeSpecError::FreezeWithoutRealtime => write!(
                 f,

@@ -1,7 +1,7 @@
 //! Time travel: the time-namespace offsets, the interposed wall clock of the test process
 //! and libfaketime for the programs it executes.
 //!
-//! - [`TimeTravel`] is what a test asks for; the parent resolves it into a [`TimePlan`].
+//! - [`TimeTravel`] (with [`WallTime`] and [`Shift`]) is what a test asks for; the parent resolves it into a [`TimePlan`].
 //! - [`namespace::write_namespace_offsets`] moves CLOCK_MONOTONIC and CLOCK_BOOTTIME for
 //!   every process of the sandbox (the kernel's time namespace).
 //! - [`install_wall_clock`] moves CLOCK_REALTIME in the body process (the kernel cannot)
@@ -19,28 +19,39 @@ pub(crate) mod namespace;
 pub(crate) mod wall_clock;
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::Sandbox;
-use crate::setup::StepError;
 use crate::spec::time::{
-    check_instant_range, parse_namespace_offset, parse_realtime, NamespaceClock, Realtime,
-    TimeSpecError, MAX_NAMESPACE_CLOCK_SECS,
+    check_instant_range, unix_parts, NamespaceClock, Realtime, TimeSpecError,
+    MAX_NAMESPACE_CLOCK_SECS, MAX_REALTIME_OFFSET_SECS,
 };
+use crate::step::StepError;
 use namespace::NamespaceOffsets;
 use wall_clock::{Timespec, Travel};
 
-/// How a sandboxed test moves its clocks.
+/// How a sandboxed test moves its clocks: the attribute's `time(...)` group, as typed
+/// values. Each method checks its value and returns an error at the call.
 ///
 /// ```
-/// use sandbox_test::TimeTravel;
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+///
+/// use sandbox_test::{Shift, TimeTravel};
+///
 /// # fn main() -> Result<(), sandbox_test::TimeSpecError> {
-/// let y2038 = TimeTravel::new().realtime("2038-01-19T03:14:08Z")?;
-/// let leap_day = TimeTravel::new().frozen_at("2028-02-29T23:59:59Z")?;
-/// let later = TimeTravel::new().realtime("+400d")?;
-/// let uptime = TimeTravel::new().monotonic("+49d17h")?.boottime("+497d")?;
-/// # let _ = (y2038, leap_day, later, uptime);
+/// const DAY: u64 = 86_400;
+/// // The wall clock reads 2038-01-19T03:14:08Z when the body starts, and ticks on.
+/// let y2038 = TimeTravel::new().realtime(UNIX_EPOCH + Duration::from_secs(1 << 31))?;
+/// // It stands still at an instant.
+/// let stopped = TimeTravel::new().frozen_at(SystemTime::UNIX_EPOCH)?;
+/// // It reads 400 days later than the real clock.
+/// let later = TimeTravel::new().realtime(Shift::Forward(Duration::from_secs(400 * DAY)))?;
+/// // The machine seems to have been up for 49 days (CLOCK_MONOTONIC, CLOCK_BOOTTIME).
+/// let uptime = TimeTravel::new()
+///     .monotonic(Duration::from_secs(49 * DAY))?
+///     .boottime(Duration::from_secs(497 * DAY))?;
+/// # let _ = (y2038, stopped, later, uptime);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,40 +61,124 @@ pub struct TimeTravel {
     offsets: NamespaceOffsets,
 }
 
+/// A signed shift of the wall clock from the real one (whole seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shift {
+    /// Later than the real clock by this much (`"+400d"`).
+    Forward(Duration),
+    /// Earlier than the real clock by this much (`"-90m"`).
+    Back(Duration),
+}
+
+/// What the wall clock reads when the body starts: an instant, or a shift from the real
+/// clock. Built from a [`SystemTime`] or a [`Shift`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WallTime {
+    /// This instant (`"2038-01-19T03:14:08Z"`).
+    At(SystemTime),
+    /// The real wall clock, shifted.
+    Shifted(Shift),
+}
+
+impl From<SystemTime> for WallTime {
+    fn from(instant: SystemTime) -> Self {
+        WallTime::At(instant)
+    }
+}
+
+impl From<Shift> for WallTime {
+    fn from(shift: Shift) -> Self {
+        WallTime::Shifted(shift)
+    }
+}
+
+impl WallTime {
+    /// Checked the way the attribute checks `realtime = "..."`: an instant within the
+    /// years 0000–9999; a shift in whole seconds, at most 10 000 years, that leads (now)
+    /// to such an instant.
+    fn checked(self) -> Result<Realtime, TimeSpecError> {
+        match self {
+            WallTime::At(instant) => {
+                check_instant_range(unix_parts(instant).0)?;
+                Ok(Realtime::At(instant))
+            }
+            WallTime::Shifted(shift) => {
+                let (sign, magnitude) = match shift {
+                    Shift::Forward(by) => (1, by),
+                    Shift::Back(by) => (-1, by),
+                };
+                let input = || format!("{}{magnitude:?}", if sign > 0 { '+' } else { '-' });
+                let secs = whole_seconds(magnitude, input)?;
+                if secs > MAX_REALTIME_OFFSET_SECS as u64 {
+                    return Err(TimeSpecError::RealtimeOffsetTooLarge { input: input() });
+                }
+                let offset = sign * secs as i64;
+                check_instant_range(wall_clock::real_now().secs.saturating_add(offset))?;
+                Ok(Realtime::Offset(offset))
+            }
+        }
+    }
+}
+
+/// `duration` in seconds, or an error naming `input` when it has a fraction.
+fn whole_seconds(duration: Duration, input: impl Fn() -> String) -> Result<u64, TimeSpecError> {
+    if duration.subsec_nanos() != 0 {
+        return Err(TimeSpecError::FractionalOffset { input: input() });
+    }
+    Ok(duration.as_secs())
+}
+
+/// A time-namespace offset checked against the kernel's range.
+fn namespace_offset(clock: NamespaceClock, offset: Duration) -> Result<Duration, TimeSpecError> {
+    let input = || format!("+{offset:?}");
+    let secs = whole_seconds(offset, input)?;
+    if secs > MAX_NAMESPACE_CLOCK_SECS {
+        return Err(TimeSpecError::ClockOffsetTooLarge {
+            clock,
+            input: input(),
+            secs: secs as i64,
+        });
+    }
+    Ok(offset)
+}
+
 impl TimeTravel {
     /// No travel: every clock reads as on the host.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The wall clock reads `value` when the body starts and ticks on: an RFC 3339
-    /// instant (`"2038-01-19T03:14:08Z"`) or a signed offset from the real wall clock
-    /// (`"+3650d"`, `"-90m"`, `"+1y2d"`).
-    pub fn realtime(mut self, value: &str) -> Result<Self, TimeSpecError> {
-        self.realtime = Some(parse_realtime(value)?);
+    /// The wall clock reads `start` when the body starts and ticks on
+    /// (`time(realtime = "...")`): an instant ([`SystemTime`]) or a [`Shift`] from the
+    /// real wall clock. An instant outside the years 0000–9999, or a shift with a
+    /// fraction of a second or beyond 10 000 years, is an error.
+    pub fn realtime(mut self, start: impl Into<WallTime>) -> Result<Self, TimeSpecError> {
+        self.realtime = Some(start.into().checked()?);
         self.frozen = false;
         Ok(self)
     }
 
-    /// The wall clock stands still at `value` (an instant or an offset, as for
-    /// [`TimeTravel::realtime`]).
-    pub fn frozen_at(mut self, value: &str) -> Result<Self, TimeSpecError> {
-        self.realtime = Some(parse_realtime(value)?);
+    /// The wall clock stands still at `at` (`time(realtime = "...", freeze)`); a shift is
+    /// resolved to the instant it names when the sandbox runs. Checked as for
+    /// [`TimeTravel::realtime`].
+    pub fn frozen_at(mut self, at: impl Into<WallTime>) -> Result<Self, TimeSpecError> {
+        self.realtime = Some(at.into().checked()?);
         self.frozen = true;
         Ok(self)
     }
 
-    /// Moves CLOCK_MONOTONIC forward by `value` (`"+49d17h"`) in every process of the
-    /// sandbox.
-    pub fn monotonic(mut self, value: &str) -> Result<Self, TimeSpecError> {
-        self.offsets.monotonic = parse_namespace_offset(NamespaceClock::Monotonic, value)?;
+    /// Moves CLOCK_MONOTONIC forward by `offset` in every process of the sandbox
+    /// (`time(monotonic = "+49d17h")`). Whole seconds, at most the kernel's limit
+    /// (about 146 years).
+    pub fn monotonic(mut self, offset: Duration) -> Result<Self, TimeSpecError> {
+        self.offsets.monotonic = namespace_offset(NamespaceClock::Monotonic, offset)?;
         Ok(self)
     }
 
-    /// Moves CLOCK_BOOTTIME (and `/proc/uptime`) forward by `value` (`"+497d"`) in every
-    /// process of the sandbox.
-    pub fn boottime(mut self, value: &str) -> Result<Self, TimeSpecError> {
-        self.offsets.boottime = parse_namespace_offset(NamespaceClock::Boottime, value)?;
+    /// Moves CLOCK_BOOTTIME (and `/proc/uptime`) forward by `offset` in every process of
+    /// the sandbox (`time(boottime = "+497d")`). Checked as for [`TimeTravel::monotonic`].
+    pub fn boottime(mut self, offset: Duration) -> Result<Self, TimeSpecError> {
+        self.offsets.boottime = namespace_offset(NamespaceClock::Boottime, offset)?;
         Ok(self)
     }
 
@@ -233,28 +328,6 @@ pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<Stri
     }
 }
 
-impl Sandbox {
-    /// Moves the sandbox's clocks: see [`TimeTravel`].
-    ///
-    /// ```no_run
-    /// use sandbox_test::{Sandbox, TimeTravel};
-    ///
-    /// fn body() {
-    ///     assert!(unsafe { libc::time(std::ptr::null_mut()) } > i32::MAX.into());
-    /// }
-    ///
-    /// # fn main() -> Result<(), sandbox_test::TimeSpecError> {
-    /// let travel = TimeTravel::new().realtime("2038-01-19T03:14:08Z")?;
-    /// let report = Sandbox::new().time(travel).run(body);
-    /// # let _ = report;
-    /// # Ok(()) }
-    /// ```
-    pub fn time(mut self, travel: TimeTravel) -> Self {
-        self.time = travel;
-        self
-    }
-}
-
 impl From<TimeError> for StepError {
     fn from(error: TimeError) -> Self {
         StepError::Other(error.to_string())
@@ -278,14 +351,16 @@ pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<Option<String>, StepErr
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
+
+    const DAY: u64 = 86_400;
 
     #[test]
     fn plans_resolve_instants_and_offsets() {
-        let plan = TimeTravel::new()
-            .realtime("2038-01-19T03:14:08Z")
-            .unwrap()
-            .plan();
+        let y2038 = UNIX_EPOCH + Duration::from_secs(2_147_483_648);
+        let plan = TimeTravel::new().realtime(y2038).unwrap().plan();
         assert_eq!(
             plan.unwrap().wall_clock,
             Some(WallClock::StartAt {
@@ -293,21 +368,27 @@ mod tests {
                 nanos: 0
             })
         );
-        let plan = TimeTravel::new().realtime("+400d").unwrap().plan().unwrap();
+        let later = Shift::Forward(Duration::from_secs(400 * DAY));
+        let plan = TimeTravel::new().realtime(later).unwrap().plan().unwrap();
         assert_eq!(
             plan.wall_clock,
             Some(WallClock::Shift { secs: 400 * 86_400 })
         );
         let before = wall_clock::real_now().secs;
-        let plan = TimeTravel::new().frozen_at("-90m").unwrap().plan().unwrap();
+        let earlier = Shift::Back(Duration::from_secs(90 * 60));
+        let plan = TimeTravel::new()
+            .frozen_at(earlier)
+            .unwrap()
+            .plan()
+            .unwrap();
         let Some(WallClock::Frozen { secs, .. }) = plan.wall_clock else {
             panic!("{plan:?}");
         };
         assert!((secs - (before - 5_400)).abs() <= 2, "{secs} vs {before}");
         let plan = TimeTravel::new()
-            .monotonic("+49d17h")
+            .monotonic(Duration::from_secs(49 * DAY + 17 * 3_600))
             .unwrap()
-            .boottime("+497d")
+            .boottime(Duration::from_secs(497 * DAY))
             .unwrap()
             .plan()
             .unwrap();
@@ -319,24 +400,37 @@ mod tests {
     }
 
     #[test]
-    fn an_offset_that_leaves_year_9999_fails_when_resolved() {
+    fn bad_values_are_errors_of_the_call_that_gave_them() {
+        let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert!(matches!(
+            TimeTravel::new().realtime(year_10000),
+            Err(TimeSpecError::InstantOutOfRange { .. })
+        ));
         let error = TimeTravel::new()
-            .realtime("+9000y")
-            .unwrap()
-            .plan()
+            .realtime(Shift::Forward(Duration::from_secs(9_000 * 365 * DAY)))
             .unwrap_err();
         assert!(
-            matches!(error, TimeSpecError::InstantOutOfRange { .. }),
+            error.to_string().contains("outside the years 0000 to 9999"),
             "{error}"
         );
-        assert!(error.to_string().contains("outside the years 0000 to 9999"));
-    }
-
-    #[test]
-    fn bad_values_are_errors_of_the_builder() {
-        assert!(TimeTravel::new().realtime("2027-02-29T00:00:00Z").is_err());
-        assert!(TimeTravel::new().monotonic("-1d").is_err());
-        assert!(TimeTravel::new().boottime("+200y").is_err());
-        assert!(TimeTravel::new().frozen_at("soon").is_err());
+        assert!(matches!(
+            TimeTravel::new().frozen_at(Shift::Back(Duration::from_secs(10_001 * 365 * DAY))),
+            Err(TimeSpecError::RealtimeOffsetTooLarge { .. })
+        ));
+        let error = TimeTravel::new()
+            .realtime(Shift::Forward(Duration::from_millis(1_500)))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "offset +1.5s has a fraction of a second; clock offsets are whole seconds"
+        );
+        assert!(matches!(
+            TimeTravel::new().boottime(Duration::from_secs(200 * 365 * DAY)),
+            Err(TimeSpecError::ClockOffsetTooLarge { .. })
+        ));
+        assert!(matches!(
+            TimeTravel::new().monotonic(Duration::from_millis(10)),
+            Err(TimeSpecError::FractionalOffset { .. })
+        ));
     }
 }

@@ -1,0 +1,298 @@
+//! `Sandbox`: the options of one sandbox, and `run`, which runs a function in it.
+//!
+//! The one place that composes the builder: each concept module exports its option type
+//! and its setup steps; the `Sandbox` methods that set an option live here, one submodule
+//! per concept (`net`, `limits`, `filesystem`, `seccomp`, `time`). A new option is a
+//! field of [`Sandbox`], methods in its concept's submodule, and a field of the `Plan`.
+//!
+//! Every method takes typed values; a value that can be wrong makes the method return a
+//! `Result`, so a bad option is an error at the call that gave it, never at `run`.
+
+mod filesystem;
+mod limits;
+mod net;
+mod seccomp;
+mod time;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::body::{self, TestBody};
+use crate::filesystem::isolation::FsIsolation;
+use crate::filesystem::Workdir;
+use crate::limits::Limits;
+use crate::net::NetMode;
+use crate::outcome::{Report, SetupFailure};
+use crate::plan::Plan;
+use crate::seccomp::Policy;
+use crate::supervisor;
+use crate::time::TimeTravel;
+
+/// The sandbox a test runs in. `#[sandboxed(...)]` builds one from its arguments; tests
+/// can build one themselves and [`run`](Sandbox::run) a function in it to look at the
+/// [`Report`] instead of failing.
+///
+/// Each option is a method taking a typed value. Methods whose value can be wrong (a
+/// relative path, a zero limit, an unknown syscall) return a `Result`, so the error is
+/// reported where the option was given.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use sandbox_test::seccomp::{OnViolation, Rules};
+/// use sandbox_test::{Errno, NetMode, Outcome, Sandbox};
+///
+/// fn body() {
+///     panic!("inside");
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let report = Sandbox::new()
+///     .timeout(Duration::from_secs(5))
+///     .hostname("box")?
+///     .net(NetMode::None)
+///     .readonly_root()
+///     .memory(256 << 20)?
+///     .seccomp_deny(Rules::new(["mount"])?.on_violation(OnViolation::Errno(Errno::EACCES)))?
+///     .run(body);
+/// assert!(matches!(report.outcome, Outcome::Panicked { .. }));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    timeout: Duration,
+    hostname: String,
+    env: Vec<(OsString, OsString)>,
+    clear_env: bool,
+    workdir: Workdir,
+    seccomp: Policy,
+    net: NetMode,
+    fs: FsIsolation,
+    limits: Limits,
+    time: TimeTravel,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox {
+            timeout: Self::DEFAULT_TIMEOUT,
+            hostname: "sandbox".to_owned(),
+            env: Vec::new(),
+            clear_env: false,
+            workdir: Workdir::Inherit,
+            seccomp: Policy::Baseline,
+            net: NetMode::default(),
+            fs: FsIsolation::default(),
+            limits: Limits::default(),
+            time: TimeTravel::new(),
+        }
+    }
+}
+
+/// An option value a [`Sandbox`] method refused: which option, and why.
+///
+/// ```
+/// use sandbox_test::Sandbox;
+///
+/// let error = Sandbox::new().hostname("no spaces").unwrap_err();
+/// assert_eq!(error.option(), "hostname");
+/// assert!(error.to_string().starts_with("hostname: "));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    option: &'static str,
+    reason: String,
+}
+
+impl OptionError {
+    pub(crate) fn new(option: &'static str, reason: impl fmt::Display) -> Self {
+        OptionError {
+            option,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The option, as the attribute spells it (`hostname`, `workdir`, `memory`, ...).
+    pub fn option(&self) -> &str {
+        self.option
+    }
+
+    /// Why the value was refused, for a person.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.option, self.reason)
+    }
+}
+
+impl std::error::Error for OptionError {}
+
+impl Sandbox {
+    /// How long a body may run unless [`timeout`](Sandbox::timeout) says otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// The default sandbox: every namespace, `lo` up, a private /tmp, hostname `sandbox`,
+    /// the baseline seccomp filter, a timeout of [`DEFAULT_TIMEOUT`](Sandbox::DEFAULT_TIMEOUT).
+    ///
+    /// ```no_run
+    /// use sandbox_test::Sandbox;
+    ///
+    /// fn body() {
+    ///     assert_eq!(std::process::id(), 2);
+    /// }
+    ///
+    /// Sandbox::new().run(body).assert_passed();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At expiry every process of the sandbox is killed and the outcome is
+    /// [`TimedOut`](crate::Outcome::TimedOut) (`timeout = "10s"`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use sandbox_test::{Outcome, Sandbox};
+    ///
+    /// fn hangs() {
+    ///     std::thread::sleep(Duration::from_secs(3600));
+    /// }
+    ///
+    /// let report = Sandbox::new().timeout(Duration::from_secs(1)).run(hangs);
+    /// assert!(matches!(report.outcome, Outcome::TimedOut { .. }));
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The hostname inside (default `sandbox`; `hostname = "box"`). A name the kernel or
+    /// DNS would refuse (empty, longer than 64 bytes, characters other than letters,
+    /// digits, `-` and `.`) is an [`OptionError`].
+    ///
+    /// ```
+    /// use sandbox_test::Sandbox;
+    ///
+    /// assert!(Sandbox::new().hostname("box").is_ok());
+    /// assert!(Sandbox::new().hostname("no spaces").is_err());
+    /// ```
+    pub fn hostname(mut self, name: impl Into<String>) -> Result<Self, OptionError> {
+        let name = name.into();
+        crate::spec::hostname::check_hostname(&name)
+            .map_err(|why| OptionError::new("hostname", why))?;
+        self.hostname = name;
+        Ok(self)
+    }
+
+    /// Sets a variable in the body's environment (the value is taken now, in the parent;
+    /// `env(KEY = "value")`). A later call for the same key wins.
+    ///
+    /// ```
+    /// use sandbox_test::Sandbox;
+    ///
+    /// let sandbox = Sandbox::new().env("RUST_LOG", "debug");
+    /// # let _ = sandbox;
+    /// ```
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// The body sees only the variables given with [`env`](Sandbox::env) (`clear_env`).
+    pub fn clear_env(mut self) -> Self {
+        self.clear_env = true;
+        self
+    }
+
+    /// The body starts in a fresh directory of the sandbox's private /tmp, gone with it
+    /// (`workdir = "temp"`).
+    pub fn workdir_temp(mut self) -> Self {
+        self.workdir = Workdir::Temp;
+        self
+    }
+
+    /// The body starts in this existing directory (`workdir = "/path"`). A path that is
+    /// not absolute, or contains `..`, is an [`OptionError`].
+    ///
+    /// ```
+    /// use sandbox_test::Sandbox;
+    ///
+    /// assert!(Sandbox::new().workdir("/srv/data").is_ok());
+    /// assert!(Sandbox::new().workdir("data").is_err());
+    /// ```
+    pub fn workdir(mut self, path: impl Into<PathBuf>) -> Result<Self, OptionError> {
+        self.workdir = Workdir::Path(absolute("workdir", path.into())?);
+        Ok(self)
+    }
+
+    /// Runs `body` in a fresh sandbox and reports what happened. Never panics because of
+    /// the body; the body never runs outside a sandbox.
+    pub fn run<R: TestBody>(&self, body: fn() -> R) -> Report {
+        match self.plan(body) {
+            Ok(plan) => {
+                let mut report = supervisor::supervise(&plan, self.timeout);
+                seccomp::conclude(&self.seccomp, &mut report);
+                if let Err(why) = crate::limits::release(&plan.limits) {
+                    report.notes.push(why);
+                }
+                report
+            }
+            Err(failure) => Report::setup_failed(failure),
+        }
+    }
+
+    /// Everything the sandbox's processes need, decided here in the parent.
+    fn plan<R: TestBody>(&self, body: fn() -> R) -> Result<Plan, SetupFailure> {
+        let (entry, body) = body::addresses(body);
+        let mut env: Vec<(OsString, OsString)> = if self.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for (key, value) in &self.env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+        let time = self.time.plan().map_err(|why| SetupFailure {
+            step: "resolve the time travel".into(),
+            errno: None,
+            detail: why.to_string(),
+        })?;
+        let limits = crate::limits::enforcement(&self.limits).map_err(|detail| SetupFailure {
+            step: "create the sandbox's cgroup".into(),
+            errno: None,
+            detail,
+        })?;
+        Ok(Plan {
+            entry,
+            body,
+            hostname: self.hostname.clone(),
+            env,
+            workdir: self.workdir.clone(),
+            seccomp: seccomp::plan_filter(&self.seccomp)?,
+            net: self.net,
+            fs: self.fs.resolve(),
+            limits,
+            time,
+        })
+    }
+}
+
+/// `path` checked absolute and without `..`, normalized; the error names the option.
+fn absolute(option: &'static str, path: PathBuf) -> Result<PathBuf, OptionError> {
+    let text = path.to_str().ok_or_else(|| {
+        OptionError::new(
+            option,
+            format!("{} is not valid UTF-8", path.to_string_lossy()),
+        )
+    })?;
+    crate::spec::path::parse_absolute_path(text).map_err(|why| OptionError::new(option, why))
+}
