@@ -28,8 +28,10 @@ mod sandbox;
 pub mod seccomp;
 mod setup;
 // Also compiled into the macro crate, which uses every parser; the runtime uses some.
+// Public only for the parser property tests (`tests/security_input.rs`).
 #[allow(dead_code)]
-mod spec;
+#[doc(hidden)]
+pub mod spec;
 mod step;
 mod supervisor;
 #[cfg(test)]
@@ -53,6 +55,18 @@ pub use time::{Shift, TimeError, TimeTravel, WallTime};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::{env_value, run_test, EnvValue};
+
+    /// Decodes one channel packet as the parent does: `Ok(true)` for a body's pass
+    /// verdict, `Ok(false)` for any other message, `Err` for anything else (the property
+    /// tests of `tests/security_input.rs` drive it with arbitrary bytes).
+    pub fn decode_channel_packet(packet: &[u8]) -> Result<bool, String> {
+        use crate::protocol::{decode, Message};
+        match decode(packet) {
+            Ok(Message::Verdict(crate::outcome::Verdict::Passed)) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 
     /// The instant `secs` seconds and `nanos` nanoseconds after 1970-01-01T00:00:00Z
     /// (the attribute parses `realtime = "..."` at compile time into these two numbers).
