@@ -178,6 +178,8 @@ const DEFAULT_PERSONAS_MAX: u64 = 0x0002_0008;
 /// `personality(0xffffffff)` reads the persona without changing it.
 const PERSONALITY_QUERY: u64 = 0xffff_ffff;
 /// ioctl requests that put bytes into a terminal's input: TIOCSTI, TIOCLINUX.
+// The request type is `c_ulong` on glibc and `c_int` on musl.
+#[allow(clippy::unnecessary_cast)]
 const TERMINAL_INJECTION: [u64; 2] = [libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
 
 fn baseline() -> Result<CompiledFilter, SeccompError> {

@@ -175,7 +175,7 @@ fn baseline_denies_escape_calls_with_eperm() {
                 libc::syscall(
                     libc::SYS_ioctl,
                     0,
-                    0x1_0000_0000 | libc::TIOCSTI as u64,
+                    0x1_0000_0000 | libc::TIOCSTI,
                     c"x".as_ptr(),
                 )
             } == -1
