@@ -106,20 +106,21 @@ pub(crate) fn protect_kernel_interfaces() -> Result<(), StepError> {
 }
 
 /// `mount -t tmpfs tmpfs /tmp`. The test's own files stay where they are: when the test
-/// binary or the working directory lives under /tmp (a clone checked out there, say), it is
-/// bind-mounted back at its path in the new tmpfs, so that backtraces can read the binary's
-/// debug info, `current_exe()` can be re-run, and the package's files can be opened.
-pub(crate) fn mount_private_tmp() -> Result<(), StepError> {
+/// binary, the working directory or a build directory (the package and target directories
+/// the read-only host keeps writable) lives under /tmp (a clone checked out there, an
+/// unpacked nextest archive), it is bind-mounted back at its path in the new tmpfs, so that
+/// backtraces can read the binary's debug info, `current_exe()` can be re-run, the
+/// package's files can be opened and build outputs reach the host.
+pub(crate) fn mount_private_tmp(build_dirs: &[PathBuf]) -> Result<(), StepError> {
     let exe = std::env::current_exe().ok();
     let cwd = std::env::current_dir().ok();
     let mut keep: Vec<PathBuf> = Vec::new();
-    if let Some(cwd) = cwd.filter(|p| p.starts_with("/tmp")) {
-        keep.push(cwd);
-    }
-    if let Some(exe) =
-        exe.filter(|p| p.starts_with("/tmp") && !keep.iter().any(|k| p.starts_with(k)))
-    {
-        keep.push(exe);
+    let candidates = build_dirs.iter().cloned().chain(cwd).chain(exe);
+    for path in candidates.filter(|p| p.starts_with("/tmp")) {
+        if !keep.iter().any(|k| path.starts_with(k)) {
+            keep.retain(|k| !k.starts_with(&path));
+            keep.push(path);
+        }
     }
     // O_PATH handles taken before the tmpfs hides the paths.
     let handles: Vec<(PathBuf, OwnedFd)> = keep

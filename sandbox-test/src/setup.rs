@@ -107,7 +107,10 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     if net::needs_namespace(plan.net) {
         step.run("mount /sys", filesystem::mount_sysfs());
     }
-    step.run("mount a private /tmp", filesystem::mount_private_tmp());
+    step.run(
+        "mount a private /tmp",
+        filesystem::mount_private_tmp(&plan.fs.build_dirs),
+    );
     step.run("mount a private /dev/shm", filesystem::mount_private_shm());
     // hide the host's control sockets; hide, bind; the read-only host (but for the build
     // directories, writable, readonly_root, writable_host)
