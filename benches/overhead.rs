@@ -6,7 +6,7 @@
 //! - sandboxed: `Sandbox::run`, which is what `#[sandboxed]` calls (the default sandbox,
 //!   baseline seccomp filter included), and two lighter variants that show what the
 //!   network namespace and the filter cost;
-//! - raw: fork, unshare the same eight namespaces, map root, fork pid 1, wait — the
+//! - raw: fork, unshare the same seven namespaces, map root, fork pid 1, wait — the
 //!   kernel's floor for the same isolation, without the harness.
 
 use std::time::{Duration, Instant};
@@ -58,8 +58,7 @@ fn raw() {
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWCGROUP
-        | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        | CloneFlags::CLONE_NEWCGROUP;
     let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
     // SAFETY: the child only makes system calls and leaves with _exit.
     match unsafe { nix::unistd::fork() }.unwrap() {

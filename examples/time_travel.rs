@@ -1,17 +1,20 @@
 //! Time travel with the programmatic API: the wall clock at an instant (ticking), the
-//! wall clock frozen, the wall clock moved by a relative offset, and the monotonic clocks
-//! moved by the time namespace.
+//! wall clock frozen, the wall clock moved by a relative offset, the monotonic clocks
+//! moved by the time namespace, and the wall clock moved by the body while it runs
+//! (`sandbox_test::clock`), which a shell started before the move sees too.
 //!
 //! `cargo run --example time_travel`. In a test, the same travel is
 //! `#[sandboxed(time(realtime = "2038-01-19T03:14:08Z"))]`, and so on.
 
-use std::process::{Command, ExitCode};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use chrono::{Datelike, Utc};
-use sandbox_test::{Outcome, Sandbox, Shift, TimeSpecError, TimeTravel};
+use sandbox_test::{clock, Outcome, Sandbox, Shift, TimeSpecError, TimeTravel};
 
-/// 2038: a 32-bit `time_t` has overflowed; `date` (through libfaketime) agrees.
+/// 2038: a 32-bit `time_t` has overflowed; `date` (through the sandbox's clock library)
+/// agrees.
 fn after_2038() {
     let now = unsafe { libc::time(std::ptr::null_mut()) };
     println!("time() = {now}, i32::MAX = {}", i32::MAX);
@@ -52,13 +55,48 @@ fn long_uptime() {
     assert!(days >= 497);
 }
 
+/// The body moves the clock: a shell started before the moves prints each date.
+fn moved_while_running() {
+    let mut shell = Command::new("sh")
+        .args(["-c", "while read x; do date -u '+%F %T'; done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = shell.stdin.take().unwrap();
+    let mut stdout = BufReader::new(shell.stdout.take().unwrap());
+    let mut shell_date = |what: &str| {
+        writeln!(stdin).unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        println!(
+            "{what:<28} body {}  shell {}",
+            Utc::now().format("%F %T"),
+            line.trim()
+        );
+    };
+    shell_date("start");
+    clock::advance(Duration::from_secs(2 * 3_600)).unwrap();
+    shell_date("clock::advance(2h)");
+    clock::freeze().unwrap();
+    shell_date("clock::freeze()");
+    clock::set(UNIX_EPOCH + Duration::from_secs(2_000_000_000)).unwrap();
+    shell_date("clock::set(2_000_000_000 s)");
+    clock::resume().unwrap();
+    std::thread::sleep(Duration::from_millis(1_100));
+    shell_date("clock::resume(), 1.1 s later");
+    drop(stdin);
+    shell.wait().unwrap();
+}
+
 fn main() -> Result<ExitCode, TimeSpecError> {
     const DAY: u64 = 86_400;
     let one_year = (Utc::now() + chrono::Duration::days(365)).to_rfc3339();
-    // 2038-01-19T03:14:08Z and 2028-02-29T23:59:59Z.
+    // 2038-01-19T03:14:08Z, 2028-02-29T23:59:59Z and 2031-06-01T12:00:00Z.
     let y2038 = UNIX_EPOCH + Duration::from_secs(2_147_483_648);
     let leap_day = UNIX_EPOCH + Duration::from_secs(1_835_481_599);
-    let runs: [(&str, Sandbox, fn()); 4] = [
+    let june_2031 = UNIX_EPOCH + Duration::from_secs(1_938_081_600);
+    let runs: [(&str, Sandbox, fn()); 5] = [
         (
             "realtime = 2038-01-19T03:14:08Z",
             Sandbox::new().time(TimeTravel::new().realtime(y2038)?),
@@ -84,6 +122,11 @@ fn main() -> Result<ExitCode, TimeSpecError> {
                     .boottime(Duration::from_secs(497 * DAY))?,
             ),
             long_uptime,
+        ),
+        (
+            "realtime = 2031-06-01T12:00:00Z, then clock::*",
+            Sandbox::new().time(TimeTravel::new().realtime(june_2031)?),
+            moved_while_running,
         ),
     ];
     let mut failed = false;

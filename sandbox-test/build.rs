@@ -1,3 +1,7 @@
+//! Builds the sandbox's clock library for subprocesses (`preload/sandbox_clock.c`) with the
+//! C compiler the `cc` crate finds for the target (the one Rust's linker uses), into
+//! `OUT_DIR/libsandbox_clock.so`, which the runtime embeds.
+//!
 //! Lets `cargo build` link libseccomp on a machine that has only the runtime library
 //! (`libseccomp.so.2`, always installed on Debian/Ubuntu/Fedora) and not the development
 //! symlink `libseccomp.so` (from libseccomp-dev). libseccomp-sys asks the linker for
@@ -11,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    build_clock_library();
     println!("cargo:rerun-if-env-changed=LIBSECCOMP_LIB_PATH");
     println!("cargo:rerun-if-env-changed=LIBSECCOMP_LINK_TYPE");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -42,6 +47,32 @@ fn main() {
     std::os::unix::fs::symlink(&runtime, &link).expect("linking libseccomp.so");
     println!("cargo:rustc-link-search=native={}", out.display());
     println!("cargo:rerun-if-changed={}", runtime.display());
+}
+
+/// `cc -shared -fPIC -O2 preload/sandbox_clock.c -o $OUT_DIR/libsandbox_clock.so`.
+fn build_clock_library() {
+    const SOURCE: &str = "preload/sandbox_clock.c";
+    println!("cargo:rerun-if-changed={SOURCE}");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let library = out.join("libsandbox_clock.so");
+    let compiler = cc::Build::new()
+        .opt_level(2)
+        .pic(true)
+        .warnings(true)
+        .get_compiler();
+    let mut command = compiler.to_command();
+    command
+        .args(["-shared", "-Wall", "-Wextra", "-o"])
+        .arg(&library)
+        .arg(SOURCE)
+        .args(["-Wl,--as-needed", "-ldl", "-s"]);
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("running the C compiler ({command:?}): {e}"));
+    assert!(
+        status.success(),
+        "building the clock library failed: {command:?} ({status})"
+    );
 }
 
 /// The directories the linker searches for system libraries, most specific first.

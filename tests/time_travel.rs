@@ -1,5 +1,9 @@
 //! Time travel end to end: `time(...)` in `#[sandboxed]` and `Sandbox::time`.
 
+mod common;
+
+use common::{installed, run};
+
 use std::mem::MaybeUninit;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -199,33 +203,8 @@ fn the_hosts_clocks_are_untouched() -> Result<(), sandbox_test::TimeSpecError> {
 
 // Subprocesses
 
-/// Whether the sandbox found libfaketime for its subprocesses; when it did not, the test
-/// fails where CI requires it (SANDBOX_TEST_REQUIRE_FAKETIME=1) and says it skipped
-/// otherwise.
-fn libfaketime_available() -> bool {
-    if std::env::var_os("FAKETIME").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var("SANDBOX_TEST_REQUIRE_FAKETIME").as_deref() != Ok("1"),
-        "libfaketime is missing (apt-get install libfaketime) and \
-         SANDBOX_TEST_REQUIRE_FAKETIME=1 requires it"
-    );
-    println!("skipped: libfaketime missing (apt-get install libfaketime)");
-    false
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(output.status.success(), "{program}: {output:?}");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[sandboxed(time(realtime = "2038-01-19T03:14:08Z"))]
 fn a_subprocess_prints_the_moved_year() {
-    if !libfaketime_available() {
-        return;
-    }
     assert_eq!(run("date", &["-u", "+%Y"]), "2038");
     // It ticks along with the body's clock.
     let subprocess: i64 = run("date", &["+%s"]).parse().unwrap();
@@ -234,9 +213,6 @@ fn a_subprocess_prints_the_moved_year() {
 
 #[sandboxed(time(realtime = "2028-02-29T23:59:59Z", freeze))]
 fn a_subprocess_sees_the_frozen_instant() {
-    if !libfaketime_available() {
-        return;
-    }
     std::thread::sleep(Duration::from_millis(1_100));
     assert_eq!(
         run("date", &["-u", "+%Y-%m-%dT%H:%M:%S"]),
@@ -258,10 +234,7 @@ fn print_clocks_helper() {
 
 #[sandboxed(time(realtime = "+3650d", monotonic = "+49d17h", boottime = "+497d"))]
 fn a_subprocess_keeps_the_namespace_clocks() {
-    if !libfaketime_available() {
-        return;
-    }
-    // This test binary again, as a plain program under libfaketime.
+    // This test binary again, as a plain program under the clock library.
     let exe = std::env::current_exe().unwrap();
     let output = run(
         exe.to_str().unwrap(),
@@ -273,12 +246,13 @@ fn a_subprocess_keeps_the_namespace_clocks() {
         .unwrap_or_else(|| panic!("no clocks in {output:?}"));
     let clocks: Vec<i64> = line.split(' ').map(|n| n.parse().unwrap()).collect();
     let year = 365 * 86_400;
-    // The wall clock moved once (libfaketime), not twice or not at all.
+    // The wall clock moved once (its own interposer passes through, the library moves it),
+    // not twice or not at all.
     assert!(
         (clocks[0] - Utc::now().timestamp()).abs() <= 5,
         "{clocks:?}"
     );
-    // Monotonic clocks are the namespace's: offset, but not made up by libfaketime.
+    // Monotonic clocks are the namespace's: offset, and not moved again by the library.
     assert!(
         (MONOTONIC_OFFSET..MONOTONIC_OFFSET + year).contains(&clocks[1]),
         "{clocks:?}"
@@ -403,4 +377,49 @@ fn bad_values_are_errors_of_the_builder() {
         .boottime(Duration::from_millis(2_500))
         .unwrap_err();
     assert!(error.to_string().contains("whole seconds"), "{error}");
+}
+
+// Python >= 3.11 sleeps to an absolute CLOCK_MONOTONIC deadline (clock_nanosleep with
+// TIMER_ABSTIME); libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1, used before the
+// sandbox's own clock library, turned that deadline into EINVAL. A sleep must work under
+// every kind of travel.
+
+fn python_sleeps() {
+    if !installed("python3") {
+        return;
+    }
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import time, datetime; t = time.monotonic(); time.sleep(0.3); \
+             assert time.monotonic() - t >= 0.29; print(datetime.datetime.now().year)",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[sandboxed(time(realtime = "2031-06-01T12:00:00Z", freeze))]
+fn python_sleeps_under_a_frozen_clock() {
+    python_sleeps();
+}
+
+#[sandboxed(time(realtime = "2031-06-01T12:00:00Z"))]
+fn python_sleeps_under_a_moved_clock() {
+    python_sleeps();
+}
+
+#[sandboxed(time(realtime = "-90m", freeze))]
+fn python_sleeps_under_a_frozen_offset() {
+    python_sleeps();
+}
+
+#[sandboxed(time(realtime = "+400d", monotonic = "+49d17h", boottime = "+497d"))]
+fn python_sleeps_under_moved_namespace_clocks() {
+    python_sleeps();
+}
+
+#[sandboxed(time(monotonic = "+49d17h"))]
+fn python_sleeps_under_a_moved_monotonic_clock() {
+    python_sleeps();
 }

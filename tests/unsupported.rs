@@ -39,7 +39,7 @@ fn an_unsupported_host_fails_with_the_cause_and_the_fix() {
     let (success, output) = run_probe_without_user_namespaces(None);
     assert!(!success, "{output}");
     assert!(
-        output.contains("this host cannot run sandboxed tests: user namespaces are disabled (user.max_user_namespaces = 0)"),
+        output.contains("this host cannot run this sandboxed test: user namespaces are disabled (user.max_user_namespaces = 0)"),
         "{output}"
     );
     assert!(

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use nix::unistd::{fork, getpid, getppid, ForkResult};
+use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
 
 use crate::outcome::{ExitStatus, SetupFailure};
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
@@ -84,11 +84,14 @@ fn spawn() -> Result<RawFd, Errno> {
 
 /// A sandbox the server forked and has not reaped yet.
 struct Live {
+    pid: Pid,
     pidfd: OwnedFd,
     channel: OwnedFd,
 }
 
 fn serve(server: OwnedFd) {
+    // Without pidfds no sandbox can be watched: every request gets the diagnosis instead.
+    let pidfds = crate::kernel::check_pidfds();
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let mut live: Vec<Live> = Vec::new();
     loop {
@@ -108,7 +111,7 @@ fn serve(server: OwnedFd) {
         drop(fds);
         for index in exited.into_iter().rev() {
             let sandbox = live.swap_remove(index);
-            let status = reap(sandbox.pidfd.as_fd());
+            let status = reap(sandbox.pidfd.as_fd(), sandbox.pid);
             let _ = protocol::send(
                 sandbox.channel.as_fd(),
                 &Message::SandboxExited(status),
@@ -118,7 +121,7 @@ fn serve(server: OwnedFd) {
         if request_ready {
             match protocol::receive(server.as_fd(), &mut buffer) {
                 Ok((Message::Spawn, fds)) => {
-                    if let Some(sandbox) = fork_sandbox(fds) {
+                    if let Some(sandbox) = fork_sandbox(fds, &pidfds) {
                         live.push(sandbox);
                     }
                 }
@@ -131,8 +134,13 @@ fn serve(server: OwnedFd) {
 }
 
 /// Forks the sandbox's first process for one `Spawn` request.
-fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
+fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
     let [plan, channel, stdout, stderr]: [OwnedFd; 4] = fds.try_into().ok()?;
+    if let Err(reason) = pidfds {
+        let reason = reason.clone();
+        let _ = protocol::send(channel.as_fd(), &Message::Unsupported { reason }, &[]);
+        return None;
+    }
     let server = getpid();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
@@ -146,7 +154,11 @@ fn fork_sandbox(fds: Vec<OwnedFd>) -> Option<Live> {
                     },
                     &[pidfd.as_raw_fd()],
                 );
-                Some(Live { pidfd, channel })
+                Some(Live {
+                    pid: child,
+                    pidfd,
+                    channel,
+                })
             }
             Err(errno) => {
                 // Cannot happen for a child we have not reaped; kill it rather than lose it.
@@ -172,28 +184,14 @@ fn fail(channel: &OwnedFd, step: &str, errno: Errno) {
     let _ = protocol::send(channel.as_fd(), &Message::SetupFailed(failure), &[]);
 }
 
-/// Waits for the process behind `pidfd` (our child) and returns how it ended.
-fn reap(pidfd: BorrowedFd<'_>) -> ExitStatus {
-    // SAFETY: siginfo_t is plain data; waitid fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    loop {
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
-        if rc == 0 {
-            return ExitStatus::from_siginfo(&info);
-        }
-        if Errno::last() != Errno::EINTR {
-            // Not our child any more: nothing better to say than that it is gone.
-            return ExitStatus::Signal {
-                signal: libc::SIGKILL,
-                core_dumped: false,
-            };
-        }
+/// Waits for the process behind `pidfd` (our child `pid`) and returns how it ended.
+fn reap(pidfd: BorrowedFd<'_>, pid: Pid) -> ExitStatus {
+    match crate::kernel::wait_exited(pidfd, pid) {
+        Ok(info) => ExitStatus::from_siginfo(&info),
+        // Not our child any more: nothing better to say than that it is gone.
+        Err(_) => ExitStatus::Signal {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        },
     }
 }

@@ -1,8 +1,11 @@
 //! Run each test in a real Linux sandbox.
 //!
 //! `#[sandboxed]` on a test runs its body in a forked child with fresh user, pid, mount,
-//! uts, ipc, net, cgroup and time namespaces, no capabilities and `no_new_privs`, and
-//! brings the verdict back to the libtest harness. See the README for the options.
+//! uts, ipc, net and cgroup namespaces (and a time namespace when it moves the monotonic or
+//! boottime clock), no capabilities and `no_new_privs`, and brings the verdict back to the
+//! libtest harness. See the README for the options. With `time(realtime = ...)` the body
+//! can also move the wall clock of every process of its sandbox while it runs: see
+//! [`clock`].
 //!
 //! ```no_run
 //! use sandbox_test::sandboxed;
@@ -18,6 +21,7 @@ mod capabilities;
 mod filesystem;
 mod fork_server;
 mod harness;
+mod kernel;
 mod limits;
 mod namespaces;
 mod net;
@@ -49,7 +53,7 @@ pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure
 pub use sandbox::{OptionError, Sandbox};
 pub use sandbox_test_macros::sandboxed;
 pub use spec::time::TimeSpecError;
-pub use time::{Shift, TimeError, TimeTravel, WallTime};
+pub use time::{clock, Shift, TimeError, TimeTravel, WallTime};
 
 /// Used by the code `#[sandboxed]` generates; not a public API.
 #[doc(hidden)]

@@ -160,6 +160,8 @@ pub enum LimitError {
     /// The sandbox runs as the host's root, which `RLIMIT_NPROC` never limits, and the
     /// overflow uid to move the real uid to could not be read.
     NprocExemptRoot,
+    /// The kernel lacks what the limit needs: the one-line diagnosis.
+    Unsupported(String),
     /// Moving into the sandbox's cgroup failed.
     Cgroup { path: PathBuf, error: String },
 }
@@ -177,6 +179,7 @@ impl fmt::Display for LimitError {
             LimitError::NprocExemptRoot => f.write_str(
                 "pids: the sandbox runs as the host's root, which RLIMIT_NPROC never limits, and /proc/sys/kernel/overflowuid (the uid to move to) is unreadable; no delegated cgroup v2 is available either"
             ),
+            LimitError::Unsupported(reason) => f.write_str(reason),
             LimitError::Cgroup { path, error } => {
                 write!(f, "cannot enter the sandbox cgroup {}: {error}", path.display())
             }
@@ -246,8 +249,21 @@ fn set(kind: LimitKind, soft: u64, hard: u64) -> Result<(), LimitError> {
 /// its real uid becomes the overflow uid (`nobody`, /proc/sys/kernel/overflowuid). The
 /// effective, saved and filesystem uids stay root, so the uid map, file access and
 /// capabilities are unchanged; inside, `getuid()` reports the overflow uid.
+///
+/// Before Linux 5.14, `RLIMIT_NPROC` counted every task of the real uid on the host, so
+/// `pids` would count the host's processes too: that is diagnosed instead.
 pub(crate) fn leave_exempt_real_uid(enforcement: &Enforcement) -> Result<(), LimitError> {
-    if enforcement.cgroup.is_some() || enforcement.limits.pids.is_none() || !getuid().is_root() {
+    if enforcement.cgroup.is_some() || enforcement.limits.pids.is_none() {
+        return Ok(());
+    }
+    let (major, minor) = crate::kernel::running_version();
+    if (major, minor) < (5, 14) {
+        return Err(LimitError::Unsupported(
+            crate::kernel::Feature::NprocPerUserNamespace
+                .missing(&format!("the kernel is Linux {major}.{minor}")),
+        ));
+    }
+    if !getuid().is_root() {
         return Ok(());
     }
     let overflow = std::fs::read_to_string("/proc/sys/kernel/overflowuid")
@@ -339,7 +355,9 @@ impl From<LimitError> for StepError {
     fn from(error: LimitError) -> Self {
         match error {
             LimitError::Set { errno, .. } => StepError::Sys(error.to_string(), errno),
-            LimitError::NprocExemptRoot => StepError::Unsupported(error.to_string()),
+            LimitError::NprocExemptRoot | LimitError::Unsupported(_) => {
+                StepError::Unsupported(error.to_string())
+            }
             other => StepError::Other(other.to_string()),
         }
     }

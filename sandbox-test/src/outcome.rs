@@ -180,7 +180,7 @@ impl fmt::Display for Outcome {
                 )
             }
             Outcome::Unsupported { reason } => {
-                write!(f, "this host cannot run sandboxed tests: {reason}")
+                write!(f, "this host cannot run this sandboxed test: {reason}")
             }
             Outcome::SeccompViolation(violation) => {
                 write!(f, "sandboxed test was ended by seccomp: {violation}")

@@ -38,11 +38,7 @@ pub(crate) struct Plan {
 impl Plan {
     /// Writes the plan to a fresh memfd, ready to hand over.
     pub(crate) fn to_memfd(&self) -> std::io::Result<OwnedFd> {
-        let fd = nix::sys::memfd::memfd_create(
-            c"sandbox-test-plan",
-            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-        )?;
-        let mut file = File::from(fd);
+        let mut file = crate::kernel::anonymous_file(c"sandbox-test-plan")?;
         file.write_all(&serde_json::to_vec(self)?)?;
         Ok(file.into())
     }

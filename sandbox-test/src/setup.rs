@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! unshare --user --map-root-user --pid --fork --mount --mount-proc --uts --ipc --net \
-//!         --cgroup --time --monotonic ... --boottime ... \
+//!         --cgroup [--time --monotonic ... --boottime ...] \
 //!     sh -c 'hostname sandbox; ip link set lo up; mount -t tmpfs tmpfs /tmp; exec test-body'
 //! ```
 //!
@@ -21,7 +21,7 @@ use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
 use crate::step::{exit, StepError, CHANNEL_FD};
-use crate::{body, capabilities, filesystem, limits, namespaces, net, seccomp, time};
+use crate::{body, capabilities, filesystem, kernel, limits, namespaces, net, seccomp, time};
 
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
@@ -65,18 +65,22 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
         "make RLIMIT_NPROC apply",
         limits::leave_exempt_real_uid(&plan.limits).map_err(StepError::from),
     );
-    // unshare --user --pid --mount --uts --ipc --net --cgroup --time (--net unless host)
+    // unshare --user --pid --mount --uts --ipc --net --cgroup (--net unless host)
     step.run(
         "unshare namespaces",
         namespaces::unshare(net::namespace_flags(namespaces::ALL, plan.net)),
     );
     // --map-root-user
     step.run("map the caller to root", namespaces::map_root_user(ids));
-    // --monotonic ... --boottime ...: before any process enters the time namespace
-    step.run(
-        "set the time namespace offsets",
-        time::set_namespace_offsets(&plan.time),
-    );
+    // --time --monotonic ... --boottime ...: only when the test moves those clocks, and
+    // before any process enters the time namespace
+    if plan.time.needs_namespace() {
+        step.run("unshare the time namespace", time::unshare_namespace());
+        step.run(
+            "set the time namespace offsets",
+            time::set_namespace_offsets(&plan.time),
+        );
+    }
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
@@ -171,22 +175,23 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());
-    // After the environment: it adds libfaketime's variables for subprocesses.
-    if let Some(note) = step.run("move the wall clock", time::move_wall_clock(&plan.time)) {
-        let _ = protocol::send(step.channel, &Message::Note(note), &[]);
-    }
+    // After the environment: it preloads the clock library into subprocesses.
+    step.run("move the wall clock", time::move_wall_clock(&plan.time));
     step.run(
         "apply the limits",
         limits::apply_rlimits(&plan.limits).map_err(StepError::from),
     );
     step.run("catch the body's panics", body::catch_panics());
     // Last, so that nothing of the harness's own preparation runs under the filter.
-    step.run(
+    let note = step.run(
         "load the seccomp filter",
         seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel, |event| {
             serde_json::to_vec(&Message::Seccomp(event.clone())).unwrap_or_default()
         }),
     );
+    if let Some(note) = note {
+        let _ = protocol::send(step.channel, &Message::Note(note), &[]);
+    }
     body::run(plan, step.channel)
 }
 
@@ -242,8 +247,8 @@ fn install_standard_fds(
         nix::unistd::dup2(fd.as_raw_fd(), target as RawFd)?;
     }
     drop(lifted);
-    // SAFETY: closes fds above the four we keep; nothing in this fresh process uses them.
-    Errno::result(unsafe { libc::close_range(CHANNEL_FD as u32 + 1, u32::MAX, 0) })?;
+    // Nothing in this fresh process uses the fds above the four we keep.
+    kernel::close_from(CHANNEL_FD + 1)?;
     // SAFETY: fd 3 is the channel, installed above and kept open for the process's life.
     Ok(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) })
 }

@@ -177,6 +177,8 @@ pub enum FsError {
         path: PathBuf,
         errno: Errno,
     },
+    /// The kernel lacks what the step needs: the one-line diagnosis.
+    Unsupported(String),
 }
 
 impl fmt::Display for FsError {
@@ -192,6 +194,7 @@ impl fmt::Display for FsError {
             FsError::Mount { action, path, errno } => {
                 write!(f, "cannot {action} {}: {errno}", path.display())
             }
+            FsError::Unsupported(reason) => f.write_str(reason),
         }
     }
 }
@@ -225,6 +228,7 @@ impl From<FsError> for StepError {
     fn from(error: FsError) -> Self {
         match &error {
             FsError::Mount { errno, .. } => StepError::Sys(error.to_string(), *errno),
+            FsError::Unsupported(reason) => StepError::Unsupported(reason.clone()),
             _ => StepError::Other(error.to_string()),
         }
     }
@@ -464,7 +468,7 @@ pub fn remount_readonly_under(base: &Path, keep: &[&Path]) -> Result<(), FsError
         if !point.starts_with(base) || keep.iter().any(|kept| point.starts_with(kept)) {
             continue;
         }
-        match mount_id_at(point) {
+        match mount_id_at(point)? {
             Some(id) if id == entry.mount_id => remount_readonly(point)?,
             // Covered by another mount, or not reachable with our credentials: the body
             // cannot reach it by this path either.
@@ -508,9 +512,13 @@ fn kept_flags(current: FsFlags) -> MsFlags {
     .fold(MsFlags::empty(), |acc, (_, ms)| acc | ms)
 }
 
-/// The id of the mount `path` resolves to, or None when it cannot be resolved.
-fn mount_id_at(path: &Path) -> Option<u64> {
-    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+/// The id of the mount `path` resolves to, `None` when it cannot be resolved; an error
+/// when this kernel gives no mount ids (before Linux 5.8, or glibc's `stat`-based
+/// emulation of a `statx` the kernel refuses).
+fn mount_id_at(path: &Path) -> Result<Option<u64>, FsError> {
+    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
+        return Ok(None);
+    };
     // SAFETY: statx is plain old data; all zeroes is a valid value.
     let mut buffer: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: `c_path` is a NUL-terminated path and `buffer` a valid statx out-buffer.
@@ -523,7 +531,16 @@ fn mount_id_at(path: &Path) -> Option<u64> {
             &mut buffer,
         )
     };
-    (result == 0 && buffer.stx_mask & libc::STATX_MNT_ID != 0).then_some(buffer.stx_mnt_id)
+    if result != 0 {
+        return Ok(None);
+    }
+    if buffer.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(FsError::Unsupported(
+            crate::kernel::Feature::StatxMountId
+                .missing("statx(STATX_MNT_ID) returned no mount id"),
+        ));
+    }
+    Ok(Some(buffer.stx_mnt_id))
 }
 
 /// Body step: moves the caller into a new user and mount namespace, keeping its ids.
@@ -563,7 +580,9 @@ mod tests {
     }
 
     fn mount_point_of(path: &Path) -> Result<PathBuf, String> {
-        let id = mount_id_at(path).ok_or("no mount id")?;
+        let id = mount_id_at(path)
+            .map_err(|e| e.to_string())?
+            .ok_or("no mount id")?;
         mountinfo::read()
             .map_err(|e| e.to_string())?
             .into_iter()
@@ -624,7 +643,7 @@ mod tests {
             .map(|m| m.mount_point.clone())
             .find(|p| {
                 statvfs(p).is_ok_and(|s| s.flags().contains(FsFlags::ST_NOSUID | FsFlags::ST_NODEV))
-                    && mount_id_at(p).is_some()
+                    && matches!(mount_id_at(p), Ok(Some(_)))
             })
             .expect("a nosuid,nodev mount (e.g. /dev/shm or /run)");
         in_private_mounts(|| {

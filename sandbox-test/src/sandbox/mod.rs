@@ -173,9 +173,9 @@ impl Sandbox {
         self
     }
 
-    /// The hostname inside (default `sandbox`; `hostname = "box"`). A name the kernel or
-    /// DNS would refuse (empty, longer than 64 bytes, characters other than letters,
-    /// digits, `-` and `.`) is an [`OptionError`].
+    /// The hostname inside (default `sandbox`; `hostname = "box"`). A name the kernel
+    /// would not take (empty, longer than 64 bytes, with a NUL, `/` or white space) is an
+    /// [`OptionError`].
     ///
     /// ```
     /// use sandbox_test::Sandbox;

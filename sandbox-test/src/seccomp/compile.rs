@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
@@ -142,16 +141,8 @@ impl Builder {
     }
 
     fn finish(mut self) -> Result<CompiledFilter, SeccompError> {
-        // SAFETY: memfd_create with a static name; the fd is owned below.
-        let fd = unsafe { libc::memfd_create(c"sandbox-test-bpf".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(SeccompError::Compile(format!(
-                "memfd_create: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut file = crate::kernel::anonymous_file(c"sandbox-test-bpf")
+            .map_err(|e| SeccompError::Compile(format!("memfd_create: {e}")))?;
         self.ctx.export_bpf(&file).map_err(libseccomp)?;
         let read = file
             .rewind()

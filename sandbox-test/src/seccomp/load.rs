@@ -26,12 +26,13 @@ fn check(step: &'static str, rc: libc::c_long) -> Result<libc::c_long, SeccompEr
 }
 
 /// Loads `filter` in the calling (body) process. `channel` is the descriptor events go to;
-/// `wrap` encodes one event as one protocol message.
+/// `wrap` encodes one event as one protocol message. Returns a note for the test's output
+/// when the kernel made the filter differ from what was asked (a flag it does not know).
 pub fn apply(
     filter: &CompiledFilter,
     channel: RawFd,
     wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
-) -> Result<(), SeccompError> {
+) -> Result<Option<String>, SeccompError> {
     let sink = || {
         EventSink::new(channel, &wrap).map_err(|_| SeccompError::Load {
             step: "encoding seccomp events in the protocol",
@@ -42,10 +43,13 @@ pub fn apply(
         install_trap_handler(sink()?)?;
     }
     let supervisor = match filter.notify {
-        Some(reply) => Some(spawn_supervisor(reply, sink()?)?),
+        Some(reply) => {
+            crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
+            Some(spawn_supervisor(reply, sink()?)?)
+        }
         None => None,
     };
-    let listener = load_bpf(filter, supervisor.is_some())?;
+    let (listener, note) = load_bpf(filter, supervisor.is_some())?;
     if let (Some(pipe), Some(listener)) = (supervisor, listener) {
         // Tell the supervisor the listener's number with write(2), a call every filter
         // allows; it takes the descriptor itself with pidfd_getfd(2). (Passing it with
@@ -65,7 +69,7 @@ pub fn apply(
             });
         }
     }
-    Ok(())
+    Ok(note)
 }
 
 /// Forks the supervisor before the filter exists (so it is not filtered). It is a
@@ -167,7 +171,13 @@ fn take_listener(pipe: &OwnedFd, body: libc::pid_t) -> Option<OwnedFd> {
     }
 }
 
-fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, SeccompError> {
+/// Loads the BPF; with `listen`, returns the notification listener. A profile's
+/// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (Linux 5.19) is dropped, with a note, by a
+/// kernel that refuses it: it only changes how a notified call waits for its answer.
+fn load_bpf(
+    filter: &CompiledFilter,
+    listen: bool,
+) -> Result<(Option<OwnedFd>, Option<String>), SeccompError> {
     let prog = libc::sock_fprog {
         len: u16::try_from(filter.instructions()).map_err(|_| SeccompError::Load {
             step: "seccomp(2): filter longer than 65535 instructions",
@@ -182,17 +192,50 @@ fn load_bpf(filter: &CompiledFilter, listen: bool) -> Result<Option<OwnedFd>, Se
         // Only meaningful (and only accepted) with a listener.
         flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     }
-    // SAFETY: prog points at filter.bpf, which outlives the call.
-    let rc = check("seccomp(SECCOMP_SET_MODE_FILTER)", unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            flags,
-            &prog as *const libc::sock_fprog,
-        )
-    })?;
+    let load = |flags: libc::c_ulong| {
+        // SAFETY: prog points at filter.bpf, which outlives the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        (rc, errno())
+    };
+    let mut note = None;
+    let (mut rc, mut error) = load(flags);
+    let killable = libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    if rc < 0 && error == libc::EINVAL && flags & killable != 0 {
+        flags &= !killable;
+        (rc, error) = load(flags);
+        if rc >= 0 {
+            note = Some(
+                "this kernel does not know SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19): \
+                 the profile's filter is loaded without it, so a signal may interrupt a call \
+                 waiting for the seccomp supervisor's answer"
+                    .to_owned(),
+            );
+        }
+    }
+    if rc < 0 && error == libc::EINVAL && listen {
+        return Err(SeccompError::Unsupported(
+            crate::kernel::Feature::SeccompUserNotification.missing(
+                "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER) failed \
+                 with EINVAL",
+            ),
+        ));
+    }
+    if rc < 0 {
+        return Err(SeccompError::Load {
+            step: "seccomp(SECCOMP_SET_MODE_FILTER)",
+            errno: error,
+        });
+    }
     // SAFETY: with NEW_LISTENER the return value is a fresh descriptor.
-    Ok(listen.then(|| unsafe { OwnedFd::from_raw_fd(rc as RawFd) }))
+    let listener = listen.then(|| unsafe { OwnedFd::from_raw_fd(rc as RawFd) });
+    Ok((listener, note))
 }
 
 /// The last setup step, in the body process right before the body: loads the plan's
@@ -201,12 +244,15 @@ pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
     channel: std::os::fd::BorrowedFd<'_>,
     encode: impl Fn(&SeccompEvent) -> Vec<u8>,
-) -> Result<(), crate::step::StepError> {
-    let Some(filter) = filter else { return Ok(()) };
+) -> Result<Option<String>, crate::step::StepError> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
     apply(filter, channel.as_raw_fd(), encode).map_err(|e| match e {
         SeccompError::Load { errno, .. } => {
             crate::step::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
         }
+        SeccompError::Unsupported(reason) => crate::step::StepError::Unsupported(reason),
         _ => crate::step::StepError::Other(e.to_string()),
     })
 }

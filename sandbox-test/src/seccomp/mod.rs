@@ -98,6 +98,8 @@ pub enum SeccompError {
     },
     /// Loading in the child failed (seccomp(2), the supervisor, the SIGSYS handler).
     Load { step: &'static str, errno: i32 },
+    /// The kernel lacks what the filter needs: the one-line diagnosis.
+    Unsupported(String),
 }
 
 impl fmt::Display for SeccompError {
@@ -147,6 +149,7 @@ impl fmt::Display for SeccompError {
                 "seccomp: {step} failed: {}",
                 std::io::Error::from_raw_os_error(*errno)
             ),
+            Self::Unsupported(reason) => write!(f, "seccomp: {reason}"),
         }
     }
 }

@@ -68,10 +68,10 @@ impl Hash for OnViolation {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rules {
-    /// Syscall names and `@groups`, as written.
-    pub items: Vec<SyscallItem>,
+    /// Syscall names and `@groups`, as written (checked by [`Rules::new`]).
+    pub(crate) items: Vec<SyscallItem>,
     /// What a violation does.
-    pub on_violation: OnViolation,
+    pub(crate) on_violation: OnViolation,
 }
 
 impl Rules {
@@ -98,5 +98,15 @@ impl Rules {
     pub fn on_violation(mut self, mode: OnViolation) -> Self {
         self.on_violation = mode;
         self
+    }
+
+    /// The syscall names and `@groups`, as given.
+    pub fn items(&self) -> &[SyscallItem] {
+        &self.items
+    }
+
+    /// What a violation does.
+    pub fn violation_mode(&self) -> OnViolation {
+        self.on_violation
     }
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::groups::{lookup, Lookup};
 use super::{debug_note, SeccompError};
+use crate::kernel::parse_version as parse_kernel;
 
 /// Docker writes `null` for empty lists.
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
@@ -247,24 +248,13 @@ impl Environment {
         } else {
             (std::env::consts::ARCH, "SCMP_ARCH_NATIVE")
         };
-        let release = nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default();
         Self {
             arch,
             scmp_arch,
             caps: Vec::new(),
-            kernel: parse_kernel(&release).unwrap_or((0, 0)),
+            kernel: crate::kernel::running_version(),
         }
     }
-}
-
-/// `"6.18.0-foo"` or `"4.8"` → `(6, 18)`.
-fn parse_kernel(text: &str) -> Option<(u32, u32)> {
-    let mut parts = text.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    Some((major, minor))
 }
 
 /// Reads and parses a profile file.

@@ -67,7 +67,7 @@ fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
             Some(f) => match apply(f, channel, |e| {
                 serde_json::to_vec(&Message::Seccomp(e)).unwrap()
             }) {
-                Ok(()) => body(),
+                Ok(_) => body(),
                 Err(_) => 120,
             },
             None => body(),

@@ -1,11 +1,15 @@
-//! Time travel: the time-namespace offsets, the interposed wall clock of the test process
-//! and libfaketime for the programs it executes.
+//! Time travel: the time-namespace offsets, the sandbox's shared wall clock, read by the
+//! interposed clock functions of the test process and by the clock library preloaded into
+//! the programs it executes, and the [`clock`] API that moves it while the body runs.
 //!
-//! - [`TimeTravel`] (with [`WallTime`] and [`Shift`]) is what a test asks for; the parent resolves it into a [`TimePlan`].
+//! - [`TimeTravel`] (with [`WallTime`] and [`Shift`]) is what a test asks for; the parent
+//!   resolves it into a [`TimePlan`].
 //! - [`namespace::write_namespace_offsets`] moves CLOCK_MONOTONIC and CLOCK_BOOTTIME for
 //!   every process of the sandbox (the kernel's time namespace).
-//! - [`install_wall_clock`] moves CLOCK_REALTIME in the body process (the kernel cannot)
-//!   and checks that it is in effect; it also prepares libfaketime for subprocesses.
+//! - [`install_wall_clock`] moves CLOCK_REALTIME (the kernel cannot): it creates the
+//!   clock page ([`shared_clock`]) in the body process, checks that the body reads it, and
+//!   preloads the clock library ([`preload`]) into the programs the body executes.
+//! - [`clock`] moves the page from the body: `advance`, `set`, `freeze`, `resume`.
 //!
 //! Limits: absolute CLOCK_REALTIME deadlines handed to the kernel other than through
 //! `clock_nanosleep`, `sem_timedwait` and `pthread_mutex_timedlock` (`pthread_cond_timedwait`,
@@ -14,13 +18,17 @@
 //! or makes the `clock_gettime` syscall directly reads the real wall clock, and so do
 //! glibc's internal clock reads.
 
-pub(crate) mod faketime;
+pub mod clock;
 pub(crate) mod namespace;
+pub(crate) mod preload;
+pub(crate) mod shared_clock;
 pub(crate) mod wall_clock;
 
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::time::{
@@ -152,6 +160,10 @@ impl TimeTravel {
     /// (`time(realtime = "...")`): an instant ([`SystemTime`]) or a [`Shift`] from the
     /// real wall clock. An instant outside the years 0000–9999, or a shift with a
     /// fraction of a second or beyond 10 000 years, is an error.
+    ///
+    /// It also makes the wall clock movable from the body ([`crate::clock`]);
+    /// `realtime(Shift::Forward(Duration::ZERO))` (`time(realtime = "+0s")`) starts it
+    /// from the real date.
     pub fn realtime(mut self, start: impl Into<WallTime>) -> Result<Self, TimeSpecError> {
         self.realtime = Some(start.into().checked()?);
         self.frozen = false;
@@ -238,6 +250,12 @@ pub(crate) struct TimePlan {
 }
 
 impl TimePlan {
+    /// Whether the sandbox needs a time namespace: only to move the monotonic or boottime
+    /// clock (the wall clock is moved in the body's own process).
+    pub(crate) fn needs_namespace(&self) -> bool {
+        !self.namespace_offsets().is_zero()
+    }
+
     pub(crate) fn namespace_offsets(&self) -> NamespaceOffsets {
         NamespaceOffsets {
             monotonic: std::time::Duration::from_secs(self.monotonic_secs),
@@ -263,6 +281,11 @@ pub enum TimeError {
     },
     /// The test process does not read the moved wall clock (why, for a person).
     NotInEffect(String),
+    /// The clock page or the clock library could not be written into the sandbox's `/tmp`.
+    SharedClock {
+        action: &'static str,
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for TimeError {
@@ -285,6 +308,11 @@ impl fmt::Display for TimeError {
                  /proc/self/timens_offsets: {source}"
             ),
             TimeError::NotInEffect(why) => why.fmt(f),
+            TimeError::SharedClock { action, source } => write!(
+                f,
+                "cannot {action} the sandbox's private /tmp ({}): {source}",
+                shared_clock::DIR
+            ),
         }
     }
 }
@@ -292,40 +320,42 @@ impl fmt::Display for TimeError {
 impl std::error::Error for TimeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TimeError::WriteOffsets { source, .. } => Some(source),
+            TimeError::WriteOffsets { source, .. } | TimeError::SharedClock { source, .. } => {
+                Some(source)
+            }
             _ => None,
         }
     }
 }
 
-/// Moves the wall clock of this process (call it in the body process, before the body),
-/// checks that it is in effect, and sets libfaketime's environment for the programs it
-/// will execute. `None` leaves every clock alone. Returns why programs the body executes
-/// read the real date, if they do, for the test's output.
-pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<Option<String>, TimeError> {
+/// Moves the wall clock of the sandbox (call it in the body process, before the body):
+/// creates the clock page showing `clock`, checks that this process reads it, and sets
+/// the environment that preloads the clock library into the programs it will execute.
+/// `None` leaves every clock alone.
+pub(crate) fn install_wall_clock(clock: Option<WallClock>) -> Result<(), TimeError> {
     let Some(clock) = clock else {
-        return Ok(None);
+        return Ok(());
     };
     let travel = match clock {
         WallClock::StartAt { secs, nanos } => wall_clock::starting_at(Timespec { secs, nanos }),
         WallClock::Shift { secs } => Travel::Shift(Timespec { secs, nanos: 0 }),
         WallClock::Frozen { secs, nanos } => Travel::Frozen(Timespec { secs, nanos }),
     };
-    wall_clock::set(Some(travel));
-    if let Err(why) = wall_clock::verify() {
-        wall_clock::set(None);
-        return Err(TimeError::NotInEffect(why.to_string()));
+    let library = preload::install().map_err(|source| TimeError::SharedClock {
+        action: "write the clock library into",
+        source,
+    })?;
+    let page = Path::new(shared_clock::PAGE_PATH);
+    shared_clock::create(page, travel).map_err(|source| TimeError::SharedClock {
+        action: "create the clock page in",
+        source,
+    })?;
+    wall_clock::verify().map_err(|why| TimeError::NotInEffect(why.to_string()))?;
+    let existing = std::env::var("LD_PRELOAD").ok();
+    for (name, value) in preload::environment(&library, page, existing.as_deref()) {
+        std::env::set_var(name, value);
     }
-    match faketime::find_library() {
-        Ok(library) => {
-            let existing = std::env::var("LD_PRELOAD").ok();
-            for (name, value) in faketime::environment(travel, &library, existing.as_deref()) {
-                std::env::set_var(name, value);
-            }
-            Ok(None)
-        }
-        Err(searched) => Ok(Some(faketime::missing_note(&searched))),
-    }
+    Ok(())
 }
 
 impl From<TimeError> for StepError {
@@ -334,18 +364,37 @@ impl From<TimeError> for StepError {
     }
 }
 
+/// Step of the sandbox's first process, after the user namespace and before it forks:
+/// `unshare --time`. A kernel without time namespaces is diagnosed, not a setup failure.
+pub(crate) fn unshare_namespace() -> Result<(), StepError> {
+    namespace::unshare().map_err(|errno| match errno {
+        Errno::EINVAL | Errno::ENOSYS => StepError::Unsupported(
+            crate::kernel::Feature::TimeNamespaces
+                .missing(&format!("unshare(CLONE_NEWTIME) failed with {errno:?}")),
+        ),
+        Errno::ENOSPC => StepError::Unsupported(
+            "unshare(CLONE_NEWTIME) failed with ENOSPC: the limit on time namespaces is \
+             reached (user.max_time_namespaces, which is 0 where time namespaces are \
+             switched off). Fix: raise it, e.g. `sudo sysctl -w user.max_time_namespaces=15000`"
+                .into(),
+        ),
+        errno => StepError::Sys("unshare(CLONE_NEWTIME)".into(), errno),
+    })
+}
+
 /// Step of the sandbox's first process, right after it unshared the time namespace and
-/// before it forks: `unshare --time --monotonic ... --boottime ...`.
+/// before it forks: `--monotonic ... --boottime ...`.
 pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
     Ok(namespace::write_namespace_offsets(
         &plan.namespace_offsets(),
     )?)
 }
 
-/// Step of the body process, last before the body: moves the wall clock and checks it.
-/// Returns a note for the test's output when programs the body executes cannot follow.
-pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<Option<String>, StepError> {
+/// Step of the body process, after its environment is set: moves the wall clock, checks
+/// it, and preloads the clock library into the programs the body executes.
+pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<(), StepError> {
     wall_clock::prepare();
+    clock::mark_sandbox_body();
     Ok(install_wall_clock(plan.wall_clock)?)
 }
 

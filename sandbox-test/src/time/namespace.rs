@@ -38,6 +38,13 @@ impl NamespaceOffsets {
     }
 }
 
+/// `unshare(CLONE_NEWTIME)`: the caller's children will enter a new time namespace.
+pub(crate) fn unshare() -> Result<(), nix::errno::Errno> {
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+        libc::CLONE_NEWTIME,
+    ))
+}
+
 /// Checks that `offset` keeps `clock`, as it reads now, within the kernel's range.
 fn check_range(clock: NamespaceClock, offset: Duration) -> Result<(), TimeError> {
     let id = match clock {

@@ -7,21 +7,19 @@
 //! caller linked into the test binary (std's `SystemTime`, chrono, the `time` crate, the
 //! `libc` crate), and, as the executable exports them, for the shared libraries it loads.
 //! Each one passes through to the next definition (`dlsym(RTLD_NEXT, ...)`, resolved once
-//! in a constructor) while no travel is installed: one atomic load and an indirect call
-//! (about 8 ns over glibc's 38 ns here, measured in a release build).
+//! in a constructor) while no travel is installed: one atomic load and an indirect call.
 //!
 //! When a travel is installed, CLOCK_REALTIME, CLOCK_REALTIME_COARSE and CLOCK_TAI read
 //! `real + delta`, or stand still at an instant. CLOCK_MONOTONIC and CLOCK_BOOTTIME are
 //! left alone: the time namespace owns them.
 //!
-//! The state is a pair of slots plus one atomic word naming the slot in use: a reader
-//! (any thread, a signal handler too) loads the word and the slot with atomics only, no
-//! lock. An install writes the free slot, then publishes it.
+//! The state is the sandbox's clock page ([`super::shared_clock`]), which the library
+//! preloaded into the body's subprocesses reads too: one clock for every process. A
+//! reader (any thread, a signal handler too) uses atomics only, no lock.
 
 use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::SystemTime;
 
 use libc::{clockid_t, timespec, timeval};
@@ -97,69 +95,11 @@ pub enum Travel {
     Frozen(Timespec),
 }
 
-const MODE_OFF: u8 = 0;
-const MODE_SHIFT: u8 = 1;
-const MODE_FROZEN: u8 = 2;
-const SLOT_SHIFT: u32 = 4;
-
-struct Slot {
-    secs: AtomicI64,
-    nanos: AtomicU32,
-}
-
-/// Mode in the low bits, slot index above [`SLOT_SHIFT`].
-static CURRENT: AtomicU8 = AtomicU8::new(MODE_OFF);
-static SLOTS: [Slot; 2] = [
-    Slot {
-        secs: AtomicI64::new(0),
-        nanos: AtomicU32::new(0),
-    },
-    Slot {
-        secs: AtomicI64::new(0),
-        nanos: AtomicU32::new(0),
-    },
-];
-/// Serializes writers (installs happen before the body, never in a signal handler).
-static WRITER: Mutex<()> = Mutex::new(());
-
-/// The travel in effect, read with atomics only (async-signal-safe).
+/// The travel in effect: the sandbox's clock page, read with atomics only
+/// (async-signal-safe); `None` outside a sandbox with a moved wall clock.
 #[inline]
 pub(crate) fn current() -> Option<Travel> {
-    let current = CURRENT.load(Ordering::Acquire);
-    let mode = current & ((1 << SLOT_SHIFT) - 1);
-    if mode == MODE_OFF {
-        return None;
-    }
-    let slot = &SLOTS[usize::from(current >> SLOT_SHIFT)];
-    let value = Timespec {
-        secs: slot.secs.load(Ordering::Acquire),
-        nanos: slot.nanos.load(Ordering::Acquire),
-    };
-    Some(if mode == MODE_SHIFT {
-        Travel::Shift(value)
-    } else {
-        Travel::Frozen(value)
-    })
-}
-
-/// Makes `travel` (or the real clock, for `None`) the wall clock of every thread.
-pub(crate) fn set(travel: Option<Travel>) {
-    let _writer = WRITER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (mode, value) = match travel {
-        None => {
-            CURRENT.store(MODE_OFF, Ordering::Release);
-            return;
-        }
-        Some(Travel::Shift(delta)) => (MODE_SHIFT, delta),
-        Some(Travel::Frozen(instant)) => (MODE_FROZEN, instant),
-    };
-    let free = 1 - (CURRENT.load(Ordering::Acquire) >> SLOT_SHIFT);
-    let slot = &SLOTS[usize::from(free)];
-    slot.secs.store(value.secs, Ordering::Release);
-    slot.nanos.store(value.nanos, Ordering::Release);
-    CURRENT.store(mode | (free << SLOT_SHIFT), Ordering::Release);
+    super::shared_clock::current()
 }
 
 /// Moves a real reading of one of the moved clocks.
@@ -235,16 +175,20 @@ pub unsafe extern "C" fn clock_gettime(clock: clockid_t, tp: *mut timespec) -> c
 /// As for the C function.
 #[no_mangle]
 pub unsafe extern "C" fn gettimeofday(tv: *mut timeval, tz: *mut c_void) -> c_int {
-    let result = real::gettimeofday()(tv, tz);
-    if result != 0 || tv.is_null() {
-        return result;
+    let Some(travel) = current() else {
+        return real::gettimeofday()(tv, tz);
+    };
+    if tv.is_null() {
+        return real::gettimeofday()(tv, tz);
     }
-    if let Some(travel) = current() {
-        let now = moved(travel, libc::CLOCK_REALTIME, real_now());
-        (*tv).tv_sec = now.secs;
-        (*tv).tv_usec = (now.nanos / 1_000).into();
+    // One read of the fine clock; the obsolete timezone, if asked for, from glibc.
+    if !tz.is_null() && real::gettimeofday()(std::ptr::null_mut(), tz) != 0 {
+        return -1;
     }
-    result
+    let now = moved(travel, libc::CLOCK_REALTIME, real_now());
+    (*tv).tv_sec = now.secs;
+    (*tv).tv_usec = (now.nanos / 1_000).into();
+    0
 }
 
 /// The interposed `time`.
