@@ -177,8 +177,6 @@ pub enum FsError {
         path: PathBuf,
         errno: Errno,
     },
-    /// The kernel lacks what the step needs: the one-line diagnosis.
-    Unsupported(String),
 }
 
 impl fmt::Display for FsError {
@@ -194,7 +192,6 @@ impl fmt::Display for FsError {
             FsError::Mount { action, path, errno } => {
                 write!(f, "cannot {action} {}: {errno}", path.display())
             }
-            FsError::Unsupported(reason) => f.write_str(reason),
         }
     }
 }
@@ -228,7 +225,6 @@ impl From<FsError> for StepError {
     fn from(error: FsError) -> Self {
         match &error {
             FsError::Mount { errno, .. } => StepError::Sys(error.to_string(), *errno),
-            FsError::Unsupported(reason) => StepError::Unsupported(reason.clone()),
             _ => StepError::Other(error.to_string()),
         }
     }
@@ -468,11 +464,21 @@ pub fn remount_readonly_under(base: &Path, keep: &[&Path]) -> Result<(), FsError
         if !point.starts_with(base) || keep.iter().any(|kept| point.starts_with(kept)) {
             continue;
         }
-        match mount_id_at(point)? {
-            Some(id) if id == entry.mount_id => remount_readonly(point)?,
+        match mount_id_at(point) {
+            MountId::Is(id) if id == entry.mount_id => remount_readonly(point)?,
             // Covered by another mount, or not reachable with our credentials: the body
             // cannot reach it by this path either.
-            _ => continue,
+            MountId::Is(_) | MountId::Unreachable => continue,
+            // Before Linux 5.8: by path. A covered mount's path reaches the mount covering
+            // it, which is not kept either (kept paths were skipped above), or a directory
+            // that is no mount point any more (EINVAL).
+            MountId::Unknown => match remount_readonly(point) {
+                Err(FsError::Mount {
+                    errno: Errno::EACCES | Errno::ENOENT | Errno::EINVAL,
+                    ..
+                }) => continue,
+                other => other?,
+            },
         }
     }
     Ok(())
@@ -512,12 +518,19 @@ fn kept_flags(current: FsFlags) -> MsFlags {
     .fold(MsFlags::empty(), |acc, (_, ms)| acc | ms)
 }
 
-/// The id of the mount `path` resolves to, `None` when it cannot be resolved; an error
-/// when this kernel gives no mount ids (before Linux 5.8, or glibc's `stat`-based
-/// emulation of a `statx` the kernel refuses).
-fn mount_id_at(path: &Path) -> Result<Option<u64>, FsError> {
+/// What `statx` says of the mount a path reaches.
+enum MountId {
+    Is(u64),
+    /// The path cannot be resolved with our credentials.
+    Unreachable,
+    /// This kernel gives no mount ids (before Linux 5.8, or glibc's `stat`-based emulation
+    /// of a `statx` the kernel refuses).
+    Unknown,
+}
+
+fn mount_id_at(path: &Path) -> MountId {
     let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
-        return Ok(None);
+        return MountId::Unreachable;
     };
     // SAFETY: statx is plain old data; all zeroes is a valid value.
     let mut buffer: libc::statx = unsafe { std::mem::zeroed() };
@@ -531,16 +544,14 @@ fn mount_id_at(path: &Path) -> Result<Option<u64>, FsError> {
             &mut buffer,
         )
     };
-    if result != 0 {
-        return Ok(None);
+    match (result, buffer.stx_mask & libc::STATX_MNT_ID != 0) {
+        (0, true) => MountId::Is(buffer.stx_mnt_id),
+        (0, false) => MountId::Unknown,
+        _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) => {
+            MountId::Unknown
+        }
+        _ => MountId::Unreachable,
     }
-    if buffer.stx_mask & libc::STATX_MNT_ID == 0 {
-        return Err(FsError::Unsupported(
-            crate::kernel::Feature::StatxMountId
-                .missing("statx(STATX_MNT_ID) returned no mount id"),
-        ));
-    }
-    Ok(Some(buffer.stx_mnt_id))
 }
 
 /// Body step: moves the caller into a new user and mount namespace, keeping its ids.
