@@ -591,9 +591,9 @@ mod tests {
     }
 
     fn mount_point_of(path: &Path) -> Result<PathBuf, String> {
-        let id = mount_id_at(path)
-            .map_err(|e| e.to_string())?
-            .ok_or("no mount id")?;
+        let MountId::Is(id) = mount_id_at(path) else {
+            return Err("no mount id".into());
+        };
         mountinfo::read()
             .map_err(|e| e.to_string())?
             .into_iter()
@@ -654,7 +654,7 @@ mod tests {
             .map(|m| m.mount_point.clone())
             .find(|p| {
                 statvfs(p).is_ok_and(|s| s.flags().contains(FsFlags::ST_NOSUID | FsFlags::ST_NODEV))
-                    && matches!(mount_id_at(p), Ok(Some(_)))
+                    && matches!(mount_id_at(p), MountId::Is(_))
             })
             .expect("a nosuid,nodev mount (e.g. /dev/shm or /run)");
         in_private_mounts(|| {
