@@ -4,8 +4,9 @@
 //! thread each time (libtest runs every test on a thread of its own):
 //! - plain: the body called on the thread, as a plain `#[test]` is;
 //! - sandboxed: `Sandbox::run`, which is what `#[sandboxed]` calls (the default sandbox,
-//!   baseline seccomp filter included), and two lighter variants that show what the
-//!   network namespace and the filter cost;
+//!   baseline seccomp filter included), two lighter variants that show what the
+//!   network namespace and the filter cost, and a `deny` list (whose violations go
+//!   through the notification supervisor, one more process per test);
 //! - raw: fork, unshare the same seven namespaces, map root, fork pid 1, wait — the
 //!   kernel's floor for the same isolation, without the harness.
 
@@ -41,6 +42,14 @@ fn sandboxed() {
 
 fn sandboxed_without_seccomp() {
     Sandbox::new().seccomp_off().run(empty_body).assert_passed();
+}
+
+fn sandboxed_deny_list() {
+    Sandbox::new()
+        .seccomp_deny(sandbox_test::seccomp::Rules::new(["socket"]).unwrap())
+        .unwrap()
+        .run(empty_body)
+        .assert_passed();
 }
 
 fn sandboxed_host_network() {
@@ -98,6 +107,7 @@ fn main() {
         ("#[sandboxed]", sandboxed),
         ("  seccomp = \"off\"", sandboxed_without_seccomp),
         ("  net = \"host\"", sandboxed_host_network),
+        ("  seccomp(deny)", sandboxed_deny_list),
         ("raw fork+unshare", raw),
     ];
     // One warm-up run each, so that first-time page faults do not count.

@@ -13,6 +13,13 @@ fn phones_home() {
     let _ = std::net::TcpStream::connect("127.0.0.1:9");
 }
 
+/// Code that runs a program, which opens a socket.
+fn runs_a_program_that_phones_home() {
+    let _ = std::process::Command::new("python3")
+        .args(["-c", "import socket; socket.socket()"])
+        .status();
+}
+
 /// Code that tries a privileged call and copes with EPERM.
 fn tries_to_mount() {
     // SAFETY: a mount attempt with static strings.
@@ -45,6 +52,12 @@ fn main() -> Result<(), SeccompError> {
         println!("violation: {v}");
     }
     println!();
+
+    println!("== a program the body runs: its call fails the test too, naming it");
+    let report = Sandbox::new()
+        .seccomp_deny(Rules::new(["@network-io"])?)?
+        .run(runs_a_program_that_phones_home);
+    println!("{}\n", report.outcome);
 
     println!("== on_violation = \"kill\"");
     let report = Sandbox::new()

@@ -134,12 +134,15 @@ fn errno_mode_through_the_attribute() {
 #[test]
 fn kill_mode_is_reported_as_killed_by_seccomp() {
     let report = deny(&["getppid"], OnViolation::Kill).run(calls_getppid);
-    assert_eq!(
-        report.outcome,
-        Outcome::KilledBySeccomp,
-        "{}",
-        report.outcome
-    );
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert_eq!((v.syscall.as_str(), v.pid), ("getppid", 2), "{v}");
+    let at = v
+        .user_frame()
+        .and_then(|f| f.location())
+        .unwrap_or_default();
+    assert!(at.contains("tests/seccomp.rs:"), "{v}");
 }
 
 fn allowlisted_body() {
@@ -433,13 +436,17 @@ fn the_last_policy_given_is_the_one_applied() {
 // --- a profile's actions, as written ------------------------------------------------------
 
 fn profile_with(action: &str) -> (tempfile::TempDir, PathBuf) {
+    profile_for("getppid", action)
+}
+
+fn profile_for(syscall: &str, action: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one-rule.json");
     std::fs::write(
         &path,
         format!(
             r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
-                {{"names":["getppid"],"action":"{action}","errnoRet":13}}]}}"#
+                {{"names":["{syscall}"],"action":"{action}","errnoRet":13}}]}}"#
         ),
     )
     .unwrap();
@@ -466,12 +473,10 @@ fn profile_actions_are_honoured_as_written() {
         .seccomp_profile(&kill)
         .unwrap()
         .run(calls_getppid);
-    assert_eq!(
-        report.outcome,
-        Outcome::KilledBySeccomp,
-        "{}",
-        report.outcome
-    );
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert_eq!(v.syscall, "getppid");
 
     let (_d, errno) = profile_with("SCMP_ACT_ERRNO");
     let report = Sandbox::new().seccomp_profile(&errno).unwrap().run(|| {
@@ -504,4 +509,225 @@ fn profile_actions_are_honoured_as_written() {
 #[should_panic(expected = "tests/seccomp.rs:")]
 fn the_attribute_report_shows_this_file() {
     calls_getppid();
+}
+
+// --- any process of the sandbox; reports that read like strace ----------------------------
+
+const PYTHON_SOCKET: &str = "import socket; socket.socket()";
+
+/// A subprocess (after exec) makes the forbidden call.
+fn python_opens_a_socket() {
+    let _ = std::process::Command::new("python3")
+        .args(["-c", PYTHON_SOCKET])
+        .status();
+}
+
+/// A grandchild: body → sh -c → python3.
+fn sh_runs_python_that_opens_a_socket() {
+    let script = format!("python3 -c '{PYTHON_SOCKET}'; echo after");
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status();
+    // Reached only if the violation did not end the test.
+    std::thread::sleep(std::time::Duration::from_secs(30));
+}
+
+fn assert_python_socket(v: &sandbox_test::seccomp::Violation) {
+    assert_eq!(v.syscall, "socket", "{v}");
+    assert_ne!(v.pid, 2, "the subprocess, not the body: {v}");
+    let command = v.command.as_deref().unwrap_or_default();
+    assert!(command.contains("python3 -c"), "{v}");
+    assert!(command.contains(PYTHON_SOCKET), "{v}");
+    assert_eq!(v.decoded[0], "AF_INET", "{v}");
+    assert!(v.decoded[1].starts_with("SOCK_STREAM"), "{v}");
+    assert!(v.backtrace.is_empty(), "no stack for another program: {v}");
+}
+
+#[test]
+fn a_subprocess_violation_fails_the_test_naming_the_subprocess() {
+    let report = deny(&["socket"], OnViolation::Fail)
+        .timeout(std::time::Duration::from_secs(30))
+        .run(python_opens_a_socket);
+    let v = violation(&report);
+    assert_python_socket(v);
+    let text = report.outcome.to_string();
+    assert!(text.contains("socket(AF_INET, SOCK_STREAM"), "{text}");
+    assert!(text.contains("python3 -c"), "{text}");
+}
+
+#[test]
+fn a_subprocess_violation_in_kill_mode_is_killed_by_seccomp() {
+    let report = deny(&["socket"], OnViolation::Kill)
+        .timeout(std::time::Duration::from_secs(30))
+        .run(python_opens_a_socket);
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
+        panic!("{}\n{report:?}", report.outcome)
+    };
+    assert_python_socket(v);
+}
+
+#[test]
+fn a_subprocess_violation_in_errno_mode_passes_and_is_listed() {
+    let report = deny(&["socket"], OnViolation::Errno(Errno::EPERM)).run(|| {
+        let status = std::process::Command::new("python3")
+            .args(["-c", PYTHON_SOCKET])
+            .status()
+            .unwrap();
+        // Python saw the EPERM (PermissionError), it was not killed.
+        assert_eq!(status.code(), Some(1));
+    });
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    let v = &report.seccomp.violations[0];
+    assert_python_socket(v);
+    assert_eq!(v.errno, Some(libc::EPERM));
+    assert!(
+        report.notes.iter().any(|n| n.contains("python3 -c")),
+        "{:?}",
+        report.notes
+    );
+}
+
+#[test]
+fn a_grandchild_violation_is_reported() {
+    for mode in [OnViolation::Fail, OnViolation::Kill] {
+        let report = deny(&["socket"], mode)
+            .timeout(std::time::Duration::from_secs(20))
+            .run(sh_runs_python_that_opens_a_socket);
+        let v = match &report.outcome {
+            Outcome::SeccompViolation(v) if mode == OnViolation::Fail => v,
+            Outcome::KilledBySeccomp(v) if mode == OnViolation::Kill => v,
+            other => panic!("{mode:?}: {other}\n{report:?}"),
+        };
+        assert_python_socket(v);
+        assert!(
+            !report.stdout.text().contains("after"),
+            "{mode:?}: the test went on after the violation"
+        );
+    }
+}
+
+#[sandboxed(seccomp(deny = ["socket"]))]
+#[should_panic(expected = "python3 -c")]
+fn a_subprocess_violation_fails_the_attribute_test() {
+    python_opens_a_socket();
+}
+
+/// The calls people meet, each refused, so the body can make them all.
+fn makes_the_calls_people_meet() {
+    let path = c"/etc/hostname";
+    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    sin.sin_port = 80u16.to_be();
+    sin.sin_addr.s_addr = u32::from_be_bytes([10, 1, 2, 3]).to_be();
+    // SAFETY: every call below is refused by the filter before the kernel runs it; were
+    // one to run, it would only fail (bad descriptors) or create a child that exits.
+    unsafe {
+        libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK, 0);
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+            0o600,
+        );
+        libc::connect(
+            99,
+            &sin as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        );
+        let flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::SIGCHLD) as libc::c_ulong;
+        if libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) == 0 {
+            libc::_exit(0);
+        }
+        libc::ioctl(99, libc::TIOCSTI, c"x".as_ptr());
+        libc::mount(
+            c"none".as_ptr(),
+            c"/mnt".as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            std::ptr::null(),
+        );
+    }
+}
+
+#[test]
+fn reports_decode_arguments_like_strace() {
+    let listed = ["socket", "openat", "connect", "clone", "ioctl", "mount"];
+    let report = deny(&listed, OnViolation::Errno(Errno::EPERM)).run(makes_the_calls_people_meet);
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    let calls: Vec<String> = report.seccomp.violations.iter().map(|v| v.call()).collect();
+    let expected = [
+        "socket(AF_INET6, SOCK_DGRAM|SOCK_NONBLOCK, IPPROTO_IP)",
+        "openat(AT_FDCWD, \"/etc/hostname\", O_WRONLY|O_CREAT|O_CLOEXEC, 0600)",
+        "connect(99, {sa_family=AF_INET, sin_port=htons(80), \
+         sin_addr=inet_addr(\"10.1.2.3\")}, 16)",
+        "clone(CLONE_NEWUSER|CLONE_NEWNET|SIGCHLD, NULL, NULL, NULL, NULL)",
+        "ioctl(99, TIOCSTI, ",
+        "mount(\"none\", \"/mnt\", \"tmpfs\", MS_NOSUID|MS_NODEV, NULL)",
+    ];
+    assert_eq!(calls.len(), expected.len(), "{calls:#?}");
+    for (call, want) in calls.iter().zip(expected) {
+        assert!(call.starts_with(want), "{call}\nwanted {want}");
+    }
+    // The raw words are kept next to the decoded form.
+    assert_eq!(report.seccomp.violations[0].args[0], libc::AF_INET6 as u64);
+    // And the test output (the notes) shows the decoded form.
+    assert!(
+        report.notes.iter().any(|n| n.contains("\"/etc/hostname\"")),
+        "{:?}",
+        report.notes
+    );
+}
+
+#[test]
+fn errno_mode_reports_the_bodys_function_and_line() {
+    let report = deny(&["getppid", "uname"], OnViolation::Errno(Errno::EACCES))
+        .run(denied_twice_with_eacces);
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    for v in &report.seccomp.violations {
+        let frame = v
+            .user_frame()
+            .unwrap_or_else(|| panic!("no user frame: {v}"));
+        assert!(
+            frame
+                .function
+                .as_deref()
+                .is_some_and(|f| f.contains("denied_twice_with_eacces")),
+            "{v}"
+        );
+        assert!(
+            frame
+                .location()
+                .unwrap_or_default()
+                .contains("tests/seccomp.rs:"),
+            "{v}"
+        );
+    }
+    assert!(
+        report.notes.iter().any(|n| n.contains("tests/seccomp.rs:")),
+        "{:?}",
+        report.notes
+    );
+}
+
+#[test]
+fn a_profiles_trap_and_kill_reach_subprocesses() {
+    let (_d, trap) = profile_for("socket", "SCMP_ACT_TRAP");
+    let report = Sandbox::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .seccomp_profile(&trap)
+        .unwrap()
+        .run(python_opens_a_socket);
+    assert_python_socket(violation(&report));
+
+    let (_d, kill) = profile_for("socket", "SCMP_ACT_KILL_PROCESS");
+    let report = Sandbox::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .seccomp_profile(&kill)
+        .unwrap()
+        .run(python_opens_a_socket);
+    let Outcome::KilledBySeccomp(v) = &report.outcome else {
+        panic!("{}", report.outcome)
+    };
+    assert_python_socket(v);
 }

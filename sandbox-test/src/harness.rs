@@ -1,5 +1,6 @@
-//! What `#[sandboxed]` expands to calls this: run the body in its sandbox, replay its
-//! output into the test's output, and turn the outcome into libtest's verdict.
+//! What `#[sandboxed]` expands to calls this: run the body in its sandbox, its output
+//! written into the test's output as it arrives, and turn the outcome into libtest's
+//! verdict.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -19,8 +20,8 @@ pub fn run_test<R: TestBody>(
         Ok(sandbox) => sandbox,
         Err(error) => panic!("the sandbox's options were refused, the body did not run: {error}"),
     };
-    let report = sandbox.run(body);
-    replay(&report);
+    let report = sandbox.run_live(body);
+    print_notes(&report);
     match &report.outcome {
         Outcome::Passed => {}
         Outcome::Unsupported { reason } => match unsupported_policy() {
@@ -32,16 +33,11 @@ pub fn run_test<R: TestBody>(
     }
 }
 
-/// Prints the sandbox's output through `print!`/`eprint!`, which libtest captures.
-fn replay(report: &Report) {
-    if !report.stdout.bytes().is_empty() {
-        print!("{}", report.stdout.text());
-    }
+/// After the output (written as it came): what was cut and the notes, through
+/// `print!`/`eprint!`, which libtest captures.
+fn print_notes(report: &Report) {
     if let Some(note) = report.stdout.truncation_note("stdout") {
         println!("\n{note}");
-    }
-    if !report.stderr.bytes().is_empty() {
-        eprint!("{}", report.stderr.text());
     }
     if let Some(note) = report.stderr.truncation_note("stderr") {
         eprintln!("\n{note}");

@@ -113,12 +113,14 @@ pub enum Outcome {
     SetupFailed(SetupFailure),
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
     Unsupported { reason: String },
-    /// The body made a syscall its seccomp policy forbids (`on_violation = "fail"`, or a
-    /// profile's `SCMP_ACT_TRAP`): the call, its arguments and where it was made.
+    /// A process of the sandbox made a syscall its seccomp policy forbids (`on_violation
+    /// = "fail"`, or a profile's `SCMP_ACT_TRAP`): the process, the call, its arguments
+    /// and, for the body's own code, where it was made.
     SeccompViolation(Box<crate::seccomp::Violation>),
-    /// The kernel killed the body for a forbidden syscall (`on_violation = "kill"`, or a
-    /// profile's kill action).
-    KilledBySeccomp,
+    /// A process of the sandbox made a syscall its policy kills for (`on_violation =
+    /// "kill"`, or a profile's kill action): the process, the call and its arguments;
+    /// every process of the sandbox was killed.
+    KilledBySeccomp(Box<crate::seccomp::Violation>),
     /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
     /// failed: which limit, what enforced it, the evidence, and how the body ended.
     LimitExceeded {
@@ -185,10 +187,9 @@ impl fmt::Display for Outcome {
             Outcome::SeccompViolation(violation) => {
                 write!(f, "sandboxed test was ended by seccomp: {violation}")
             }
-            Outcome::KilledBySeccomp => write!(
-                f,
-                "sandboxed test was killed by seccomp (SIGSYS) for a forbidden syscall"
-            ),
+            Outcome::KilledBySeccomp(violation) => {
+                write!(f, "sandboxed test was killed by seccomp: {violation}")
+            }
             Outcome::LimitExceeded { hit, outcome } => {
                 write!(f, "sandboxed test hit its {hit}\n{outcome}")
             }
@@ -207,10 +208,13 @@ impl Output {
     /// How many bytes a stream keeps; the rest is counted and dropped.
     pub const CAP: usize = 16 * 1024 * 1024;
 
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    /// Keeps what fits under the cap; returns the part kept.
+    pub(crate) fn push<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
         self.total += bytes.len() as u64;
         let room = Self::CAP.saturating_sub(self.kept.len());
-        self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let kept = &bytes[..bytes.len().min(room)];
+        self.kept.extend_from_slice(kept);
+        kept
     }
 
     /// The kept bytes (at most [`Output::CAP`]).
@@ -242,6 +246,87 @@ impl Output {
                 self.total
             )
         })
+    }
+}
+
+/// One output stream of the sandbox written into the test's own output as it arrives,
+/// through `print!`/`eprint!` (which libtest captures: shown on failure, or at once with
+/// `--nocapture`). Bytes wait only to complete a UTF-8 character split across reads.
+#[derive(Debug)]
+pub(crate) struct LiveOutput {
+    stderr: bool,
+    pending: Vec<u8>,
+}
+
+impl LiveOutput {
+    pub(crate) fn stdout() -> Self {
+        Self {
+            stderr: false,
+            pending: Vec::new(),
+        }
+    }
+
+    pub(crate) fn stderr() -> Self {
+        Self {
+            stderr: true,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Writes what is complete of `bytes` (invalid UTF-8 replaced).
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        let text = self.complete_text(bytes);
+        self.emit(&text);
+    }
+
+    /// `bytes` after what was pending, as text up to the last complete character.
+    fn complete_text(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let mut text = String::new();
+        let mut done = 0;
+        while done < self.pending.len() {
+            match std::str::from_utf8(&self.pending[done..]) {
+                Ok(rest) => {
+                    text.push_str(rest);
+                    done = self.pending.len();
+                }
+                Err(e) => {
+                    let valid = &self.pending[done..done + e.valid_up_to()];
+                    text.push_str(&String::from_utf8_lossy(valid));
+                    done += e.valid_up_to();
+                    match e.error_len() {
+                        Some(bad) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            done += bad;
+                        }
+                        // A character cut by the read: wait for its end.
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.pending.drain(..done);
+        text
+    }
+
+    /// Writes what is left (a cut character, replaced) at the end of the stream.
+    pub(crate) fn finish(&mut self) {
+        let rest = String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned();
+        self.emit(&rest);
+    }
+
+    fn emit(&self, text: &str) {
+        use std::io::Write as _;
+        if text.is_empty() {
+            return;
+        }
+        if self.stderr {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+            // Shown at once with --nocapture even without a newline.
+            let _ = std::io::stdout().flush();
+        }
     }
 }
 
@@ -301,6 +386,18 @@ mod tests {
             .truncation_note("stdout")
             .unwrap()
             .contains("kept the first 16777216 of 16777218"));
+    }
+
+    #[test]
+    fn live_output_waits_only_for_a_cut_character() {
+        let mut live = LiveOutput::stdout();
+        let e_acute = "é".as_bytes();
+        assert_eq!(live.complete_text(b"ab"), "ab");
+        assert_eq!(live.complete_text(&[b'c', e_acute[0]]), "c");
+        assert_eq!(live.complete_text(&[e_acute[1], b'\n']), "é\n");
+        assert_eq!(live.complete_text(&[0xff, b'x']), "\u{fffd}x");
+        assert_eq!(live.complete_text(&[e_acute[0]]), "");
+        assert_eq!(live.pending, [e_acute[0]]);
     }
 
     #[test]

@@ -10,10 +10,10 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::fork_server;
 use crate::limits::{attribution, Enforcement};
-use crate::outcome::{ExitStatus, Outcome, Output, Report, SetupFailure, Verdict};
+use crate::outcome::{ExitStatus, LiveOutput, Outcome, Output, Report, SetupFailure, Verdict};
 use crate::plan::Plan;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
-use crate::seccomp::Violation;
+use crate::seccomp::report::Ending;
 
 /// How long to wait for a killed sandbox to be gone before giving up on it.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -41,8 +41,9 @@ fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Repor
     })
 }
 
-/// Runs `plan` in a new sandbox and waits for it to be gone.
-pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
+/// Runs `plan` in a new sandbox and waits for it to be gone. `live`: also write the
+/// sandbox's output into the calling thread's output as it arrives (see `LiveOutput`).
+pub(crate) fn supervise(plan: &Plan, timeout: Duration, live: bool) -> Report {
     let server = match fork_server::socket() {
         Ok(server) => server,
         Err(why) => return failure("reach the fork server", why, None),
@@ -80,29 +81,22 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration) -> Report {
         );
     }
     drop((plan_fd, channel_child, out_write, err_write));
-    let seccomp_kills = plan.seccomp.as_ref().is_some_and(|f| f.kills);
-    collect(
-        channel,
-        out_read,
-        err_read,
-        timeout,
-        &plan.limits,
-        seccomp_kills,
-    )
+    collect(channel, [out_read, err_read], timeout, &plan.limits, live)
 }
 
 /// The event loop: output, messages, the deadline, until every writer is gone.
 fn collect(
     channel: OwnedFd,
-    out: OwnedFd,
-    err: OwnedFd,
+    [out, err]: [OwnedFd; 2],
     timeout: Duration,
     limits: &Enforcement,
-    seccomp_kills: bool,
+    live: bool,
 ) -> Report {
     let mut heard = Heard::default();
     let mut stdout = Output::default();
     let mut stderr = Output::default();
+    let mut live_out = live.then(LiveOutput::stdout);
+    let mut live_err = live.then(LiveOutput::stderr);
     let mut open = [Some(channel), Some(out), Some(err)];
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let deadline = Instant::now() + timeout;
@@ -155,16 +149,19 @@ fn collect(
             }
             let still_open = match index {
                 0 => receive(fd, &mut buffer, &mut heard),
-                1 => drain(fd, &mut stdout),
-                _ => drain(fd, &mut stderr),
+                1 => drain(fd, &mut stdout, live_out.as_mut()),
+                _ => drain(fd, &mut stderr, live_err.as_mut()),
             };
             if !still_open {
                 *slot = None;
             }
         }
     }
-    let (seccomp, trapped) = crate::seccomp::SeccompReport::from_events(&heard.seccomp);
-    let outcome = judge(&heard, killed_at.map(|_| timeout), trapped, seccomp_kills);
+    for live in [&mut live_out, &mut live_err].into_iter().flatten() {
+        live.finish();
+    }
+    let (seccomp, ended) = crate::seccomp::SeccompReport::from_events(&heard.seccomp);
+    let outcome = judge(&heard, killed_at.map(|_| timeout), ended);
     let outcome = attribution::attribute_outcome(
         limits,
         outcome,
@@ -223,14 +220,17 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
     true
 }
 
-/// Reads what is there; false at end of file.
-fn drain(pipe: &OwnedFd, output: &mut Output) -> bool {
+/// Reads what is there (and writes what is kept to `live`); false at end of file.
+fn drain(pipe: &OwnedFd, output: &mut Output, live: Option<&mut LiveOutput>) -> bool {
     let mut chunk = [0u8; 64 * 1024];
     loop {
         match nix::unistd::read(pipe.as_raw_fd(), &mut chunk) {
             Ok(0) => return false,
             Ok(n) => {
-                output.push(&chunk[..n]);
+                let kept = output.push(&chunk[..n]);
+                if let Some(live) = live {
+                    live.write(kept);
+                }
                 return true;
             }
             Err(Errno::EINTR) => continue,
@@ -241,14 +241,9 @@ fn drain(pipe: &OwnedFd, output: &mut Output) -> bool {
 
 /// What happened, from what was heard. A pass needs the body's `Passed` *and* a clean exit
 /// of the body and of the sandbox.
-/// `trapped`: the forbidden call that ended the body (seccomp's `fail` mode); `seccomp_kills`:
-/// the filter kills on a forbidden call, so SIGSYS means seccomp did it.
-fn judge(
-    heard: &Heard,
-    timed_out: Option<Duration>,
-    trapped: Option<Violation>,
-    seccomp_kills: bool,
-) -> Outcome {
+/// `seccomp_ended`: how a forbidden call ended the test (any process's; seccomp's `fail`
+/// and `kill` modes).
+fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Ending>) -> Outcome {
     if let Some(after) = timed_out {
         return Outcome::TimedOut { after };
     }
@@ -260,8 +255,10 @@ fn judge(
     if let Some(failure) = &heard.setup_failed {
         return Outcome::SetupFailed(failure.clone());
     }
-    if let Some(violation) = trapped {
-        return Outcome::SeccompViolation(Box::new(violation));
+    match seccomp_ended {
+        Some(Ending::Failed(v)) => return Outcome::SeccompViolation(Box::new(v)),
+        Some(Ending::Killed(v)) => return Outcome::KilledBySeccomp(Box::new(v)),
+        None => {}
     }
     match (&heard.verdict, heard.body_exit) {
         (
@@ -279,13 +276,6 @@ fn judge(
         (Some(Verdict::ReturnedErr { debug }), _) => Outcome::ReturnedErr {
             debug: debug.clone(),
         },
-        (
-            _,
-            Some(ExitStatus::Signal {
-                signal: libc::SIGSYS,
-                ..
-            }),
-        ) if seccomp_kills => Outcome::KilledBySeccomp,
         (
             _,
             Some(ExitStatus::Signal {

@@ -234,11 +234,21 @@ impl Sandbox {
     }
 
     /// Runs `body` in a fresh sandbox and reports what happened. Never panics because of
-    /// the body; the body never runs outside a sandbox.
+    /// the body; the body never runs outside a sandbox. Its output is in the report only.
     pub fn run<R: TestBody>(&self, body: fn() -> R) -> Report {
+        self.run_with(body, false)
+    }
+
+    /// `run`, the sandbox's output also written into the test's output as it arrives
+    /// (what `#[sandboxed]` does).
+    pub(crate) fn run_live<R: TestBody>(&self, body: fn() -> R) -> Report {
+        self.run_with(body, true)
+    }
+
+    fn run_with<R: TestBody>(&self, body: fn() -> R, live: bool) -> Report {
         match self.plan(body) {
             Ok(plan) => {
-                let mut report = supervisor::supervise(&plan, self.timeout);
+                let mut report = supervisor::supervise(&plan, self.timeout, live);
                 seccomp::conclude(&self.seccomp, &mut report);
                 if let Err(why) = crate::limits::release(&plan.limits) {
                     report.notes.push(why);

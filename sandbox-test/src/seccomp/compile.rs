@@ -20,13 +20,39 @@ use crate::spec::seccomp::BASELINE_DENY;
 
 const EPERM: i32 = libc::EPERM;
 
-/// What a notified syscall is answered with by the supervisor.
+/// What the supervisor does with a notified syscall. Every violation of a `deny`/`allow`
+/// list goes through it, whichever process makes the call: it sees the caller's pid and
+/// arguments and can read the caller's memory and command line, which a kernel-side
+/// trap or kill cannot report for a process that has exec'd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NotifyReply {
     /// errno mode: fail the call with this errno, and report it as a violation.
     Errno(i32),
+    /// fail mode: report the call and end the test (`Outcome::SeccompViolation`).
+    Fail,
+    /// kill mode: report the call and kill the caller and the body
+    /// (`Outcome::KilledBySeccomp`).
+    Kill,
     /// record mode: let the call run, and record it.
     Continue,
+    /// A profile: what its rules say about the call (`CompiledFilter::as_written`, run by
+    /// the supervisor): an errno, fail (a trap) or kill.
+    AsWritten,
+}
+
+impl NotifyReply {
+    /// What a filter's `SECCOMP_RET_*` value means for a notified call (a profile as
+    /// written, see [`NotifyReply::AsWritten`]).
+    pub(crate) fn from_action(ret: u32) -> Self {
+        match ret & libc::SECCOMP_RET_ACTION_FULL {
+            libc::SECCOMP_RET_ERRNO => Self::Errno((ret & libc::SECCOMP_RET_DATA) as i32),
+            libc::SECCOMP_RET_KILL_PROCESS | libc::SECCOMP_RET_KILL_THREAD => Self::Kill,
+            libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG => Self::Continue,
+            // No tracer is ever attached: the kernel would answer ENOSYS.
+            libc::SECCOMP_RET_TRACE => Self::Errno(libc::ENOSYS),
+            _ => Self::Fail,
+        }
+    }
 }
 
 /// A filter ready to load: BPF bytes and what the child must set up around them.
@@ -37,12 +63,12 @@ pub struct CompiledFilter {
     pub bpf: Vec<u8>,
     /// seccomp(2) flags (from a profile's `flags`), without NEW_LISTENER.
     pub flags: u32,
-    /// Some rule traps: install the SIGSYS handler that reports and ends the body.
-    pub trap: bool,
     /// Some rule notifies: run the supervisor that answers with this.
     pub notify: Option<NotifyReply>,
-    /// Some rule kills: a SIGSYS death is reported as killed by seccomp.
-    pub kills: bool,
+    /// [`NotifyReply::AsWritten`]: the profile's filter with its own actions, which the
+    /// supervisor runs on a notified call.
+    #[serde(with = "hex")]
+    pub as_written: Vec<u8>,
     /// Names skipped while compiling (unknown to libseccomp or not native).
     pub skipped: Vec<String>,
 }
@@ -78,18 +104,21 @@ mod hex {
     }
 }
 
-/// The action for a violation of a `deny`/`allow` list.
-fn violation_action(rules: &Rules) -> ScmpAction {
+/// What the supervisor does with a violation of a `deny`/`allow` list (the filter
+/// notifies it in every mode).
+fn violation_reply(rules: &Rules) -> NotifyReply {
     match rules.on_violation {
-        OnViolation::Fail => ScmpAction::Trap,
-        OnViolation::Errno(_) => ScmpAction::Notify,
-        OnViolation::Kill => ScmpAction::KillProcess,
+        OnViolation::Fail => NotifyReply::Fail,
+        OnViolation::Errno(errno) => NotifyReply::Errno(errno as i32),
+        OnViolation::Kill => NotifyReply::Kill,
     }
 }
 
 struct Builder {
     ctx: ScmpFilterContext,
     out: CompiledFilter,
+    /// Some rule (or the default) notifies.
+    notifies: bool,
 }
 
 fn libseccomp(e: libseccomp::error::SeccompError) -> SeccompError {
@@ -105,11 +134,11 @@ impl Builder {
             out: CompiledFilter {
                 bpf: Vec::new(),
                 flags: 0,
-                trap: false,
                 notify: None,
-                kills: false,
+                as_written: Vec::new(),
                 skipped: Vec::new(),
             },
+            notifies: false,
         };
         b.note(default);
         b.note(badarch);
@@ -117,11 +146,7 @@ impl Builder {
     }
 
     fn note(&mut self, action: ScmpAction) {
-        match action {
-            ScmpAction::Trap => self.out.trap = true,
-            ScmpAction::KillProcess | ScmpAction::KillThread => self.out.kills = true,
-            _ => {}
-        }
+        self.notifies |= action == ScmpAction::Notify;
     }
 
     fn rule(
@@ -253,8 +278,9 @@ fn allow_harness(b: &mut Builder, except: &[i32]) -> Result<(), SeccompError> {
 
 fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     let resolved = resolve(&rules.items)?;
-    let action = violation_action(rules);
+    let action = ScmpAction::Notify;
     let mut b = Builder::new(ScmpAction::Allow, action)?;
+    b.out.notify = Some(violation_reply(rules));
     b.out.skipped = resolved.skipped;
     for (name, nr) in &resolved.syscalls {
         if CHANNEL_ONLY.contains(&name.as_str()) {
@@ -271,16 +297,14 @@ fn deny(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
             b.rule(action, *nr, &[]).map_err(libseccomp)?;
         }
     }
-    if let OnViolation::Errno(errno) = rules.on_violation {
-        b.out.notify = Some(NotifyReply::Errno(errno as i32));
-    }
     b.finish()
 }
 
 fn allow(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     let resolved = resolve(&rules.items)?;
-    let action = violation_action(rules);
+    let action = ScmpAction::Notify;
     let mut b = Builder::new(action, action)?;
+    b.out.notify = Some(violation_reply(rules));
     let mut listed = Vec::new();
     for (_, nr) in &resolved.syscalls {
         b.rule(ScmpAction::Allow, *nr, &[]).map_err(libseccomp)?;
@@ -288,9 +312,6 @@ fn allow(rules: &Rules) -> Result<CompiledFilter, SeccompError> {
     }
     allow_harness(&mut b, &listed)?;
     b.out.skipped = resolved.skipped;
-    if let OnViolation::Errno(errno) = rules.on_violation {
-        b.out.notify = Some(NotifyReply::Errno(errno as i32));
-    }
     b.finish()
 }
 
@@ -306,27 +327,49 @@ fn scmp(action: Action) -> ScmpAction {
     }
 }
 
+/// A profile is loaded so that the supervisor sees every call it does not simply allow
+/// or answer: where the profile traps, kills, or answers by default with an errno, the
+/// loaded filter notifies; the supervisor runs the profile as written (`as_written`) on
+/// the notified call to learn what it says, reports the call whichever process made it,
+/// and does that. A rule's own errno stays in the kernel (deliberate answers such as
+/// Docker's `clone3` → ENOSYS are not violations).
 fn profile(path: &std::path::Path) -> Result<CompiledFilter, SeccompError> {
     let evaluated = profile::load(path)?;
-    // The default action answers calls outside the profile: an errno default goes
-    // through the supervisor, which fails the call with the same errno and reports it, so
-    // the test output names every call the profile refused.
-    let (default, notify) = match evaluated.default {
-        Action::Errno(e) => (ScmpAction::Notify, Some(NotifyReply::Errno(i32::from(e)))),
-        other => (scmp(other), None),
+    let as_written = profile_filter(path, &evaluated, false)?.finish()?;
+    let loaded = profile_filter(path, &evaluated, true)?;
+    let notifies = loaded.notifies;
+    let mut loaded = loaded.finish()?;
+    if notifies {
+        loaded.notify = Some(NotifyReply::AsWritten);
+        loaded.as_written = as_written.bpf;
+    }
+    Ok(loaded)
+}
+
+/// The profile's filter; `notify`: with its traps, kills and errno default turned into
+/// notifications.
+fn profile_filter(
+    path: &std::path::Path,
+    evaluated: &profile::Evaluated,
+    notify: bool,
+) -> Result<Builder, SeccompError> {
+    let notified = |action: Action, default: bool| match action {
+        Action::Trap | Action::KillThread | Action::KillProcess if notify => ScmpAction::Notify,
+        Action::Errno(_) if notify && default => ScmpAction::Notify,
+        other => scmp(other),
     };
+    let default = notified(evaluated.default, true);
     let badarch = if default == ScmpAction::Allow {
         ScmpAction::Errno(EPERM)
     } else {
         default
     };
     let mut b = Builder::new(default, badarch)?;
-    b.out.notify = notify;
     b.out.flags = evaluated.flags;
-    b.out.skipped = evaluated.skipped;
+    b.out.skipped = evaluated.skipped.clone();
     for rule in &evaluated.rules {
         for (name, nr) in &rule.syscalls {
-            b.rule(scmp(rule.action), *nr, &rule.conditions)
+            b.rule(notified(rule.action, false), *nr, &rule.conditions)
                 .map_err(|e| SeccompError::ProfileRule {
                     path: path.to_owned(),
                     index: rule.index,
@@ -342,7 +385,7 @@ fn profile(path: &std::path::Path) -> Result<CompiledFilter, SeccompError> {
             .collect();
         allow_harness(&mut b, &mentioned)?;
     }
-    b.finish()
+    Ok(b)
 }
 
 fn record() -> Result<CompiledFilter, SeccompError> {

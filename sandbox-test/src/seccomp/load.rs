@@ -5,9 +5,11 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
-use super::compile::CompiledFilter;
+use super::bpf::Program;
+use super::compile::{CompiledFilter, NotifyReply};
 use super::record::supervise;
-use super::report::{install_trap_handler, EventSink, SeccompEvent};
+use super::report::{install_sigsys_handler, EventSink, SeccompEvent};
+use super::violation::Violations;
 use super::SeccompError;
 
 fn errno() -> i32 {
@@ -26,12 +28,15 @@ fn check(step: &'static str, rc: libc::c_long) -> Result<libc::c_long, SeccompEr
 }
 
 /// Loads `filter` in the calling (body) process. `channel` is the descriptor events go to;
-/// `wrap` encodes one event as one protocol message. Returns a note for the test's output
-/// when the kernel made the filter differ from what was asked (a flag it does not know).
+/// `wrap` encodes one event as one protocol message; `own_pid_namespace`: the caller is
+/// the body of a sandbox with its own pid namespace, whose processes a violation ends.
+/// Returns a note for the test's output when the kernel made the filter differ from what
+/// was asked (a flag it does not know).
 pub fn apply(
     filter: &CompiledFilter,
     channel: RawFd,
     wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
+    own_pid_namespace: bool,
 ) -> Result<Option<String>, SeccompError> {
     let sink = || {
         EventSink::new(channel, &wrap).map_err(|_| SeccompError::Load {
@@ -39,17 +44,26 @@ pub fn apply(
             errno: libc::EINVAL,
         })
     };
-    if filter.trap {
-        install_trap_handler(sink()?)?;
-    }
     let supervisor = match filter.notify {
         Some(reply) => {
             crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
-            Some(spawn_supervisor(reply, sink()?)?)
+            Some(spawn_supervisor(
+                reply,
+                Program::from_bytes(&filter.as_written),
+                sink()?,
+                own_pid_namespace,
+            )?)
         }
         None => None,
     };
+    // The handler takes the supervisor's requests about the body's own violations
+    // (every mode but record).
+    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue);
+    if let (Some((_, pid)), true) = (&supervisor, asks) {
+        install_sigsys_handler(sink()?, *pid)?;
+    }
     let (listener, note) = load_bpf(filter, supervisor.is_some())?;
+    let supervisor = supervisor.map(|(pipe, _)| pipe);
     if let (Some(pipe), Some(listener)) = (supervisor, listener) {
         // Tell the supervisor the listener's number with write(2), a call every filter
         // allows; it takes the descriptor itself with pidfd_getfd(2). (Passing it with
@@ -74,11 +88,14 @@ pub fn apply(
 
 /// Forks the supervisor before the filter exists (so it is not filtered). It is a
 /// grandchild, handed to the sandbox's init, so that the body's own `wait(-1)` never sees
-/// it. Returns the pipe on which the body will tell it the listener's descriptor number.
+/// it. Returns the pipe on which the body will tell it the listener's descriptor number,
+/// and the supervisor's pid.
 fn spawn_supervisor(
-    reply: super::compile::NotifyReply,
+    reply: NotifyReply,
+    as_written: Program,
     sink: EventSink,
-) -> Result<OwnedFd, SeccompError> {
+    own_pid_namespace: bool,
+) -> Result<(OwnedFd, libc::pid_t), SeccompError> {
     let (listener_read, listener_write) = pipe()?;
     let (pid_read, pid_write) = pipe()?;
     // SAFETY: getpid cannot fail.
@@ -111,7 +128,8 @@ fn spawn_supervisor(
             let status = match take_listener(&listener_read, body) {
                 Some(listener) => {
                     drop(listener_read);
-                    supervise(&listener, reply, &sink);
+                    let violations = Violations::new(body, own_pid_namespace);
+                    supervise(&listener, reply, &as_written, &sink, violations);
                     0
                 }
                 None => 1,
@@ -144,7 +162,7 @@ fn spawn_supervisor(
     // the body says so; without Yama this fails harmlessly.
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
-    Ok(listener_write)
+    Ok((listener_write, supervisor))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
@@ -248,7 +266,7 @@ pub(crate) fn load_in_body(
     let Some(filter) = filter else {
         return Ok(None);
     };
-    apply(filter, channel.as_raw_fd(), encode).map_err(|e| match e {
+    apply(filter, channel.as_raw_fd(), encode, true).map_err(|e| match e {
         SeccompError::Load { errno, .. } => {
             crate::step::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
         }

@@ -4,11 +4,13 @@
 //!   baseline used when a test names no policy).
 //! * `groups`: resolving names and systemd-style `@groups` with libseccomp.
 //! * [`profile`]: Docker/OCI seccomp profiles.
-//! * `compile`: a policy to BPF, in the parent, once per distinct policy.
+//! * `compile`: a policy to BPF, in the parent, once per distinct policy; `bpf`: a
+//!   profile's filter run in user space by the supervisor on a notified call.
+//! * [`decode`]: syscall arguments as strace prints them (for reports).
 //! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
-//! * `record`: the notification supervisor (errno mode, record mode) and the recorded
-//!   profile.
+//! * `record`: the notification supervisor and the recorded profile; `violation`: what
+//!   the supervisor does with a forbidden call of any process (report, errno, end).
 //!
 //! The `Sandbox` methods that choose a policy live with the builder (`sandbox/seccomp.rs`).
 //!
@@ -19,13 +21,16 @@
 //! list may name those two (they stay allowed on the channel only); naming another harness
 //! call is an error, and a `@group` that contains one leaves it out, with a debug note.
 
+pub(crate) mod bpf;
 pub(crate) mod compile;
+pub mod decode;
 pub(crate) mod groups;
 pub(crate) mod load;
 pub mod policy;
 pub mod profile;
 pub(crate) mod record;
 pub mod report;
+pub(crate) mod violation;
 
 pub(crate) use compile::{compile, CompiledFilter};
 pub use policy::{OnViolation, Policy, Rules};

@@ -1,24 +1,34 @@
 //! The notification supervisor, and the profile written by `record = "path.json"`.
 //!
-//! Notified calls (errno mode, a profile's errno default, record mode) stop in the kernel
-//! until the supervisor answers. The supervisor is forked by the body before the filter
-//! is loaded, so it is not filtered; it receives the listener descriptor, reports each
-//! call over the channel *before* answering it (so every report is sent before the body
-//! can exit), and answers with the errno (`SECCOMP_USER_NOTIF` error) or with
+//! Notified calls (every violation of a `deny`/`allow` list, a profile's errno default,
+//! record mode) stop in the kernel until the supervisor answers. The supervisor is forked
+//! by the body before the filter is loaded, so it is not filtered; it receives the
+//! listener descriptor, reports each call over the channel *before* answering it (so
+//! every report is sent before the caller can go on or exit), and answers with an errno
+//! (`SECCOMP_USER_NOTIF` error; what a violation does is in `violation`) or with
 //! `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (record). It exits when no filtered task is left.
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
+use super::bpf::Program;
 use super::compile::NotifyReply;
 use super::groups::{native_arch, resolve_names, syscall_name};
 use super::profile::{Profile, SyscallRule};
-use super::report::{EventSink, RawViolation, SeccompEvent};
+use super::report::{EventSink, SeccompEvent};
+use super::violation::{Answer, Violations};
 use super::{SeccompError, HARNESS_SYSCALLS};
 
-/// Answers notifications on `listener` until no filtered task is left.
-pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
+/// Answers notifications on `listener` until no filtered task is left. `as_written`:
+/// the profile that decides [`NotifyReply::AsWritten`].
+pub(crate) fn supervise(
+    listener: &OwnedFd,
+    reply: NotifyReply,
+    as_written: &Program,
+    sink: &EventSink,
+    mut violations: Violations,
+) {
     let fd = listener.as_raw_fd();
     let mut seen = BTreeSet::new();
     loop {
@@ -55,9 +65,16 @@ pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
             error: 0,
             flags: 0,
         };
-        match reply {
+        let decided = match reply {
+            NotifyReply::AsWritten => as_written
+                .run(&req.data)
+                .map_or(NotifyReply::Fail, NotifyReply::from_action),
+            other => other,
+        };
+        match decided {
             NotifyReply::Continue => {
-                if seen.insert((req.data.arch, req.data.nr)) {
+                let recording = reply == NotifyReply::Continue;
+                if recording && seen.insert((req.data.arch, req.data.nr)) {
                     let _ = sink.send(&SeccompEvent::Recorded {
                         arch: req.data.arch,
                         nr: req.data.nr,
@@ -65,18 +82,13 @@ pub fn supervise(listener: &OwnedFd, reply: NotifyReply, sink: &EventSink) {
                 }
                 resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
             }
-            NotifyReply::Errno(errno) => {
-                let _ = sink.send(&SeccompEvent::Refused(RawViolation {
-                    pid: req.pid as i32,
-                    arch: req.data.arch,
-                    nr: req.data.nr,
-                    args: req.data.args,
-                    ip: req.data.instruction_pointer,
-                    frames: vec![req.data.instruction_pointer],
-                    errno: Some(errno),
-                }));
-                resp.error = -errno;
-            }
+            NotifyReply::Errno(_)
+            | NotifyReply::Fail
+            | NotifyReply::Kill
+            | NotifyReply::AsWritten => match violations.handle(fd, &req, decided, sink) {
+                Answer::Errno(errno) => resp.error = -errno,
+                Answer::None => continue,
+            },
         }
         // SAFETY: resp is the right size for the ioctl. ENOENT (the caller died) is fine.
         unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };

@@ -1,18 +1,21 @@
 //! Violations: what the child sends (raw numbers, raw return addresses), the SIGSYS
 //! handler that sends it, and the report the parent makes of it.
 //!
-//! The SIGSYS handler runs at the forbidden call. It is written to be async-signal-safe:
-//! it reads the syscall number and arch from `siginfo_t` and the six arguments from the
-//! `ucontext`, walks the stack into a fixed array (no allocation), formats the event into
-//! a stack buffer, sends it with one `send(2)` and ends the thread group with
-//! `exit_group(2)`, so a violation in any thread ends the test. Symbols are resolved in
-//! the parent: the body is forked from the test binary without exec, so its code sits at
-//! the same addresses there.
+//! The notification supervisor (`violation`) reports every forbidden call. For a call of
+//! the body's own code (its image, its threads) it also asks the body's SIGSYS handler
+//! (`AtTheCall`) for the caller's stack: the handler runs right where the call returns,
+//! walks the stack into a fixed array, formats `SeccompEvent::Frames` into a stack
+//! buffer and sends it with one `send(2)` (async-signal-safe: no allocation, no lock),
+//! then makes the call return the errno or ends the body's thread group with
+//! `exit_group(2)`, so a violation in any thread ends the test.
+//!
+//! Symbols are resolved in the parent: the body is forked from the test binary without
+//! exec, so its code sits at the same addresses there.
 
 use std::ffi::c_void;
 use std::fmt::{self, Write as _};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +28,7 @@ pub const MAX_FRAMES: usize = 48;
 pub const TRAP_EXIT_STATUS: i32 = 128 + libc::SIGSYS;
 
 /// A forbidden call as the child saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RawViolation {
     /// The calling process (in the sandbox's pid namespace).
     pub pid: i32,
@@ -37,19 +40,30 @@ pub(crate) struct RawViolation {
     pub args: [u64; 6],
     /// The instruction pointer at the call.
     pub ip: u64,
-    /// Return addresses, innermost first (trap only).
+    /// Return addresses, innermost first (see [`SeccompEvent::Frames`]).
     pub frames: Vec<u64>,
     /// The errno the call failed with (errno mode), or `None` when the call ended the body.
     pub errno: Option<i32>,
+    /// The calling thread.
+    pub tid: i32,
+    /// The caller's command line, when the supervisor could read it.
+    pub command: Option<String>,
+    /// The arguments as strace prints them, read by the supervisor from the caller.
+    pub decoded: Vec<String>,
 }
 
 /// What the seccomp side of the child tells the parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SeccompEvent {
-    /// A trapped call: the body was ended (`on_violation = "fail"`, or a profile's TRAP).
+    /// A call that ends the test (`on_violation = "fail"`, or a profile's trap).
     Trapped(RawViolation),
+    /// A call that kills the test (`on_violation = "kill"`, or a profile's kill).
+    Killed(RawViolation),
     /// A call refused with an errno; the body went on.
     Refused(RawViolation),
+    /// The body's own thread `tid`, at the call the supervisor reported just before: its
+    /// stack, innermost first (sent by the SIGSYS handler on the supervisor's request).
+    Frames { tid: i32, frames: Vec<u64> },
     /// record mode: a syscall seen for the first time.
     Recorded { arch: u32, nr: i32 },
 }
@@ -94,38 +108,65 @@ pub struct Violation {
     pub nr: i32,
     /// The architecture's name (x86_64, i386, x32, ...).
     pub arch: String,
+    /// The raw argument words.
     pub args: [u64; 6],
+    /// The arguments as strace prints them (see [`super::decode`]): one string per
+    /// argument the call takes, paths read from the caller's memory when the supervisor
+    /// saw the call. Empty for a foreign architecture's call.
+    pub decoded: Vec<String>,
+    /// The calling process, in the sandbox's pid namespace (the body is pid 2).
     pub pid: i32,
-    /// The errno the call failed with; `None` when the call ended the body.
+    /// The caller's command line (`python3 -c ...`), when it could be read.
+    pub command: Option<String>,
+    /// The errno the call failed with; `None` when the call ended the test.
     pub errno: Option<i32>,
-    /// Symbolized frames, innermost first (trapped calls only).
+    /// Symbolized frames, innermost first: calls made by the body's own code (its
+    /// threads included); empty for a subprocess after `exec`.
     pub backtrace: Vec<Frame>,
 }
 
 impl Violation {
     /// Resolves names and symbols. Runs in the parent (same binary, same addresses).
     pub(crate) fn resolve(raw: &RawViolation) -> Self {
-        let arch = if raw.arch == super::groups::native_arch()
-            && raw.nr & super::groups::X32_SYSCALL_BIT != 0
-        {
+        let native = raw.arch == super::groups::native_arch();
+        let arch = if native && raw.nr & super::groups::X32_SYSCALL_BIT != 0 {
             "x32".to_owned()
         } else {
             arch_name(raw.arch)
         };
+        let syscall = syscall_name(raw.arch, raw.nr).unwrap_or_else(|| "?".into());
+        let decoded = match (&raw.decoded, native && arch != "x32") {
+            (d, _) if !d.is_empty() => d.clone(),
+            // Constants by name; no memory to read pointers from.
+            (_, true) => super::decode::arguments(&syscall, &raw.args, &super::decode::NoMemory),
+            (_, false) => Vec::new(),
+        };
         Self {
-            syscall: syscall_name(raw.arch, raw.nr).unwrap_or_else(|| "?".into()),
+            syscall,
             nr: raw.nr,
             arch,
             args: raw.args,
+            decoded,
             pid: raw.pid,
+            command: raw.command.clone(),
             errno: raw.errno,
-            backtrace: trim_harness(symbolize(&raw.frames)),
+            backtrace: backtrace(&raw.frames),
         }
     }
 
     /// The first frame in the test author's code.
     pub fn user_frame(&self) -> Option<&Frame> {
         self.backtrace.iter().find(|f| f.is_user_code())
+    }
+
+    /// The call as strace prints it: `socket(AF_INET, SOCK_STREAM, IPPROTO_IP)`.
+    pub fn call(&self) -> String {
+        if self.decoded.is_empty() {
+            let raw: Vec<String> = self.args.iter().map(|a| format!("{a:#x}")).collect();
+            format!("{}({})", self.syscall, raw.join(", "))
+        } else {
+            format!("{}({})", self.syscall, self.decoded.join(", "))
+        }
     }
 }
 
@@ -136,10 +177,14 @@ impl fmt::Display for Violation {
             "forbidden syscall `{}` (nr {}, {}) in pid {}",
             self.syscall, self.nr, self.arch, self.pid
         )?;
+        if let Some(command) = &self.command {
+            write!(f, " `{command}`")?;
+        }
         match self.errno {
             Some(e) => write!(f, ", failed with {}", errno_name(e).unwrap_or("errno"))?,
-            None => f.write_str(", the body was ended")?,
+            None => f.write_str(", the test was ended")?,
         }
+        write!(f, "\n  {}", self.call())?;
         if let Some(loc) = self.user_frame().and_then(Frame::location) {
             write!(f, "\n  at {loc}")?;
         }
@@ -166,6 +211,11 @@ impl fmt::Display for Violation {
         }
         Ok(())
     }
+}
+
+/// Symbolized frames, the harness's own left out.
+pub(crate) fn backtrace(frames: &[u64]) -> Vec<Frame> {
+    trim_harness(symbolize(frames))
 }
 
 /// Drops the frames of the harness that called the body (and everything below it).
@@ -285,143 +335,201 @@ impl fmt::Write for StackWriter<'_> {
     }
 }
 
-/// Formats `Trapped(raw)` exactly as serde_json does, without allocating.
-fn format_trapped(w: &mut StackWriter<'_>, raw: &RawViolationRef<'_>) -> fmt::Result {
-    write!(
-        w,
-        "{{\"Trapped\":{{\"pid\":{},\"arch\":{},\"nr\":{},\"args\":[",
-        raw.pid, raw.arch, raw.nr
-    )?;
-    for (i, a) in raw.args.iter().enumerate() {
-        if i > 0 {
-            w.write_str(",")?;
-        }
-        write!(w, "{a}")?;
+static SINK: AtomicPtr<EventSink> = AtomicPtr::new(std::ptr::null_mut());
+/// The notification supervisor, the only sender of [`AtTheCall`] requests (0: none).
+static SUPERVISOR: AtomicI32 = AtomicI32::new(0);
+
+/// The `_rt` member of `siginfo_t`: a signal queued with a value.
+#[repr(C)]
+struct QueuedInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad: i32,
+    pid: i32,
+    uid: u32,
+    value: u64,
+}
+
+/// What the supervisor asks of the body's SIGSYS handler about the call the asked thread
+/// is blocked in. It queues SIGSYS to that thread (`rt_tgsigqueueinfo(2)`, the request in
+/// `si_value`) before it answers the call, so the handler runs right where the call
+/// returns: it sends the caller's stack ([`SeccompEvent::Frames`]), then makes the call
+/// fail with the errno, or ends the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AtTheCall {
+    /// errno mode: the call returns `-errno`.
+    Refuse(i32),
+    /// fail and kill modes: the body ends.
+    End,
+}
+
+impl AtTheCall {
+    const MAGIC: u64 = 0x5ecc_0a11 << 32;
+    const END: u64 = 0xffff_ffff;
+
+    fn encode(self) -> u64 {
+        Self::MAGIC
+            | match self {
+                Self::Refuse(errno) => u64::from(errno as u32),
+                Self::End => Self::END,
+            }
     }
-    write!(w, "],\"ip\":{},\"frames\":[", raw.ip)?;
-    for (i, f) in raw.frames.iter().enumerate() {
+
+    fn decode(value: u64) -> Option<Self> {
+        if value >> 32 != Self::MAGIC >> 32 {
+            return None;
+        }
+        Some(match value & Self::END {
+            Self::END => Self::End,
+            errno => Self::Refuse(errno as i32),
+        })
+    }
+
+    /// From the supervisor: asks thread `tid` of process `pid` (blocked in a notified
+    /// call). False if the signal could not be queued.
+    pub(crate) fn ask(self, pid: i32, tid: i32) -> bool {
+        // SAFETY: an all-zero siginfo, then the fields rt_tgsigqueueinfo reads.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let queued = &mut *(&mut info as *mut libc::siginfo_t as *mut QueuedInfo);
+            queued.signo = libc::SIGSYS;
+            queued.code = libc::SI_QUEUE;
+            queued.pid = libc::getpid();
+            queued.uid = libc::getuid();
+            queued.value = self.encode();
+            libc::syscall(
+                libc::SYS_rt_tgsigqueueinfo,
+                pid,
+                tid,
+                libc::SIGSYS,
+                &info as *const libc::siginfo_t,
+            ) == 0
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
+    (*ctx).uc_mcontext.gregs[libc::REG_RIP as usize] as u64
+}
+
+/// The syscall's return register.
+#[cfg(target_arch = "x86_64")]
+unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
+    &mut (*ctx).uc_mcontext.gregs[libc::REG_RAX as usize]
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
+    (*ctx).uc_mcontext.pc
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
+    &mut (*ctx).uc_mcontext.regs[0] as *mut u64 as *mut i64
+}
+
+/// The interrupted thread's return addresses, from `ip` (the handler's own frames
+/// dropped). Async-signal-safe.
+unsafe fn stack_at(ip: u64, out: &mut [u64; MAX_FRAMES]) -> usize {
+    let mut frames = [0u64; MAX_FRAMES];
+    let mut n = 0;
+    backtrace::trace_unsynchronized(|frame| {
+        frames[n] = frame.ip() as u64;
+        n += 1;
+        n < MAX_FRAMES
+    });
+    match frames[..n].iter().position(|&f| f == ip) {
+        Some(s) => {
+            out[..n - s].copy_from_slice(&frames[s..n]);
+            n - s
+        }
+        None => {
+            out[0] = ip;
+            let k = n.min(MAX_FRAMES - 1);
+            out[1..=k].copy_from_slice(&frames[..k]);
+            k + 1
+        }
+    }
+}
+
+/// Sends one event formatted by `format` into a stack buffer. Async-signal-safe.
+fn send_from_handler(format: impl FnOnce(&mut StackWriter<'_>) -> fmt::Result) {
+    let sink = SINK.load(Ordering::Acquire);
+    if sink.is_null() {
+        return;
+    }
+    // SAFETY: the sink is installed before the filter and never freed while it is set.
+    let sink = unsafe { &*sink };
+    let mut buf = [0u8; 4096];
+    let mut w = StackWriter {
+        buf: &mut buf,
+        len: 0,
+    };
+    let ok = w.write_str_bytes(&sink.prefix).is_ok()
+        && format(&mut w).is_ok()
+        && w.write_str_bytes(&sink.suffix).is_ok();
+    if ok {
+        let len = w.len;
+        let _ = send_all(sink.fd, &buf[..len]);
+    }
+}
+
+extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel passes a siginfo and a ucontext to an SA_SIGINFO handler.
+    unsafe {
+        let queued = &*(info as *const QueuedInfo);
+        let request = (queued.code == libc::SI_QUEUE
+            && queued.pid != 0
+            && queued.pid == SUPERVISOR.load(Ordering::Relaxed))
+        .then(|| AtTheCall::decode(queued.value))
+        .flatten();
+        match request {
+            Some(request) => at_the_call(request, ctx as *mut libc::ucontext_t),
+            None => {
+                // Not ours (a kernel trap no filter of ours asks for, or someone sent
+                // SIGSYS): behave as the default action would.
+                libc::signal(libc::SIGSYS, libc::SIG_DFL);
+                libc::raise(libc::SIGSYS);
+            }
+        }
+    }
+}
+
+/// The supervisor's request, in the thread whose notified call just returned (or was
+/// interrupted by this very signal).
+unsafe fn at_the_call(request: AtTheCall, ctx: *mut libc::ucontext_t) {
+    let ip = instruction_pointer(ctx);
+    let mut frames = [0u64; MAX_FRAMES];
+    let count = stack_at(ip, &mut frames);
+    let tid = libc::syscall(libc::SYS_gettid) as i32;
+    send_from_handler(|w| format_frames(w, tid, &frames[..count]));
+    match request {
+        AtTheCall::Refuse(errno) => {
+            // The signal interrupted the wait for the supervisor's answer (the call says
+            // EINTR; no SA_RESTART): make it the refusal the supervisor sends anyway.
+            let ret = return_register(ctx);
+            if *ret == -i64::from(libc::EINTR) {
+                *ret = -i64::from(errno);
+            }
+        }
+        AtTheCall::End => {
+            libc::syscall(libc::SYS_exit_group, TRAP_EXIT_STATUS);
+        }
+    }
+}
+
+/// Formats `Frames { tid, frames }` exactly as serde_json does, without allocating.
+fn format_frames(w: &mut StackWriter<'_>, tid: i32, frames: &[u64]) -> fmt::Result {
+    write!(w, "{{\"Frames\":{{\"tid\":{tid},\"frames\":[")?;
+    for (i, f) in frames.iter().enumerate() {
         if i > 0 {
             w.write_str(",")?;
         }
         write!(w, "{f}")?;
     }
-    w.write_str("],\"errno\":null}}")
-}
-
-/// [`RawViolation`] with borrowed frames, for the handler.
-struct RawViolationRef<'a> {
-    pid: i32,
-    arch: u32,
-    nr: i32,
-    args: [u64; 6],
-    ip: u64,
-    frames: &'a [u64],
-}
-
-static SINK: AtomicPtr<EventSink> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The `_sigsys` member of `siginfo_t` (x86_64 and aarch64 layout).
-#[repr(C)]
-struct SigsysInfo {
-    signo: i32,
-    errno: i32,
-    code: i32,
-    _pad: i32,
-    call_addr: *mut c_void,
-    syscall: i32,
-    arch: u32,
-}
-
-/// si_code of a seccomp SIGSYS.
-const SYS_SECCOMP: i32 = 1;
-
-#[cfg(target_arch = "x86_64")]
-unsafe fn registers(ctx: *const libc::ucontext_t) -> ([u64; 6], u64) {
-    let g = &(*ctx).uc_mcontext.gregs;
-    let r = |i: libc::c_int| g[i as usize] as u64;
-    (
-        [
-            r(libc::REG_RDI),
-            r(libc::REG_RSI),
-            r(libc::REG_RDX),
-            r(libc::REG_R10),
-            r(libc::REG_R8),
-            r(libc::REG_R9),
-        ],
-        r(libc::REG_RIP),
-    )
-}
-
-#[cfg(target_arch = "aarch64")]
-unsafe fn registers(ctx: *const libc::ucontext_t) -> ([u64; 6], u64) {
-    let m = &(*ctx).uc_mcontext;
-    (
-        [
-            m.regs[0], m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5],
-        ],
-        m.pc,
-    )
-}
-
-extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
-    // SAFETY: the kernel passes a SIGSYS siginfo and a ucontext to an SA_SIGINFO handler.
-    unsafe {
-        let info = &*(info as *const SigsysInfo);
-        if info.code != SYS_SECCOMP {
-            // Not ours (someone sent SIGSYS): behave as the default action would.
-            libc::signal(libc::SIGSYS, libc::SIG_DFL);
-            libc::raise(libc::SIGSYS);
-            return;
-        }
-        let (args, ip) = registers(ctx as *const libc::ucontext_t);
-        let mut frames = [0u64; MAX_FRAMES];
-        let mut n = 0;
-        backtrace::trace_unsynchronized(|frame| {
-            frames[n] = frame.ip() as u64;
-            n += 1;
-            n < MAX_FRAMES
-        });
-        // Drop the handler's own frames: start at the interrupted instruction.
-        let start = frames[..n].iter().position(|&f| f == ip);
-        let mut shown = [0u64; MAX_FRAMES];
-        let count = match start {
-            Some(s) => {
-                shown[..n - s].copy_from_slice(&frames[s..n]);
-                n - s
-            }
-            None => {
-                shown[0] = ip;
-                let k = n.min(MAX_FRAMES - 1);
-                shown[1..=k].copy_from_slice(&frames[..k]);
-                k + 1
-            }
-        };
-        let raw = RawViolationRef {
-            pid: libc::getpid(),
-            arch: info.arch,
-            nr: info.syscall,
-            args,
-            ip,
-            frames: &shown[..count],
-        };
-        let sink = SINK.load(Ordering::Acquire);
-        if !sink.is_null() {
-            let sink = &*sink;
-            let mut buf = [0u8; 4096];
-            let mut w = StackWriter {
-                buf: &mut buf,
-                len: 0,
-            };
-            let ok = w.write_str_bytes(&sink.prefix).is_ok()
-                && format_trapped(&mut w, &raw).is_ok()
-                && w.write_str_bytes(&sink.suffix).is_ok();
-            if ok {
-                let len = w.len;
-                let _ = send_all(sink.fd, &buf[..len]);
-            }
-        }
-        libc::syscall(libc::SYS_exit_group, TRAP_EXIT_STATUS);
-    }
+    w.write_str("]}}")
 }
 
 impl StackWriter<'_> {
@@ -436,9 +544,13 @@ impl StackWriter<'_> {
     }
 }
 
-/// Installs the SIGSYS handler that reports a trapped call through `sink` and ends the
-/// body. Child only, before the filter is loaded.
-pub(crate) fn install_trap_handler(sink: EventSink) -> Result<(), super::SeccompError> {
+/// Installs the SIGSYS handler that answers the requests of `supervisor`, reporting
+/// through `sink`. Child only, before the filter is loaded.
+pub(crate) fn install_sigsys_handler(
+    sink: EventSink,
+    supervisor: i32,
+) -> Result<(), super::SeccompError> {
+    SUPERVISOR.store(supervisor, Ordering::Relaxed);
     // Warm up the unwinder (it may take locks and load unwind tables the first time),
     // outside of any signal context. Unsynchronized: the crate's lock may have been held
     // by another thread of the process this one was forked from.
@@ -469,8 +581,8 @@ pub(crate) fn install_trap_handler(sink: EventSink) -> Result<(), super::Seccomp
 /// What the seccomp filter saw during one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeccompReport {
-    /// Every forbidden call, in order: refused ones (errno mode, a profile's errno
-    /// default) and the trapped one that ended the body.
+    /// Every forbidden call, by any process of the sandbox, in order: refused ones (errno
+    /// mode, a profile's errno default) and the one that ended the test.
     pub violations: Vec<Violation>,
     /// record mode: the syscalls the body made, sorted names.
     pub recorded: Vec<String>,
@@ -478,24 +590,57 @@ pub struct SeccompReport {
     pub(crate) recorded_calls: Vec<(u32, i32)>,
 }
 
+/// How a forbidden call ended the test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// `on_violation = "fail"`, a profile's trap.
+    Failed(Violation),
+    /// `on_violation = "kill"`, a profile's kill.
+    Killed(Violation),
+}
+
 impl SeccompReport {
-    /// Resolves what the child sent (names from libseccomp). Returns the report and the
-    /// violation that ended the body, if one did (`on_violation = "fail"`).
-    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Violation>) {
+    /// Resolves what the child sent (names from libseccomp), the body's stacks attached to
+    /// the calls they belong to. Returns the report and, when a forbidden call ended the
+    /// test, how.
+    pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Ending>) {
         let mut report = SeccompReport::default();
-        let mut trapped = None;
+        // The calling thread of each violation, for the stacks that follow.
+        let mut tids = Vec::new();
+        let mut ended: Option<(usize, bool)> = None;
         for event in events {
-            match event {
-                SeccompEvent::Trapped(raw) => {
-                    let v = Violation::resolve(raw);
-                    trapped.get_or_insert_with(|| v.clone());
-                    report.violations.push(v);
+            let (raw, killed) = match event {
+                SeccompEvent::Trapped(raw) | SeccompEvent::Refused(raw) => (raw, false),
+                SeccompEvent::Killed(raw) => (raw, true),
+                SeccompEvent::Frames { tid, frames } => {
+                    let waiting = tids.iter().rposition(|t| t == tid);
+                    if let Some(v) = waiting.and_then(|i| report.violations.get_mut(i)) {
+                        if v.backtrace.is_empty() {
+                            v.backtrace = backtrace(frames);
+                        }
+                    }
+                    continue;
                 }
-                SeccompEvent::Refused(raw) => report.violations.push(Violation::resolve(raw)),
-                SeccompEvent::Recorded { arch, nr } => report.recorded_calls.push((*arch, *nr)),
+                SeccompEvent::Recorded { arch, nr } => {
+                    report.recorded_calls.push((*arch, *nr));
+                    continue;
+                }
+            };
+            if raw.errno.is_none() && ended.is_none() {
+                ended = Some((report.violations.len(), killed));
             }
+            tids.push(raw.tid);
+            report.violations.push(Violation::resolve(raw));
         }
-        (report, trapped)
+        let ending = ended.map(|(i, killed)| {
+            let v = report.violations[i].clone();
+            if killed {
+                Ending::Killed(v)
+            } else {
+                Ending::Failed(v)
+            }
+        });
+        (report, ending)
     }
 }
 
@@ -504,35 +649,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn handler_format_is_the_serde_format() {
-        let frames = [1u64, u64::MAX, 42];
-        let raw = RawViolationRef {
-            pid: 2,
-            arch: 0xc000_003e,
-            nr: -1,
-            args: [0, 1, 2, 3, u64::MAX, 5],
-            ip: 77,
-            frames: &frames,
-        };
-        let mut buf = [0u8; 1024];
+    fn handler_frames_format_is_the_serde_format() {
+        let mut buf = [0u8; 256];
         let mut w = StackWriter {
             buf: &mut buf,
             len: 0,
         };
-        format_trapped(&mut w, &raw).unwrap();
+        format_frames(&mut w, 7, &[1, u64::MAX]).unwrap();
         let len = w.len;
-        let parsed: SeccompEvent = serde_json::from_slice(&buf[..len]).unwrap();
-        let expected = SeccompEvent::Trapped(RawViolation {
-            pid: 2,
-            arch: 0xc000_003e,
-            nr: -1,
-            args: [0, 1, 2, 3, u64::MAX, 5],
-            ip: 77,
-            frames: frames.to_vec(),
-            errno: None,
-        });
-        assert_eq!(parsed, expected);
+        let expected = SeccompEvent::Frames {
+            tid: 7,
+            frames: vec![1, u64::MAX],
+        };
         assert_eq!(serde_json::to_vec(&expected).unwrap(), &buf[..len]);
+    }
+
+    #[test]
+    fn requests_round_trip_and_strangers_are_ignored() {
+        for r in [AtTheCall::Refuse(libc::EACCES), AtTheCall::End] {
+            assert_eq!(AtTheCall::decode(r.encode()), Some(r));
+        }
+        assert_eq!(AtTheCall::decode(42), None);
     }
 
     #[test]
@@ -574,6 +711,7 @@ mod tests {
             ip: frames[0],
             frames,
             errno: Some(libc::EPERM),
+            ..Default::default()
         };
         let v = Violation::resolve(&raw);
         assert_eq!(v.syscall, "getpid");

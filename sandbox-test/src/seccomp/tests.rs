@@ -64,9 +64,12 @@ fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
         // As the setup sequence does before loading a filter.
         crate::capabilities::set_no_new_privs().unwrap();
         let status = match &filter {
-            Some(f) => match apply(f, channel, |e| {
-                serde_json::to_vec(&Message::Seccomp(e)).unwrap()
-            }) {
+            Some(f) => match apply(
+                f,
+                channel,
+                |e| serde_json::to_vec(&Message::Seccomp(e)).unwrap(),
+                false,
+            ) {
                 Ok(_) => body(),
                 Err(_) => 120,
             },
@@ -118,13 +121,7 @@ fn deny(items: &[&str], mode: OnViolation) -> Policy {
 }
 
 fn violations(events: &[SeccompEvent]) -> Vec<Violation> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            SeccompEvent::Trapped(r) | SeccompEvent::Refused(r) => Some(Violation::resolve(r)),
-            SeccompEvent::Recorded { .. } => None,
-        })
-        .collect()
+    super::SeccompReport::from_events(events).0.violations
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -293,8 +290,21 @@ fn errno_mode_fails_calls_and_lists_every_violation() {
 #[test]
 fn kill_mode_kills_the_process() {
     let (events, end) = run(&deny(&["getppid"], OnViolation::Kill), call_getppid);
-    assert_eq!(end, End::Signaled(libc::SIGSYS));
-    assert!(events.is_empty());
+    // The body's own call: its handler sends the stack and ends it.
+    assert_eq!(end, End::Exited(TRAP_EXIT_STATUS));
+    assert!(
+        matches!(&events[0], SeccompEvent::Killed(r) if r.pid > 0),
+        "{events:?}"
+    );
+    let v = &violations(&events)[0];
+    assert_eq!(v.syscall, "getppid");
+    assert!(
+        v.backtrace.iter().any(|f| f
+            .function
+            .as_deref()
+            .is_some_and(|n| n.contains("call_getppid"))),
+        "{v}"
+    );
 }
 
 #[test]
@@ -497,7 +507,7 @@ fn baseline_load_cost() {
         let filter = compile_uncached(&Policy::Baseline).unwrap().unwrap();
         crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
-        let r = apply(&filter, -1, |e| serde_json::to_vec(e).unwrap());
+        let r = apply(&filter, -1, |e| serde_json::to_vec(e).unwrap(), false);
         let took = start.elapsed();
         eprintln!(
             "baseline filter: {} instructions, load in the child took {took:?}",
@@ -513,9 +523,12 @@ fn baseline_load_cost() {
             .unwrap();
         crate::capabilities::set_no_new_privs().unwrap();
         let start = std::time::Instant::now();
-        let r = apply(&filter, crate::step::CHANNEL_FD, |e| {
-            serde_json::to_vec(e).unwrap()
-        });
+        let r = apply(
+            &filter,
+            crate::step::CHANNEL_FD,
+            |e| serde_json::to_vec(e).unwrap(),
+            false,
+        );
         eprintln!(
             "docker default: {} instructions, load (with the supervisor) took {:?}",
             filter.instructions(),
