@@ -8,7 +8,7 @@ use std::io::Write;
 use proptest::prelude::*;
 use sandbox_test::__private::decode_channel_packet;
 use sandbox_test::seccomp::profile;
-use sandbox_test::spec;
+use sandbox_test_spec as spec;
 
 /// What a body really sends when it passes.
 const PASS: &[u8] = br#"{"Verdict":"Passed"}"#;

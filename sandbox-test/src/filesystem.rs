@@ -18,13 +18,35 @@ use crate::step::StepError;
 /// Where the body starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Workdir {
-    /// The test's own working directory (cargo sets it to the package root).
+    /// The calling test's current directory when the sandbox runs (cargo starts a test in
+    /// its package's root; a test that changed directory is followed).
     #[default]
     Inherit,
     /// A fresh directory in the sandbox's private /tmp, gone with the sandbox.
     Temp,
     /// This absolute path, which must exist.
     Path(PathBuf),
+}
+
+impl Workdir {
+    /// In the parent, when a sandbox runs: `Inherit` becomes the caller's current
+    /// directory now (the sandbox is forked from a fork server that kept the directory the
+    /// test binary started in).
+    pub(crate) fn at_run_time(&self) -> std::io::Result<Workdir> {
+        match self {
+            Workdir::Inherit => std::env::current_dir().map(Workdir::Path),
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// The directory the body starts in, when it is a given one.
+    pub(crate) fn path(&self) -> Option<PathBuf> {
+        match self {
+            Workdir::Inherit => std::env::current_dir().ok(),
+            Workdir::Path(path) => Some(path.clone()),
+            Workdir::Temp => None,
+        }
+    }
 }
 
 fn mount_error(what: &str) -> impl Fn(nix::errno::Errno) -> StepError + '_ {
@@ -106,14 +128,18 @@ pub(crate) fn protect_kernel_interfaces() -> Result<(), StepError> {
 }
 
 /// `mount -t tmpfs tmpfs /tmp`. The test's own files stay where they are: when the test
-/// binary, the working directory or a build directory (the package and target directories
-/// the read-only host keeps writable) lives under /tmp (a clone checked out there, an
-/// unpacked nextest archive), it is bind-mounted back at its path in the new tmpfs, so that
-/// backtraces can read the binary's debug info, `current_exe()` can be re-run, the
-/// package's files can be opened and build outputs reach the host.
-pub(crate) fn mount_private_tmp(build_dirs: &[PathBuf]) -> Result<(), StepError> {
+/// binary, the body's working directory or a build directory (the package and target
+/// directories the read-only host keeps writable) lives under /tmp (a clone checked out
+/// there, an unpacked nextest archive, a temporary directory the test moved into), it is
+/// bind-mounted back at its path in the new tmpfs, so that backtraces can read the
+/// binary's debug info, `current_exe()` can be re-run, the body finds its directory and
+/// build outputs reach the host.
+pub(crate) fn mount_private_tmp(
+    workdir: &Workdir,
+    build_dirs: &[PathBuf],
+) -> Result<(), StepError> {
     let exe = std::env::current_exe().ok();
-    let cwd = std::env::current_dir().ok();
+    let cwd = workdir.path();
     let mut keep: Vec<PathBuf> = Vec::new();
     let candidates = build_dirs.iter().cloned().chain(cwd).chain(exe);
     for path in candidates.filter(|p| p.starts_with("/tmp")) {

@@ -142,9 +142,14 @@ fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> 
         return None;
     }
     let server = getpid();
+    // Looked up once, here, rather than in every sandbox.
+    let _ = crate::coverage::counters();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => crate::setup::sandbox_main(server, plan, channel, stdout, stderr),
+        Ok(ForkResult::Child) => {
+            crate::coverage::forget_inherited();
+            crate::setup::sandbox_main(server, plan, channel, stdout, stderr)
+        }
         Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
             Ok(pidfd) => {
                 let _ = protocol::send(

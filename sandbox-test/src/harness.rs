@@ -72,6 +72,7 @@ fn parse_unsupported_policy(value: Option<&OsStr>) -> Result<UnsupportedPolicy, 
 
 /// A value that `env(KEY = value)` accepts: text, paths, numbers, booleans, characters.
 pub trait EnvValue {
+    /// The value as the environment variable's text.
     fn to_env_value(&self) -> OsString;
 }
 

@@ -12,7 +12,12 @@ pub enum ExitStatus {
     /// It exited with this code.
     Code(i32),
     /// A signal killed it.
-    Signal { signal: i32, core_dumped: bool },
+    Signal {
+        /// The signal's number.
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
 }
 
 impl ExitStatus {
@@ -95,6 +100,7 @@ pub enum Outcome {
     Passed,
     /// The body panicked.
     Panicked {
+        /// The panic's message.
         message: String,
         /// `file:line:column` of the panic.
         location: Option<String>,
@@ -102,17 +108,34 @@ pub enum Outcome {
         backtrace: Option<String>,
     },
     /// The body returned `Err`; this is its `Debug` text.
-    ReturnedErr { debug: String },
+    ReturnedErr {
+        /// The `Debug` text of the error.
+        debug: String,
+    },
     /// The body process exited with this code before it reported (e.g. `std::process::exit`).
-    Exited { code: i32 },
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
     /// A signal killed the body process.
-    Signaled { signal: i32, core_dumped: bool },
+    Signaled {
+        /// The signal's number (see [`signal_name`]).
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
     /// The body ran past its timeout; every process of the sandbox was killed.
-    TimedOut { after: Duration },
+    TimedOut {
+        /// The timeout that ran out.
+        after: Duration,
+    },
     /// The sandbox could not be set up; the body never ran.
     SetupFailed(SetupFailure),
     /// This host cannot run sandboxes: the cause and the fix. The body never ran.
-    Unsupported { reason: String },
+    Unsupported {
+        /// Why, and how to fix the host.
+        reason: String,
+    },
     /// A process of the sandbox made a syscall its seccomp policy forbids (`on_violation
     /// = "fail"`, or a profile's `SCMP_ACT_TRAP`): the process, the call, its arguments
     /// and, for the body's own code, where it was made.
@@ -124,12 +147,15 @@ pub enum Outcome {
     /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
     /// failed: which limit, what enforced it, the evidence, and how the body ended.
     LimitExceeded {
+        /// Which limit, what enforced it, and the evidence.
         hit: crate::limits::attribution::LimitHit,
+        /// How the body ended because of it.
         outcome: Box<Outcome>,
     },
 }
 
 impl Outcome {
+    /// Whether the test passed.
     pub fn is_passed(&self) -> bool {
         matches!(self, Outcome::Passed)
     }
@@ -249,6 +275,22 @@ impl Output {
     }
 }
 
+/// The kept text, as [`Output::text`] gives it (invalid UTF-8 replaced); what was dropped
+/// past the cap is not mentioned: see [`Output::truncation_note`].
+///
+/// ```no_run
+/// use sandbox_test::Sandbox;
+///
+/// let report = Sandbox::new().run(|| eprintln!("to stderr"));
+/// println!("the body said: {}", report.stderr);
+/// assert_eq!(report.stderr.to_string(), "to stderr\n");
+/// ```
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.kept))
+    }
+}
+
 /// One output stream of the sandbox written into the test's own output as it arrives,
 /// through `print!`/`eprint!` (which libtest captures: shown on failure, or at once with
 /// `--nocapture`). Bytes wait only to complete a UTF-8 character split across reads.
@@ -333,6 +375,7 @@ impl LiveOutput {
 /// Everything the parent learned from one sandbox run.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// How the body ended.
     pub outcome: Outcome,
     /// What the sandbox wrote to fd 1 (subprocesses included).
     pub stdout: Output,
@@ -373,6 +416,16 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_displays_its_text() {
+        let mut out = Output::default();
+        out.push(b"caf\xc3\xa9 ");
+        out.push(b"\xff!");
+        assert_eq!(format!("{out}"), "caf\u{e9} \u{fffd}!");
+        assert_eq!(out.to_string(), out.text());
+        assert_eq!(Output::default().to_string(), "");
+    }
 
     #[test]
     fn output_is_capped_and_counted() {

@@ -40,6 +40,9 @@ pub(crate) enum Message {
     /// Init (pid 1) → test thread, before `BodyExited` when a `cpu` limit is set: the CPU
     /// time of the body's processes the init reaped.
     BodyUsage { cpu_time: std::time::Duration },
+    /// Any sandbox process of an instrumented build → test thread, as it leaves: the
+    /// coverage counts it made. Carries a memfd (see `coverage`).
+    Coverage,
     /// Init (pid 1) → test thread: how the body process ended.
     BodyExited(ExitStatus),
     /// Fork server → test thread: the sandbox's first process was reaped. Nothing follows.

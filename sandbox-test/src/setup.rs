@@ -20,8 +20,10 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::step::{exit, StepError, CHANNEL_FD};
-use crate::{body, capabilities, filesystem, kernel, limits, namespaces, net, seccomp, time};
+use crate::step::{StepError, CHANNEL_FD};
+use crate::{
+    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
+};
 
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
@@ -49,6 +51,7 @@ pub(crate) fn sandbox_main(
         namespaces::die_with_parent(fork_server),
     );
     let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    step.run("prepare to send the coverage counts", coverage::start());
     first_process(&plan, &step)
 }
 
@@ -84,7 +87,10 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
-        None => init(plan, step, lifeline),
+        None => {
+            coverage::forget_inherited();
+            init(plan, step, lifeline)
+        }
         Some(init) => {
             // Holding the lifeline's write end until the init is gone is what keeps it alive.
             let status = namespaces::wait_for(init);
@@ -99,6 +105,7 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
 
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     step.run("die with the first process", lifeline.die_with_parent());
     // The init keeps privileges the body sheds: out of the body's ptrace and /proc/1/mem.
     step.run(
@@ -113,14 +120,14 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     }
     step.run(
         "mount a private /tmp",
-        filesystem::mount_private_tmp(&plan.fs.build_dirs),
+        filesystem::mount_private_tmp(&plan.workdir, &plan.fs.build_dirs),
     );
     step.run("mount a private /dev/shm", filesystem::mount_private_shm());
     // hide the host's control sockets; hide, bind; the read-only host (but for the build
     // directories, writable, readonly_root, writable_host)
     step.run(
         "isolate the filesystem",
-        filesystem::isolation::apply_in_sandbox(&plan.fs, &plan.workdir),
+        filesystem::isolation::apply_in_sandbox(&plan.fs),
     );
     step.run(
         "make the kernel's knobs read-only",
@@ -139,6 +146,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     );
     match step.run("fork the body", namespaces::fork()) {
         None => {
+            coverage::forget_inherited();
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
             body_process(plan, step)
         }
@@ -157,6 +165,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
 fn body_process(plan: &Plan, step: &Steps) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
     // Undo what the init set for itself: the body's own /proc/self belongs to it again
     // (the mount lock writes its maps there), and its subprocesses can be traced and
     // dumped as usual.
@@ -259,4 +268,13 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )?;
     Ok(())
+}
+
+/// Leaves a sandbox process: first its coverage counts go to the test process (in an
+/// instrumented build), then `_exit`, which skips the test process's exit handlers (the
+/// profile runtime's among them, which would write a file inside the sandbox).
+fn exit(code: i32) -> ! {
+    // SAFETY: fd 3 is the channel in every sandbox process (`install_standard_fds`).
+    coverage::send(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) });
+    step::exit(code)
 }

@@ -215,6 +215,14 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
         Message::BodyUsage { cpu_time } => heard.body_cpu_time = Some(cpu_time),
         Message::BodyExited(status) => heard.body_exit = Some(status),
         Message::SandboxExited(status) => heard.sandbox_exit = Some(status),
+        Message::Coverage => {
+            let merged = fds.pop().ok_or_else(|| "no memfd".to_owned());
+            if let Err(why) = merged.and_then(crate::coverage::merge) {
+                heard
+                    .notes
+                    .push(format!("coverage counts of the sandbox lost: {why}"));
+            }
+        }
         Message::Spawn => heard.garbled = Some("the sandbox sent a Spawn request".into()),
     }
     true

@@ -69,9 +69,12 @@ pub struct FsPlan {
     pub host_sockets: Vec<PathBuf>,
     /// The package and target directories, when the host is otherwise read-only.
     pub build_dirs: Vec<PathBuf>,
+    /// A working directory the test gave (`workdir = "/path"`): writable too. (An
+    /// inherited one is the package directory, which `readonly_root` closes.)
+    pub given_workdir: Option<PathBuf>,
 }
 
-/// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`spec/bind.rs`).
+/// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`sandbox_test_spec::bind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
     /// The host path.
@@ -86,7 +89,7 @@ impl FsIsolation {
     /// Resolves, in the parent, what the init needs from the parent's environment: the
     /// host control sockets that exist (minus the exposed ones) and, on the default
     /// read-only host, the package and target directories.
-    pub(crate) fn resolve(&self) -> FsPlan {
+    pub(crate) fn resolve(&self, workdir: &Workdir) -> FsPlan {
         let env = |key: &str| std::env::var(key).ok();
         let mut runtime_dirs: Vec<PathBuf> = env("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
@@ -114,6 +117,10 @@ impl FsIsolation {
             options: self.clone(),
             host_sockets,
             build_dirs,
+            given_workdir: match workdir {
+                Workdir::Path(path) => Some(path.clone()),
+                Workdir::Inherit | Workdir::Temp => None,
+            },
         }
     }
 }
@@ -207,15 +214,13 @@ const SANDBOX_SHM: &str = "/dev/shm";
 
 /// Init step, after /proc, /tmp and /dev/shm are mounted: [`apply`] with the sandbox's own
 /// writable places (/proc, /tmp, /dev/shm, an explicit workdir).
-pub(crate) fn apply_in_sandbox(plan: &FsPlan, workdir: &Workdir) -> Result<(), StepError> {
+pub(crate) fn apply_in_sandbox(plan: &FsPlan) -> Result<(), StepError> {
     let mut writable = vec![
         Path::new(SANDBOX_PROC),
         Path::new(SANDBOX_TMP),
         Path::new(SANDBOX_SHM),
     ];
-    if let Workdir::Path(path) = workdir {
-        writable.push(path);
-    }
+    writable.extend(plan.given_workdir.as_deref());
     writable.extend(plan.build_dirs.iter().map(PathBuf::as_path));
     writable.retain(|path| path.exists());
     apply(plan, &writable, &[Path::new(SANDBOX_TMP)]).map_err(StepError::from)

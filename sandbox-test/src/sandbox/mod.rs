@@ -286,10 +286,14 @@ impl Sandbox {
             body,
             hostname: self.hostname.clone(),
             env,
-            workdir: self.workdir.clone(),
+            workdir: self.workdir.at_run_time().map_err(|e| SetupFailure {
+                step: "find the test's current directory".into(),
+                errno: e.raw_os_error(),
+                detail: e.to_string(),
+            })?,
             seccomp: seccomp::plan_filter(&self.seccomp)?,
             net: self.net,
-            fs: self.fs.resolve(),
+            fs: self.fs.resolve(&self.workdir),
             limits,
             time,
         })

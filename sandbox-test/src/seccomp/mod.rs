@@ -71,38 +71,63 @@ pub const CHANNEL_ONLY: &[&str] = &["sendmsg", "sendto"];
 #[derive(Debug)]
 pub enum SeccompError {
     /// A syscall name libseccomp does not know.
-    UnknownSyscall { name: String },
+    UnknownSyscall {
+        /// The name given.
+        name: String,
+    },
     /// A bad option value (mode, errno, group).
     Spec(crate::spec::seccomp::SeccompSpecError),
     /// A `deny` list names a syscall the harness needs to report the verdict.
-    HarnessNeeds { name: String },
+    HarnessNeeds {
+        /// The syscall.
+        name: String,
+    },
     /// The profile file could not be read.
     ProfileRead {
+        /// The profile's path.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
     /// The profile is not valid JSON for the OCI seccomp schema.
     ProfileParse {
+        /// The profile's path.
         path: PathBuf,
+        /// Where and why the JSON is wrong.
         source: serde_json::Error,
     },
     /// A problem with the profile as a whole (`defaultAction`, `flags`, ...).
-    Profile { path: PathBuf, problem: String },
+    Profile {
+        /// The profile's path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// A problem with one rule of `syscalls[]`.
     ProfileRule {
+        /// The profile's path.
         path: PathBuf,
+        /// The rule's index in `syscalls[]`.
         index: usize,
+        /// What is wrong.
         problem: String,
     },
     /// libseccomp refused the filter.
     Compile(String),
     /// The recorded profile could not be written.
     RecordWrite {
+        /// Where it was to be written.
         path: PathBuf,
+        /// Why it could not be.
         source: std::io::Error,
     },
     /// Loading in the child failed (seccomp(2), the supervisor, the SIGSYS handler).
-    Load { step: &'static str, errno: i32 },
+    Load {
+        /// What was being done.
+        step: &'static str,
+        /// The errno it failed with.
+        errno: i32,
+    },
     /// The kernel lacks what the filter needs: the one-line diagnosis.
     Unsupported(String),
 }

@@ -13,7 +13,7 @@ pub use crate::spec::seccomp::SyscallItem;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Policy {
     /// No `seccomp(...)` given: the documented escape-class deny set
-    /// ((`BASELINE_DENY` in `spec/seccomp.rs`), nested namespaces, non-default
+    /// ((`BASELINE_DENY` in `sandbox-test-spec/src/seccomp.rs`), nested namespaces, non-default
     /// personality), each answered with EPERM.
     #[default]
     Baseline,

@@ -158,12 +158,19 @@ const MAX_ERRNO: u16 = 4094;
 /// An action, as libseccomp needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
+    /// Run the call (`SCMP_ACT_ALLOW`).
     Allow,
+    /// Fail the call with this errno (`SCMP_ACT_ERRNO`).
     Errno(u16),
+    /// Kill the calling thread (`SCMP_ACT_KILL_THREAD`, also `SCMP_ACT_KILL`).
     KillThread,
+    /// Kill the whole process (`SCMP_ACT_KILL_PROCESS`).
     KillProcess,
+    /// Send `SIGSYS` (`SCMP_ACT_TRAP`): a violation the body reports.
     Trap,
+    /// Notify a ptrace tracer with this value (`SCMP_ACT_TRACE`).
     Trace(u16),
+    /// Run the call and log it (`SCMP_ACT_LOG`).
     Log,
 }
 
@@ -207,6 +214,7 @@ pub struct EvaluatedRule {
     pub index: usize,
     /// Native syscalls, `(name, number)`.
     pub syscalls: Vec<(String, i32)>,
+    /// What the rule does to a matching call.
     pub action: Action,
     /// ANDed conditions.
     pub conditions: Vec<ScmpArgCompare>,
@@ -215,7 +223,9 @@ pub struct EvaluatedRule {
 /// A profile evaluated for this sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluated {
+    /// The action for a call no rule matches (`defaultAction`).
     pub default: Action,
+    /// The rules that apply to this architecture, in order.
     pub rules: Vec<EvaluatedRule>,
     /// seccomp(2) flags to load with.
     pub flags: u32,

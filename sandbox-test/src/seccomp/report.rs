@@ -74,9 +74,13 @@ const RUNTIME_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
 /// One resolved frame of a violation's backtrace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
+    /// The instruction address.
     pub ip: u64,
+    /// The function's demangled name, when known.
     pub function: Option<String>,
+    /// The source file, when the debug info tells.
     pub file: Option<String>,
+    /// The source line, when the debug info tells.
     pub line: Option<u32>,
 }
 
@@ -105,6 +109,7 @@ impl Frame {
 pub struct Violation {
     /// The syscall's name (`"?"` if libseccomp does not know the number).
     pub syscall: String,
+    /// The syscall's number on `arch`.
     pub nr: i32,
     /// The architecture's name (x86_64, i386, x32, ...).
     pub arch: String,

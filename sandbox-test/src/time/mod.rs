@@ -270,20 +270,27 @@ pub enum TimeError {
     /// A time-namespace offset that takes the clock, as it reads on this machine, past
     /// the kernel's range.
     ClockOffsetOutOfRange {
+        /// The clock.
         clock: NamespaceClock,
+        /// The offset asked for, in seconds.
         offset_secs: u64,
+        /// What the clock reads now, in seconds.
         clock_secs: u64,
     },
     /// Writing `/proc/self/timens_offsets` failed.
     WriteOffsets {
+        /// What was written.
         offsets: String,
+        /// Why it failed.
         source: std::io::Error,
     },
     /// The test process does not read the moved wall clock (why, for a person).
     NotInEffect(String),
     /// The clock page or the clock library could not be written into the sandbox's `/tmp`.
     SharedClock {
+        /// What was being done.
         action: &'static str,
+        /// Why it failed.
         source: std::io::Error,
     },
 }

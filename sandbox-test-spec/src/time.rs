@@ -47,7 +47,9 @@ pub enum Realtime {
 /// One of the two clocks a time namespace moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NamespaceClock {
+    /// `CLOCK_MONOTONIC`.
     Monotonic,
+    /// `CLOCK_BOOTTIME`.
     Boottime,
 }
 
@@ -73,32 +75,62 @@ impl NamespaceClock {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimeSpecError {
     /// Not an RFC 3339 instant.
-    Instant { input: String, reason: String },
+    Instant {
+        /// The text given.
+        input: String,
+        /// Why it is not an instant.
+        reason: String,
+    },
     /// Not a signed relative offset.
-    Offset { input: String, reason: String },
+    Offset {
+        /// The text given.
+        input: String,
+        /// Why it is not an offset.
+        reason: String,
+    },
     /// A `realtime` value that is neither an instant nor an offset.
-    Realtime { input: String },
+    Realtime {
+        /// The text given.
+        input: String,
+    },
     /// A relative offset without its sign.
-    OffsetWithoutSign { input: String },
+    OffsetWithoutSign {
+        /// The text given.
+        input: String,
+    },
     /// A relative `realtime` offset beyond 10 000 years (`MAX_REALTIME_OFFSET_SECS`).
-    RealtimeOffsetTooLarge { input: String },
+    RealtimeOffsetTooLarge {
+        /// The text given.
+        input: String,
+    },
     /// A wall clock that would leave years 0000–9999.
-    InstantOutOfRange { secs: i64 },
+    InstantOutOfRange {
+        /// The wall clock it would read, in seconds since the Unix epoch.
+        secs: i64,
+    },
     /// A negative time-namespace offset.
     NegativeClockOffset {
+        /// The clock it was given for.
         clock: NamespaceClock,
+        /// The text given.
         input: String,
     },
     /// A time-namespace offset past the kernel's range.
     ClockOffsetTooLarge {
+        /// The clock it was given for.
         clock: NamespaceClock,
+        /// The text given.
         input: String,
+        /// The offset in seconds.
         secs: i64,
     },
     /// `freeze` without `realtime`.
     FreezeWithoutRealtime,
     /// An offset given with a fraction of a second (offsets are whole seconds).
-    FractionalOffset { input: String },
+    FractionalOffset {
+        /// The text given.
+        input: String,
+    },
 }
 
 impl fmt::Display for TimeSpecError {
