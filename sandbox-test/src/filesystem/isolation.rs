@@ -69,8 +69,9 @@ pub struct FsPlan {
     pub host_sockets: Vec<PathBuf>,
     /// The package and target directories, when the host is otherwise read-only.
     pub build_dirs: Vec<PathBuf>,
-    /// A working directory the test gave (`workdir = "/path"`): writable too. (An
-    /// inherited one is the package directory, which `readonly_root` closes.)
+    /// The working directory, writable too: the one the test gave (`workdir = "/path"`),
+    /// or the one the caller moved to, unless that is the package directory (cargo's
+    /// default), which `readonly_root` closes.
     pub given_workdir: Option<PathBuf>,
 }
 
@@ -119,7 +120,14 @@ impl FsIsolation {
             build_dirs,
             given_workdir: match workdir {
                 Workdir::Path(path) => Some(path.clone()),
-                Workdir::Inherit | Workdir::Temp => None,
+                // The directory the caller moved to, unless it is (in) the package
+                // directory, cargo's default, which `readonly_root` closes.
+                Workdir::Inherit => std::env::current_dir().ok().filter(|cwd| {
+                    let package = package_dir(self.package_dir.as_deref())
+                        .and_then(|dir| std::fs::canonicalize(dir).ok());
+                    !package.is_some_and(|package| cwd.starts_with(package))
+                }),
+                Workdir::Temp => None,
             },
         }
     }
@@ -128,9 +136,7 @@ impl FsIsolation {
 /// The package directory (`CARGO_MANIFEST_DIR` at run time, else `compiled`, what the
 /// attribute saw at compile time) and the cargo target directory, those that exist.
 fn build_dirs(compiled: Option<&Path>) -> Vec<PathBuf> {
-    let package = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .or_else(|| compiled.map(Path::to_owned));
+    let package = package_dir(compiled);
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .or_else(|| {
@@ -146,6 +152,13 @@ fn build_dirs(compiled: Option<&Path>) -> Vec<PathBuf> {
         .collect();
     dirs.dedup();
     dirs
+}
+
+/// The package directory: `CARGO_MANIFEST_DIR` at run time, else `compiled`.
+fn package_dir(compiled: Option<&Path>) -> Option<PathBuf> {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| compiled.map(Path::to_owned))
 }
 
 /// The cargo target directory a test executable lives in: cargo puts test binaries in
