@@ -350,6 +350,117 @@ fn python_sleeps_through_moves_of_the_clock() -> Result<(), ClockError> {
     Ok(())
 }
 
+// A deadline at the end of time: the clock library translates absolute deadlines without
+// wrapping. A program waiting for {INT64_MAX, 0} ("forever") under a clock moved to the past
+// must keep waiting (here until its alarm interrupts it), not time out at once.
+
+const WAIT_FOREVER: &str = r#"
+#include <errno.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+static void on_alarm(int signal) { (void)signal; }
+int main(void) {
+    sem_t never;
+    sem_init(&never, 0, 0);
+    struct sigaction action = {0};
+    action.sa_handler = on_alarm;
+    sigaction(SIGALRM, &action, NULL);
+    alarm(1);
+    struct timespec forever = {INT64_MAX, 0};
+    int waited = sem_timedwait(&never, &forever);
+    int sem_errno = errno;
+    struct timespec bad = {1, 2000000000L};
+    int slept = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &bad, NULL);
+    printf("%s %s\n", waited == -1 && sem_errno == EINTR ? "interrupted" : "timed-out",
+           slept == EINVAL ? "einval" : "accepted");
+    return 0;
+}
+"#;
+
+#[sandboxed(time(realtime = "2001-01-01T00:00:00Z"))]
+fn a_deadline_at_the_end_of_time_waits_under_a_clock_moved_back() {
+    if !installed("cc") {
+        return;
+    }
+    let dir = std::env::temp_dir();
+    std::fs::write(dir.join("wait_forever.c"), WAIT_FOREVER).unwrap();
+    let program = dir.join("wait_forever");
+    run(
+        "cc",
+        &[
+            "-o",
+            program.to_str().unwrap(),
+            dir.join("wait_forever.c").to_str().unwrap(),
+            "-pthread",
+        ],
+    );
+    assert_eq!(
+        run(program.to_str().unwrap(), &[]),
+        "interrupted einval",
+        "a deadline of {{INT64_MAX, 0}} wrapped into the past, or a bad one was made valid"
+    );
+}
+
+#[sandboxed(time(realtime = "+0s"))]
+fn a_move_by_the_largest_duration_is_refused_and_the_clock_moves_again() {
+    for by in [Duration::MAX, Duration::from_secs(i64::MAX as u64)] {
+        let error = clock::advance(by).unwrap_err();
+        assert!(matches!(error, ClockError::OutOfRange(_)), "{error}");
+    }
+    // The refused moves left the page unlocked and as it was.
+    let before = Utc::now().year();
+    clock::advance(Duration::from_secs(400 * DAY)).unwrap();
+    assert!(
+        Utc::now().year() > before,
+        "{} after {before}",
+        Utc::now().year()
+    );
+    assert_eq!(run("date", &["-u", "+%Y"]), Utc::now().year().to_string());
+}
+
+/// The body's own interposed functions translate the same deadlines without overflow.
+#[sandboxed(time(realtime = "2001-01-01T00:00:00Z"))]
+fn the_bodys_wait_for_ever_waits_under_a_clock_moved_back() {
+    struct Semaphore(std::cell::UnsafeCell<libc::sem_t>);
+    // SAFETY: a POSIX semaphore is made to be shared between threads.
+    unsafe impl Sync for Semaphore {}
+    static NEVER: std::sync::OnceLock<Semaphore> = std::sync::OnceLock::new();
+    let semaphore = NEVER.get_or_init(|| {
+        // SAFETY: a zeroed sem_t, initialised before any use.
+        let semaphore = Semaphore(unsafe { std::mem::zeroed() });
+        assert_eq!(unsafe { libc::sem_init(semaphore.0.get(), 0, 0) }, 0);
+        semaphore
+    });
+    let bad = libc::timespec {
+        tv_sec: 1,
+        tv_nsec: 2_000_000_000,
+    };
+    // SAFETY: a live semaphore and a timespec on the stack.
+    let refused = unsafe { libc::sem_timedwait(semaphore.0.get(), &bad) };
+    assert_eq!(
+        (refused, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(libc::EINVAL))
+    );
+    let poster = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: a live semaphore.
+        unsafe { libc::sem_post(NEVER.get().unwrap().0.get()) };
+    });
+    let forever = libc::timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above.
+    let waited = unsafe { libc::sem_timedwait(semaphore.0.get(), &forever) };
+    let error = std::io::Error::last_os_error();
+    assert_eq!(waited, 0, "the wait ended without the post: {error}");
+    poster.join().unwrap();
+}
+
 // Where the clock cannot move: an error that says why
 
 #[test]

@@ -12,6 +12,7 @@ use proc_macro::TokenStream;
 
 mod above;
 mod expand;
+mod inject;
 mod isolation;
 mod model;
 mod seccomp;

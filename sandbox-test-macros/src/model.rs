@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable_host, expose, writable, hide, bind, memory, pids, cpu, files, seccomp(...)";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net, readonly_root, writable_host, expose, writable, hide, bind, memory, pids, cpu, files, seccomp(...), inject(...)";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,
@@ -20,6 +20,8 @@ pub(crate) struct Model {
     pub clear_env: bool,
     pub workdir: Option<Workdir>,
     pub seccomp: Option<crate::seccomp::Model>,
+    /// `inject(...)`, in order (it may be given several times).
+    pub inject: Vec<crate::inject::Model>,
     pub isolation: crate::isolation::Isolation,
     pub time: Option<crate::time::Model>,
 }
@@ -40,13 +42,14 @@ impl Model {
             clear_env: false,
             workdir: None,
             seccomp: None,
+            inject: Vec::new(),
             isolation: Default::default(),
             time: None,
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in &metas {
             let name = option_name(meta)?;
-            if seen.contains(&name) {
+            if seen.contains(&name) && name != "inject" {
                 return Err(syn::Error::new(
                     meta.path().span(),
                     format!("`{name}` is given twice"),
@@ -68,6 +71,7 @@ impl Model {
                 }
                 "env" => model.env = env_pairs(meta)?,
                 "seccomp" => model.seccomp = Some(crate::seccomp::parse(meta)?),
+                "inject" => model.inject.push(crate::inject::parse(meta)?),
                 "time" => model.time = Some(crate::time::parse(meta)?),
                 "clear_env" => {
                     flag(meta)?;
@@ -131,6 +135,9 @@ impl Model {
         if let Some(seccomp) = &self.seccomp {
             calls.extend(seccomp.builder_calls());
         }
+        for rule in &self.inject {
+            calls.extend(rule.builder_call());
+        }
         calls
     }
 }
@@ -146,6 +153,37 @@ pub(crate) fn option_name(meta: &Meta) -> syn::Result<String> {
                 format!("expected an option name; #[sandboxed] takes: {OPTIONS}"),
             )
         })
+}
+
+/// The `key = value` entries of `name(...)`, each key at most once; `keys` lists them for
+/// the error.
+pub(crate) fn key_values(
+    list: &syn::MetaList,
+    keys: &str,
+) -> syn::Result<Vec<(String, syn::MetaNameValue)>> {
+    let entries = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
+    let mut out: Vec<(String, syn::MetaNameValue)> = Vec::new();
+    for entry in entries {
+        let Meta::NameValue(nv) = entry else {
+            return Err(syn::Error::new(
+                entry.span(),
+                format!("expected `key = value`: {keys}"),
+            ));
+        };
+        let key = nv
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(syn::Error::new(
+                nv.path.span(),
+                format!("`{key}` is given twice"),
+            ));
+        }
+        out.push((key, nv));
+    }
+    Ok(out)
 }
 
 /// A string literal, or an error spanned on whatever stands there instead.
@@ -219,4 +257,24 @@ fn env_pairs(meta: &Meta) -> syn::Result<Vec<(Ident, Expr)>> {
         return Err(syn::Error::new(Span::call_site(), "`env()` is empty"));
     }
     Ok(pairs)
+}
+
+/// Parsing one option from text, for the option modules' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use syn::Meta;
+
+    /// Parses `text` as one option and hands it to `parse`.
+    pub(crate) fn parse_meta<T>(parse: fn(&Meta) -> syn::Result<T>, text: &str) -> syn::Result<T> {
+        let meta: Meta = syn::parse_str(text).unwrap();
+        parse(&meta)
+    }
+
+    /// The error `parse` gives for `text`; panics if it accepts it.
+    pub(crate) fn error_of<T>(parse: fn(&Meta) -> syn::Result<T>, text: &str) -> String {
+        match parse_meta(parse, text) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("`{text}` was accepted"),
+        }
+    }
 }

@@ -8,11 +8,10 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprArray, LitStr, Meta, Token};
+use syn::{Expr, ExprArray, LitStr, Meta};
 
-use crate::model::string_literal;
+use crate::model::{key_values, string_literal};
 use crate::spec::seccomp::{parse_errno, OnViolation, SyscallItem};
 
 const KEYS: &str = "deny = [...], allow = [...], profile = \"x.json\", record = \"x.json\", \
@@ -78,30 +77,11 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
             ))
         }
     };
-    let entries = list_meta.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
     let mut policy: Option<(String, Model)> = None;
     let mut on_violation: Option<LitStr> = None;
     let mut errno: Option<LitStr> = None;
-    let mut seen: Vec<String> = Vec::new();
-    for entry in &entries {
-        let Meta::NameValue(nv) = entry else {
-            return Err(syn::Error::new(
-                entry.span(),
-                format!("expected `key = value`: {KEYS}"),
-            ));
-        };
-        let key = nv
-            .path
-            .get_ident()
-            .map(|i| i.to_string())
-            .unwrap_or_default();
-        if seen.contains(&key) {
-            return Err(syn::Error::new(
-                nv.path.span(),
-                format!("`{key}` is given twice"),
-            ));
-        }
-        seen.push(key.clone());
+    for (key, nv) in key_values(list_meta, KEYS)? {
+        let nv = &nv;
         let model = match key.as_str() {
             "deny" | "allow" => {
                 let lm = ListModel {
@@ -232,15 +212,11 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> syn::Result<Model> {
-        let meta: Meta = syn::parse_str(text).unwrap();
-        parse(&meta)
+        crate::model::test_support::parse_meta(parse, text)
     }
 
     fn err(text: &str) -> String {
-        match parse_str(text) {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("`{text}` was accepted"),
-        }
+        crate::model::test_support::error_of(parse, text)
     }
 
     #[test]

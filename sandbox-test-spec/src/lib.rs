@@ -23,6 +23,7 @@ pub mod cpu;
 pub mod duration;
 pub mod host_socket;
 pub mod hostname;
+pub mod inject;
 pub mod net;
 pub mod path;
 pub mod seccomp;

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,8 +100,14 @@ static int current(struct travel *travel) {
         return 0;
     for (unsigned spins = 0; spins < (1u << 24); spins++) {
         uint32_t before = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-        if (before & 1)
+        if (before & 1) {
+            /* The writer is another process (the body), maybe preempted in its few
+             * stores: after a short spin, give it the CPU rather than burn the budget
+             * and fall back to the real clock (a wrong reading) on a busy machine. */
+            if (spins >= 1024)
+                sched_yield();
             continue;
+        }
         travel->mode = __atomic_load_n(&p->mode, __ATOMIC_RELAXED);
         travel->secs = __atomic_load_n(&p->secs, __ATOMIC_RELAXED);
         travel->nanos = __atomic_load_n(&p->nanos, __ATOMIC_RELAXED);
@@ -108,7 +115,8 @@ static int current(struct travel *travel) {
         if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == before)
             return travel->mode != MODE_OFF;
     }
-    /* A writer that died half-way: the real clock rather than a hang. */
+    /* A writer that died half-way (the sandbox is ending): the real clock rather than a
+     * hang. */
     return 0;
 }
 
@@ -116,16 +124,31 @@ static int is_moved_clock(clockid_t clock) {
     return clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_COARSE || clock == CLOCK_TAI;
 }
 
+/* Adds secs.nanos (|nanos| < 1 s) to a valid `ts`, saturating at the ends of time_t: a
+ * "wait forever" deadline such as {INT64_MAX, 0} stays forever instead of wrapping into
+ * the past (signed overflow is undefined in C anyway). */
 static void add(struct timespec *ts, int64_t secs, long nanos) {
-    ts->tv_sec += secs;
-    ts->tv_nsec += nanos;
-    if (ts->tv_nsec >= NANOS) {
-        ts->tv_nsec -= NANOS;
-        ts->tv_sec += 1;
-    } else if (ts->tv_nsec < 0) {
-        ts->tv_nsec += NANOS;
-        ts->tv_sec -= 1;
+    int64_t tv_sec = ts->tv_sec;
+    long tv_nsec = ts->tv_nsec + nanos;
+    if (tv_nsec >= NANOS) {
+        tv_nsec -= NANOS;
+        secs = secs == INT64_MAX ? secs : secs + 1;
+    } else if (tv_nsec < 0) {
+        tv_nsec += NANOS;
+        secs = secs == INT64_MIN ? secs : secs - 1;
     }
+    if (__builtin_add_overflow(tv_sec, secs, &tv_sec)) {
+        tv_sec = secs > 0 ? INT64_MAX : INT64_MIN;
+        tv_nsec = secs > 0 ? NANOS - 1 : 0;
+    }
+    ts->tv_sec = (time_t)tv_sec;
+    ts->tv_nsec = tv_nsec;
+}
+
+/* A deadline the kernel accepts; anything else is passed on untranslated, so that the real
+ * call reports EINVAL as it would without the library. */
+static int valid(const struct timespec *ts) {
+    return ts->tv_nsec >= 0 && ts->tv_nsec < NANOS;
 }
 
 static int real_clock_gettime(clockid_t clock, struct timespec *ts) {
@@ -228,8 +251,10 @@ static struct timespec real_deadline(const struct travel *travel, clockid_t cloc
     real_clock_gettime(clock, &now);
     moved = now;
     move(travel, clock, &moved);
-    int64_t left_secs = deadline->tv_sec - moved.tv_sec;
+    int64_t left_secs;
     long left_nanos = deadline->tv_nsec - moved.tv_nsec;
+    if (__builtin_sub_overflow((int64_t)deadline->tv_sec, (int64_t)moved.tv_sec, &left_secs))
+        left_secs = deadline->tv_sec > moved.tv_sec ? INT64_MAX : INT64_MIN;
     if (left_secs < 0 || (left_secs == 0 && left_nanos < 0))
         return now;
     add(&now, left_secs, left_nanos);
@@ -245,8 +270,8 @@ int clock_nanosleep(clockid_t clock, int flags, const struct timespec *request,
                     struct timespec *remain) {
     clock_nanosleep_fn real = NEXT(clock_nanosleep, syscall_clock_nanosleep);
     struct travel travel;
-    if ((flags & TIMER_ABSTIME) && request && (clock == CLOCK_REALTIME || clock == CLOCK_TAI)
-        && current(&travel)) {
+    if ((flags & TIMER_ABSTIME) && request && valid(request)
+        && (clock == CLOCK_REALTIME || clock == CLOCK_TAI) && current(&travel)) {
         struct timespec deadline = real_deadline(&travel, clock, request);
         return real(clock, flags, &deadline, remain);
     }
@@ -263,7 +288,7 @@ static int missing_sem_timedwait(sem_t *sem, const struct timespec *deadline) {
 int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict deadline) {
     sem_timedwait_fn real = NEXT(sem_timedwait, missing_sem_timedwait);
     struct travel travel;
-    if (deadline && current(&travel)) {
+    if (deadline && valid(deadline) && current(&travel)) {
         struct timespec translated = real_deadline(&travel, CLOCK_REALTIME, deadline);
         return real(sem, &translated);
     }
@@ -281,7 +306,7 @@ int pthread_mutex_timedlock(pthread_mutex_t *restrict mutex,
     mutex_timedlock_fn real = (mutex_timedlock_fn)next(
         (void **)&next_mutex_timedlock, "pthread_mutex_timedlock", (void *)missing_mutex_timedlock);
     struct travel travel;
-    if (deadline && current(&travel)) {
+    if (deadline && valid(deadline) && current(&travel)) {
         struct timespec translated = real_deadline(&travel, CLOCK_REALTIME, deadline);
         return real(mutex, &translated);
     }

@@ -45,8 +45,40 @@ pub(crate) fn addresses<R: TestBody>(body: fn() -> R) -> (usize, usize) {
     (call::<R> as Entry as usize, body as usize)
 }
 
-/// `env -i KEY=VALUE ...`: the body's whole environment, as the parent decided it.
-pub(crate) fn set_environment(env: &[(OsString, OsString)]) -> Result<(), StepError> {
+/// The environment the fork server inherited (taken before `main`, before the fork).
+static INHERITED: std::sync::OnceLock<Vec<(OsString, OsString)>> = std::sync::OnceLock::new();
+
+/// Fork server's constructor: remembers the environment every sandbox starts with.
+pub(crate) fn snapshot_inherited_environment() {
+    let _ = INHERITED.set(std::env::vars_os().collect());
+}
+
+/// Parent: `env` for the plan, or `None` when it is the environment the sandbox inherits
+/// from the fork server anyway (the usual case: nothing to send, decode or set).
+pub(crate) fn environment_for_plan(
+    env: Vec<(OsString, OsString)>,
+) -> Option<Vec<(OsString, OsString)>> {
+    match INHERITED.get() {
+        Some(inherited) if *inherited == env => None,
+        _ => Some(env),
+    }
+}
+
+/// `env -i KEY=VALUE ...`: the body's whole environment, as the parent decided it
+/// (`None`: the inherited one, unchanged).
+pub(crate) fn set_environment(env: Option<&[(OsString, OsString)]>) -> Result<(), StepError> {
+    let Some(env) = env else { return Ok(()) };
+    // Usually the environment the fork server inherited is already the one asked for:
+    // comparing is cheaper than rewriting every variable.
+    let mut current = std::env::vars_os();
+    let unchanged = env.iter().all(|(key, value)| {
+        current
+            .next()
+            .is_some_and(|(k, v)| k == *key && v == *value)
+    }) && current.next().is_none();
+    if unchanged {
+        return Ok(());
+    }
     for (key, _) in std::env::vars_os() {
         std::env::remove_var(key);
     }
@@ -186,4 +218,22 @@ pub(crate) fn run(plan: &Plan, channel: BorrowedFd<'_>) -> ! {
     }
     // A normal exit, so the C library flushes its buffers and the status says it was clean.
     std::process::exit(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_changed_environment_travels_in_the_plan() {
+        let inherited = INHERITED
+            .get()
+            .expect("the fork server's constructor took the environment")
+            .clone();
+        assert_eq!(environment_for_plan(inherited.clone()), None);
+        let mut changed = inherited;
+        changed.push(("SANDBOX_TEST_CHANGED".into(), "1".into()));
+        assert_eq!(environment_for_plan(changed.clone()), Some(changed));
+        assert_eq!(environment_for_plan(Vec::new()), Some(Vec::new()));
+    }
 }

@@ -7,20 +7,20 @@ use crate::step::StepError;
 /// Empties the bounding, ambient, inheritable, permitted and effective sets. With the
 /// bounding set empty, not even an `execve` as uid 0 gets a capability back.
 pub(crate) fn drop_all() -> Result<(), StepError> {
-    let last: libc::c_ulong = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(63);
-    for cap in 0..=last {
+    // Every capability up to the last one this kernel knows: PR_CAPBSET_DROP says EINVAL
+    // past it (cheaper than reading /proc/sys/kernel/cap_last_cap in every sandbox).
+    for cap in 0..=libc::c_ulong::from(u8::MAX) {
         // SAFETY: plain prctl calls.
-        Errno::result(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) }).map_err(
-            |errno| {
-                StepError::Sys(
+        match Errno::result(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) }) {
+            Ok(_) => {}
+            Err(Errno::EINVAL) if cap > 0 => break,
+            Err(errno) => {
+                return Err(StepError::Sys(
                     format!("dropping capability {cap} from the bounding set"),
                     errno,
-                )
-            },
-        )?;
+                ))
+            }
+        }
     }
     // SAFETY: plain prctl call.
     Errno::result(unsafe {

@@ -32,6 +32,8 @@ static START_ERROR: OnceLock<String> = OnceLock::new();
 static START_FORK_SERVER: extern "C" fn() = start;
 
 extern "C" fn start() {
+    // Before the fork, so that both the test process and the server hold it.
+    crate::body::snapshot_inherited_environment();
     match spawn() {
         Ok(fd) => SERVER.store(fd, Ordering::Release),
         Err(errno) => {
@@ -90,6 +92,8 @@ struct Live {
 }
 
 fn serve(server: OwnedFd) {
+    // Once here rather than in every body: what the sandboxes inherit, they need not redo.
+    crate::time::prepare_for_sandboxes();
     // Without pidfds no sandbox can be watched: every request gets the diagnosis instead.
     let pidfds = crate::kernel::check_pidfds();
     let mut buffer = vec![0u8; MAX_MESSAGE];
@@ -144,11 +148,12 @@ fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> 
     let server = getpid();
     // Looked up once, here, rather than in every sandbox.
     let _ = crate::coverage::counters();
+    let requested_at = crate::trace::now();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             crate::coverage::forget_inherited();
-            crate::setup::sandbox_main(server, plan, channel, stdout, stderr)
+            crate::setup::sandbox_main(server, requested_at, plan, channel, stdout, stderr)
         }
         Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
             Ok(pidfd) => {

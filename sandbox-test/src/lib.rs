@@ -238,6 +238,7 @@ mod supervisor;
 #[cfg(test)]
 mod test_support;
 mod time;
+mod trace;
 
 pub use body::TestBody;
 pub use filesystem::isolation::{HostAccess, HostSocket};
@@ -249,6 +250,7 @@ pub use nix::errno::Errno;
 pub use outcome::{signal_name, ExitStatus, Outcome, Output, Report, SetupFailure};
 pub use sandbox::{OptionError, Sandbox};
 pub use sandbox_test_macros::sandboxed;
+pub use seccomp::inject::{Fault, Inject, Injection, When};
 pub use spec::time::TimeSpecError;
 pub use time::{clock, Shift, TimeError, TimeTravel, WallTime};
 

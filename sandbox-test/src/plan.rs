@@ -1,7 +1,10 @@
 //! The `Plan`: everything a sandbox's processes need to know, decided in the parent.
 //!
 //! The parent builds it from a [`Sandbox`](crate::Sandbox), writes it to a memfd and hands
-//! that to the fork server; the sandbox's first process reads it back.
+//! that to the fork server; the sandbox's first process reads it back. The encoding is
+//! postcard's compact binary, not JSON: decoding it is on every sandbox's path, and a JSON
+//! environment (an `OsString` is an array of numbers there) took the first process longer
+//! to decode than the kernel took to fork it.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -22,8 +25,8 @@ pub(crate) struct Plan {
     pub body: usize,
     /// The UTS hostname inside.
     pub hostname: String,
-    /// The body's whole environment.
-    pub env: Vec<(OsString, OsString)>,
+    /// The body's whole environment; `None` when it is the one the fork server inherited.
+    pub env: Option<Vec<(OsString, OsString)>>,
     pub workdir: Workdir,
     /// The seccomp filter, compiled in the parent; `None` for `seccomp = "off"`.
     pub seccomp: Option<crate::seccomp::CompiledFilter>,
@@ -33,13 +36,17 @@ pub(crate) struct Plan {
     pub limits: crate::limits::Enforcement,
     /// Time-namespace offsets and the body's wall clock.
     pub time: TimePlan,
+    /// Record per-step timestamps (`SANDBOX_TEST_TRACE`, see `trace`).
+    pub trace: bool,
 }
 
 impl Plan {
     /// Writes the plan to a fresh memfd, ready to hand over.
     pub(crate) fn to_memfd(&self) -> std::io::Result<OwnedFd> {
         let mut file = crate::kernel::anonymous_file(c"sandbox-test-plan")?;
-        file.write_all(&serde_json::to_vec(self)?)?;
+        let bytes = postcard::to_allocvec(self)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        file.write_all(&bytes)?;
         Ok(file.into())
     }
 
@@ -50,6 +57,6 @@ impl Plan {
         file.rewind()
             .and_then(|_| file.read_to_end(&mut bytes))
             .map_err(|e| format!("reading the plan: {e}"))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("decoding the plan: {e}"))
+        postcard::from_bytes(&bytes).map_err(|e| format!("decoding the plan: {e}"))
     }
 }

@@ -45,6 +45,9 @@ pub(crate) enum Message {
     Coverage,
     /// Init (pid 1) → test thread: how the body process ended.
     BodyExited(ExitStatus),
+    /// Body → test thread, just before the body runs when the plan says `trace`: the
+    /// sandbox's per-step timestamps (see `trace`).
+    Trace(Vec<(String, u64)>),
     /// Fork server → test thread: the sandbox's first process was reaped. Nothing follows.
     SandboxExited(ExitStatus),
 }

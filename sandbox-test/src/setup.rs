@@ -23,6 +23,7 @@ use crate::protocol::{self, Message};
 use crate::step::{StepError, CHANNEL_FD};
 use crate::{
     body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
+    trace,
 };
 
 /// Exit code of a sandbox process that stopped because a step failed.
@@ -31,11 +32,13 @@ const SETUP_FAILED: i32 = 125;
 /// Entry of the sandbox's first process, right after the fork server forked it.
 pub(crate) fn sandbox_main(
     fork_server: Pid,
+    requested_at: u64,
     plan: OwnedFd,
     channel: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
 ) -> ! {
+    let started_at = trace::now();
     // Read the plan before the fds are rearranged (that closes every other fd).
     let plan = Plan::from_memfd(plan);
     let channel = match install_standard_fds(channel, stdout, stderr) {
@@ -43,14 +46,22 @@ pub(crate) fn sandbox_main(
         // Without a channel there is nobody to tell; the parent sees the exit code.
         Err(_) => exit(SETUP_FAILED),
     };
-    let step = Steps {
+    let mut step = Steps {
         channel: channel.as_fd(),
+        trace: false,
     };
+    let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    if plan.trace {
+        step.trace = true;
+        trace::reset();
+        trace::mark_at("fork server: fork the first process", requested_at);
+        trace::mark_at("first process: start", started_at);
+        trace::mark("read the plan");
+    }
     step.run(
         "die with the fork server",
         namespaces::die_with_parent(fork_server),
     );
-    let plan = step.run("read the plan", plan.map_err(StepError::Other));
     step.run("prepare to send the coverage counts", coverage::start());
     first_process(&plan, &step)
 }
@@ -174,7 +185,10 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
     );
-    step.run("set the environment", body::set_environment(&plan.env));
+    step.run(
+        "set the environment",
+        body::set_environment(plan.env.as_deref()),
+    );
     step.run(
         "enter the working directory",
         filesystem::enter_workdir(&plan.workdir),
@@ -201,18 +215,28 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     if let Some(note) = note {
         let _ = protocol::send(step.channel, &Message::Note(note), &[]);
     }
+    if step.trace {
+        let _ = protocol::send(step.channel, &Message::Trace(trace::points()), &[]);
+    }
     body::run(plan, step.channel)
 }
 
 /// Runs steps, reporting the first failure on the channel and ending the process.
 struct Steps<'a> {
     channel: BorrowedFd<'a>,
+    /// Record when each step ends (`SANDBOX_TEST_TRACE`).
+    trace: bool,
 }
 
 impl Steps<'_> {
-    fn run<T>(&self, name: &str, result: Result<T, StepError>) -> T {
+    fn run<T>(&self, name: &'static str, result: Result<T, StepError>) -> T {
         let message = match result {
-            Ok(value) => return value,
+            Ok(value) => {
+                if self.trace {
+                    trace::mark(name);
+                }
+                return value;
+            }
             Err(StepError::Sys(detail, errno)) => Message::SetupFailed(SetupFailure {
                 step: name.to_owned(),
                 errno: Some(errno as i32),
@@ -249,6 +273,7 @@ fn install_standard_fds(
     let lifted: Vec<OwnedFd> = sources
         .iter()
         .map(|fd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(10)))
+        // SAFETY: F_DUPFD returned a new fd that nothing else owns.
         .map(|fd| fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
         .collect::<Result<_, _>>()?;
     drop(sources);

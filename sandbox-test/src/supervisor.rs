@@ -31,6 +31,8 @@ struct Heard {
     notes: Vec<String>,
     seccomp: Vec<crate::seccomp::SeccompEvent>,
     garbled: Option<String>,
+    /// With `SANDBOX_TEST_TRACE`: the sandbox's points and the test thread's.
+    trace: Option<Vec<(String, u64)>>,
 }
 
 fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Report {
@@ -43,7 +45,25 @@ fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Repor
 
 /// Runs `plan` in a new sandbox and waits for it to be gone. `live`: also write the
 /// sandbox's output into the calling thread's output as it arrives (see `LiveOutput`).
+/// With `plan.trace`, prints where the time went (see `trace`).
 pub(crate) fn supervise(plan: &Plan, timeout: Duration, live: bool) -> Report {
+    let started_at = crate::trace::now();
+    let (report, trace) = supervise_traced(plan, timeout, live);
+    if let Some(points) = trace {
+        crate::trace::print(started_at, points);
+    }
+    report
+}
+
+/// [`supervise`], returning the trace's points (the sandbox's and the test thread's) when
+/// `plan.trace` asks for them.
+pub(crate) fn supervise_traced(
+    plan: &Plan,
+    timeout: Duration,
+    live: bool,
+) -> (Report, Option<Vec<(String, u64)>>) {
+    let failure =
+        |step: &str, detail: String, errno: Option<Errno>| (failure(step, detail, errno), None);
     let server = match fork_server::socket() {
         Ok(server) => server,
         Err(why) => return failure("reach the fork server", why, None),
@@ -64,7 +84,7 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration, live: bool) -> Report {
         match (sockets, pipes) {
             (Ok(sockets), Ok(pipes)) => (sockets, pipes),
             (Err(errno), _) | (_, Err(errno)) => {
-                return failure("create the channel", errno.desc(), Some(errno))
+                return failure("create the channel", errno.desc().to_owned(), Some(errno))
             }
         };
     let fds = [
@@ -81,7 +101,25 @@ pub(crate) fn supervise(plan: &Plan, timeout: Duration, live: bool) -> Report {
         );
     }
     drop((plan_fd, channel_child, out_write, err_write));
-    collect(channel, [out_read, err_read], timeout, &plan.limits, live)
+    let trace = plan.trace.then(|| {
+        vec![(
+            "test thread: write the plan and send the request".to_owned(),
+            crate::trace::now(),
+        )]
+    });
+    let (report, trace) = collect(
+        channel,
+        [out_read, err_read],
+        timeout,
+        &plan.limits,
+        live,
+        trace,
+    );
+    let trace = trace.map(|mut points| {
+        points.push(("test thread: verdict".to_owned(), crate::trace::now()));
+        points
+    });
+    (report, trace)
 }
 
 /// The event loop: output, messages, the deadline, until every writer is gone.
@@ -91,8 +129,12 @@ fn collect(
     timeout: Duration,
     limits: &Enforcement,
     live: bool,
-) -> Report {
-    let mut heard = Heard::default();
+    trace: Option<Vec<(String, u64)>>,
+) -> (Report, Option<Vec<(String, u64)>>) {
+    let mut heard = Heard {
+        trace,
+        ..Heard::default()
+    };
     let mut stdout = Output::default();
     let mut stderr = Output::default();
     let mut live_out = live.then(LiveOutput::stdout);
@@ -173,13 +215,14 @@ fn collect(
     if let Some(garbled) = heard.garbled {
         notes.push(garbled);
     }
-    Report {
+    let report = Report {
         outcome,
         stdout,
         stderr,
         notes,
         seccomp,
-    }
+    };
+    (report, heard.trace)
 }
 
 fn kill(pidfd: &OwnedFd) {
@@ -205,8 +248,19 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
             return false;
         }
     };
+    if let Some(trace) = &mut heard.trace {
+        let name = match &message {
+            Message::Spawned { .. } => "test thread: heard Spawned",
+            Message::Verdict(_) => "test thread: heard the verdict",
+            Message::BodyExited(_) => "test thread: heard BodyExited",
+            Message::SandboxExited(_) => "test thread: heard SandboxExited",
+            _ => "test thread: heard a message",
+        };
+        trace.push((name.to_owned(), crate::trace::now()));
+    }
     match message {
         Message::Spawned { .. } => heard.pidfd = fds.pop(),
+        Message::Trace(points) => heard.trace.get_or_insert_with(Vec::new).extend(points),
         Message::SetupFailed(f) => heard.setup_failed = heard.setup_failed.take().or(Some(f)),
         Message::Unsupported { reason } => heard.unsupported = Some(reason),
         Message::Verdict(v) => heard.verdict = Some(v),

@@ -68,6 +68,8 @@ pub struct Sandbox {
     clear_env: bool,
     workdir: Workdir,
     seccomp: Policy,
+    /// `inject(...)` rules, in order.
+    injections: Vec<crate::seccomp::inject::Inject>,
     net: NetMode,
     fs: FsIsolation,
     limits: Limits,
@@ -83,6 +85,7 @@ impl Default for Sandbox {
             clear_env: false,
             workdir: Workdir::Inherit,
             seccomp: Policy::Baseline,
+            injections: Vec::new(),
             net: NetMode::default(),
             fs: FsIsolation::default(),
             limits: Limits::default(),
@@ -285,17 +288,18 @@ impl Sandbox {
             entry,
             body,
             hostname: self.hostname.clone(),
-            env,
+            env: body::environment_for_plan(env),
             workdir: self.workdir.at_run_time().map_err(|e| SetupFailure {
                 step: "find the test's current directory".into(),
                 errno: e.raw_os_error(),
                 detail: e.to_string(),
             })?,
-            seccomp: seccomp::plan_filter(&self.seccomp)?,
+            seccomp: seccomp::plan_filter(&self.seccomp, &self.injections)?,
             net: self.net,
             fs: self.fs.resolve(&self.workdir),
             limits,
             time,
+            trace: crate::trace::enabled(),
         })
     }
 }
@@ -309,4 +313,52 @@ fn absolute(option: &'static str, path: PathBuf) -> Result<PathBuf, OptionError>
         )
     })?;
     crate::spec::path::parse_absolute_path(text).map_err(|why| OptionError::new(option, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty() {}
+
+    fn traced(trace: bool) -> Option<Vec<(String, u64)>> {
+        let mut plan = Sandbox::new().plan(empty).unwrap();
+        plan.trace = trace;
+        let (report, points) = supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
+        report.assert_passed();
+        points
+    }
+
+    #[test]
+    fn a_traced_sandbox_times_every_process_s_steps_in_order() {
+        let points = traced(true).expect("a traced plan brings its points back");
+        let names: Vec<&str> = points.iter().map(|(name, _)| name.as_str()).collect();
+        for point in [
+            "fork server: fork the first process",
+            "read the plan",
+            "unshare namespaces",
+            "fork the init",
+            "mount /proc",
+            "fork the body",
+            "load the seccomp filter",
+            "test thread: heard the verdict",
+            "test thread: verdict",
+        ] {
+            assert!(names.contains(&point), "no {point:?} in {names:?}");
+        }
+        let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+        assert!(position("unshare namespaces") < position("mount /proc"));
+        assert!(position("mount /proc") < position("load the seccomp filter"));
+        let sandbox: Vec<u64> = points
+            .iter()
+            .filter(|(name, _)| !name.starts_with("test thread"))
+            .map(|(_, at)| *at)
+            .collect();
+        assert!(sandbox.windows(2).all(|w| w[0] <= w[1]), "{points:?}");
+    }
+
+    #[test]
+    fn an_untraced_sandbox_records_nothing() {
+        assert_eq!(traced(false), None);
+    }
 }

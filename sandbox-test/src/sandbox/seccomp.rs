@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::Sandbox;
 use crate::outcome::{Outcome, Report, SetupFailure};
+use crate::seccomp::inject::{weave, Inject};
 use crate::seccomp::record::{recorded_profile, write_profile};
 use crate::seccomp::{compile, CompiledFilter, Policy, Rules, SeccompError};
 
@@ -77,6 +78,36 @@ impl Sandbox {
         self.seccomp = Policy::Off;
         self
     }
+
+    /// `inject(...)`: a fault for chosen calls; may be given several times (the first rule
+    /// whose `when` hits a call wins). Applies only to calls the seccomp policy allows; see
+    /// [`crate::seccomp::inject`] for the precedence. The rule is resolved now: a syscall
+    /// this machine does not know, a malformed glob, or `path` on a syscall that takes
+    /// neither a path nor a descriptor is an error of this call.
+    ///
+    /// ```no_run
+    /// use sandbox_test::{Errno, Fault, Inject, Sandbox, When};
+    ///
+    /// fn body() {
+    ///     std::fs::create_dir("/tmp/app").unwrap();
+    ///     std::fs::write("/tmp/app/1", b"x").unwrap();
+    ///     let full = std::fs::write("/tmp/app/2", b"x").unwrap_err();
+    ///     assert_eq!(full.raw_os_error(), Some(libc::ENOSPC));
+    /// }
+    ///
+    /// # fn main() -> Result<(), sandbox_test::seccomp::SeccompError> {
+    /// let rule = Inject::new("write", Fault::Errno(Errno::ENOSPC))
+    ///     .when(When::from_nth(2))
+    ///     .path("/tmp/app/*");
+    /// let report = Sandbox::new().inject(rule)?.run(body);
+    /// assert_eq!(report.seccomp.injected.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn inject(mut self, rule: Inject) -> Result<Self, SeccompError> {
+        crate::seccomp::inject::check(&rule)?;
+        self.injections.push(rule);
+        Ok(self)
+    }
 }
 
 fn manifest_relative(path: PathBuf) -> PathBuf {
@@ -86,16 +117,25 @@ fn manifest_relative(path: PathBuf) -> PathBuf {
     }
 }
 
-/// In the parent, before the run: the policy compiled (cached) for the plan.
-pub(crate) fn plan_filter(policy: &Policy) -> Result<Option<CompiledFilter>, SetupFailure> {
-    compile(policy)
+/// In the parent, before the run: the policy compiled (cached) for the plan, with the
+/// `inject(...)` rules woven in.
+pub(crate) fn plan_filter(
+    policy: &Policy,
+    injections: &[Inject],
+) -> Result<Option<CompiledFilter>, SetupFailure> {
+    let failure = |step: &str, e: SeccompError| SetupFailure {
+        step: step.into(),
+        errno: None,
+        detail: e.to_string(),
+    };
+    let filter = compile(policy)
         .map(|f| f.map(|f| (*f).clone()))
-        .map_err(|e| SetupFailure {
-            step: "compile the seccomp filter".into(),
-            errno: None,
-            detail: e.to_string(),
-        })
+        .map_err(|e| failure("compile the seccomp filter", e))?;
+    weave(filter, injections).map_err(|e| failure("weave the injected faults in", e))
 }
+
+/// The most injected faults listed one by one in the test output (all are in the report).
+const LISTED_INJECTIONS: usize = 20;
 
 /// In the parent, after the run: list every refused call in the notes, write a recording.
 /// (What the filter did to the outcome is decided with the rest of it, in `supervisor`.)
@@ -105,6 +145,15 @@ pub(crate) fn conclude(policy: &Policy, report: &mut Report) {
         if v.errno.is_some() {
             report.notes.push(format!("seccomp: {v}"));
         }
+    }
+    for injection in seccomp.injected.iter().take(LISTED_INJECTIONS) {
+        report.notes.push(format!("inject: {injection}"));
+    }
+    let more = seccomp.injected.len().saturating_sub(LISTED_INJECTIONS);
+    if more > 0 {
+        report.notes.push(format!(
+            "inject: {more} more faults injected (see Report::seccomp.injected)"
+        ));
     }
     if let Policy::Record(path) = policy {
         let passed = report.outcome.is_passed();

@@ -56,9 +56,9 @@ impl NotifyReply {
 }
 
 /// A filter ready to load: BPF bytes and what the child must set up around them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledFilter {
-    /// `struct sock_filter[]`, hex encoded (it travels in the JSON plan).
+    /// `struct sock_filter[]`, hex encoded (readable wherever the filter is serialized).
     #[serde(with = "hex")]
     pub bpf: Vec<u8>,
     /// seccomp(2) flags (from a profile's `flags`), without NEW_LISTENER.
@@ -71,6 +71,9 @@ pub struct CompiledFilter {
     pub as_written: Vec<u8>,
     /// Names skipped while compiling (unknown to libseccomp or not native).
     pub skipped: Vec<String>,
+    /// `inject(...)` rules woven into `bpf`: the supervisor answers them.
+    #[serde(default)]
+    pub inject: Option<super::inject::InjectPlan>,
 }
 
 impl CompiledFilter {
@@ -80,7 +83,7 @@ impl CompiledFilter {
     }
 }
 
-mod hex {
+pub(crate) mod hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -131,13 +134,7 @@ impl Builder {
         ctx.set_act_badarch(badarch).map_err(libseccomp)?;
         let mut b = Self {
             ctx,
-            out: CompiledFilter {
-                bpf: Vec::new(),
-                flags: 0,
-                notify: None,
-                as_written: Vec::new(),
-                skipped: Vec::new(),
-            },
+            out: CompiledFilter::default(),
             notifies: false,
         };
         b.note(default);

@@ -4,6 +4,7 @@
 //! starts.
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::bpf::Program;
 use super::compile::{CompiledFilter, NotifyReply};
@@ -44,17 +45,11 @@ pub fn apply(
             errno: libc::EINVAL,
         })
     };
-    let supervisor = match filter.notify {
-        Some(reply) => {
-            crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
-            Some(spawn_supervisor(
-                reply,
-                Program::from_bytes(&filter.as_written),
-                sink()?,
-                own_pid_namespace,
-            )?)
-        }
-        None => None,
+    let supervisor = if filter.notify.is_some() || filter.inject.is_some() {
+        crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
+        Some(spawn_supervisor(filter, sink()?, own_pid_namespace)?)
+    } else {
+        None
     };
     // The handler takes the supervisor's requests about the body's own violations
     // (every mode but record).
@@ -63,40 +58,104 @@ pub fn apply(
         install_sigsys_handler(sink()?, *pid)?;
     }
     let (listener, note) = load_bpf(filter, supervisor.is_some())?;
-    let supervisor = supervisor.map(|(pipe, _)| pipe);
-    if let (Some(pipe), Some(listener)) = (supervisor, listener) {
-        // Tell the supervisor the listener's number with write(2), a call every filter
-        // allows; it takes the descriptor itself with pidfd_getfd(2). (Passing it with
-        // SCM_RIGHTS would need a sendmsg the filter may refuse.) The listener stays open
-        // here (close-on-exec) so that it is still there when the supervisor takes it.
-        let number = listener.into_raw_fd().to_ne_bytes();
-        // SAFETY: writing 4 bytes from a local; plain close of our own pipe end.
-        let written = unsafe {
-            let n = libc::write(pipe.as_raw_fd(), number.as_ptr().cast(), number.len());
-            libc::close(pipe.into_raw_fd());
-            n
-        };
-        if written != number.len() as isize {
-            return Err(SeccompError::Load {
-                step: "handing the listener to the supervisor",
-                errno: errno(),
-            });
-        }
+    let supervisor = supervisor.map(|(handoff, _)| handoff);
+    if let (Some(handoff), Some(listener)) = (supervisor, listener) {
+        // Tell the supervisor the listener's number; it takes the descriptor itself with
+        // pidfd_getfd(2). The listener stays open here (close-on-exec) so that it is still
+        // there when the supervisor takes it.
+        handoff.publish(listener.into_raw_fd());
     }
     Ok(note)
 }
 
+/// A shared page through which the body tells the supervisor the listener's number
+/// without a syscall: from the moment the filter is loaded, any call may be one that only
+/// the supervisor can answer (an injected `write`), and it is not listening yet.
+struct Handoff {
+    slot: &'static AtomicI32,
+}
+
+impl Handoff {
+    fn new() -> Result<Self, SeccompError> {
+        // SAFETY: a fresh anonymous shared mapping; never unmapped (one page for the
+        // body's life), so the 'static reference stays valid in both processes.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(SeccompError::Load {
+                step: "mmap (seccomp listener handoff)",
+                errno: errno(),
+            });
+        }
+        // SAFETY: the page is zeroed, aligned and lives as long as the process.
+        let slot = unsafe { &*(page as *const AtomicI32) };
+        slot.store(-1, Ordering::Release);
+        Ok(Self { slot })
+    }
+
+    /// In the body: a plain store, then a futex wake. The wake only saves the supervisor
+    /// its next timeout: if the filter stops it (an injected `futex`), the supervisor
+    /// still finds the number within a millisecond and answers it.
+    fn publish(&self, listener: RawFd) {
+        self.slot.store(listener, Ordering::Release);
+        // SAFETY: FUTEX_WAKE on a word of a shared mapping that stays mapped.
+        unsafe { libc::syscall(libc::SYS_futex, self.slot.as_ptr(), libc::FUTEX_WAKE, 1) };
+    }
+
+    /// In the supervisor: waits for the number, or for the body to exit (its filter
+    /// failed to load).
+    fn wait(&self, body: &OwnedFd) -> Option<RawFd> {
+        let timeout = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        loop {
+            let number = self.slot.load(Ordering::Acquire);
+            if number >= 0 {
+                return Some(number);
+            }
+            // SAFETY: FUTEX_WAIT (shared: the word is in a MAP_SHARED page) while the word
+            // is still -1, for at most the timeout.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.slot.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    -1,
+                    &timeout as *const libc::timespec,
+                )
+            };
+            let mut pfd = libc::pollfd {
+                fd: body.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a pidfd is readable once the process exited.
+            if self.slot.load(Ordering::Acquire) < 0 && unsafe { libc::poll(&mut pfd, 1, 0) } > 0 {
+                return None;
+            }
+        }
+    }
+}
+
 /// Forks the supervisor before the filter exists (so it is not filtered). It is a
 /// grandchild, handed to the sandbox's init, so that the body's own `wait(-1)` never sees
-/// it. Returns the pipe on which the body will tell it the listener's descriptor number,
+/// it. Returns the handoff through which the body will tell it the listener's number,
 /// and the supervisor's pid.
 fn spawn_supervisor(
-    reply: NotifyReply,
-    as_written: Program,
+    filter: &CompiledFilter,
     sink: EventSink,
     own_pid_namespace: bool,
-) -> Result<(OwnedFd, libc::pid_t), SeccompError> {
-    let (listener_read, listener_write) = pipe()?;
+) -> Result<(Handoff, libc::pid_t), SeccompError> {
+    let handoff = Handoff::new()?;
     let (pid_read, pid_write) = pipe()?;
     // SAFETY: getpid cannot fail.
     let body = unsafe { libc::getpid() };
@@ -105,7 +164,7 @@ fn spawn_supervisor(
         libc::fork() as libc::c_long
     })?;
     if middle == 0 {
-        drop((listener_write, pid_read));
+        drop(pid_read);
         // The supervisor is unfiltered: it must be out of the body's ptrace, /proc/PID/mem
         // and pidfd_getfd (see `capabilities::set_dumpable`) from its first instant, so it
         // inherits "not dumpable" from here. The body goes on only after this process
@@ -125,11 +184,19 @@ fn spawn_supervisor(
                 libc::close(1);
                 libc::close(2);
             }
-            let status = match take_listener(&listener_read, body) {
+            let status = match take_listener(&handoff, body) {
                 Some(listener) => {
-                    drop(listener_read);
                     let violations = Violations::new(body, own_pid_namespace);
-                    supervise(&listener, reply, &as_written, &sink, violations);
+                    let as_written = Program::from_bytes(&filter.as_written);
+                    let inject = filter.inject.as_ref();
+                    supervise(
+                        &listener,
+                        filter.notify,
+                        &as_written,
+                        inject,
+                        &sink,
+                        violations,
+                    );
                     0
                 }
                 None => 1,
@@ -144,7 +211,7 @@ fn spawn_supervisor(
             libc::_exit(0);
         }
     }
-    drop((listener_read, pid_write));
+    drop(pid_write);
     let mut bytes = [0u8; 4];
     // SAFETY: reading into a local; reaping our own child.
     let (n, supervisor) = unsafe {
@@ -162,7 +229,7 @@ fn spawn_supervisor(
     // the body says so; without Yama this fails harmlessly.
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
-    Ok((listener_write, supervisor))
+    Ok((handoff, supervisor))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
@@ -172,18 +239,12 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
     })
 }
 
-/// In the supervisor: reads the listener's number, takes it from the body.
-fn take_listener(pipe: &OwnedFd, body: libc::pid_t) -> Option<OwnedFd> {
-    let mut number = [0u8; 4];
-    // SAFETY: reading into a local buffer.
-    let n = unsafe { libc::read(pipe.as_raw_fd(), number.as_mut_ptr().cast(), number.len()) };
-    if n != number.len() as isize {
-        return None;
-    }
-    let target = i32::from_ne_bytes(number);
-    // SAFETY: pidfd_open and pidfd_getfd return fresh descriptors or -1.
+/// In the supervisor: waits for the listener's number, takes it from the body.
+fn take_listener(handoff: &Handoff, body: libc::pid_t) -> Option<OwnedFd> {
+    let pidfd = crate::namespaces::pidfd_open(nix::unistd::Pid::from_raw(body)).ok()?;
+    let target = handoff.wait(&pidfd)?;
+    // SAFETY: pidfd_getfd returns a fresh descriptor or -1.
     unsafe {
-        let pidfd = crate::namespaces::pidfd_open(nix::unistd::Pid::from_raw(body)).ok()?;
         let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0);
         (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as RawFd))
     }

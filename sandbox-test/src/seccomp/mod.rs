@@ -9,6 +9,7 @@
 //! * [`decode`]: syscall arguments as strace prints them (for reports).
 //! * `load`: the child side — the last setup step.
 //! * [`report`]: violations: the SIGSYS handler and the report a person reads.
+//! * [`inject`]: fault injection, woven into the filter, answered by the supervisor.
 //! * `record`: the notification supervisor and the recorded profile; `violation`: what
 //!   the supervisor does with a forbidden call of any process (report, errno, end).
 //!
@@ -25,6 +26,7 @@ pub(crate) mod bpf;
 pub(crate) mod compile;
 pub mod decode;
 pub(crate) mod groups;
+pub mod inject;
 pub(crate) mod load;
 pub mod policy;
 pub mod profile;
@@ -121,6 +123,13 @@ pub enum SeccompError {
         /// Why it could not be.
         source: std::io::Error,
     },
+    /// An `inject(...)` rule that cannot apply.
+    Inject {
+        /// The rule as written.
+        rule: String,
+        /// Why it cannot apply.
+        problem: String,
+    },
     /// Loading in the child failed (seccomp(2), the supervisor, the SIGSYS handler).
     Load {
         /// What was being done.
@@ -174,6 +183,7 @@ impl fmt::Display for SeccompError {
                 "seccomp record: cannot write {}: {source}",
                 path.display()
             ),
+            Self::Inject { rule, problem } => write!(f, "{rule}: {problem}"),
             Self::Load { step, errno } => write!(
                 f,
                 "seccomp: {step} failed: {}",

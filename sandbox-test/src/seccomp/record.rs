@@ -7,6 +7,8 @@
 //! every report is sent before the caller can go on or exit), and answers with an errno
 //! (`SECCOMP_USER_NOTIF` error; what a violation does is in `violation`) or with
 //! `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (record). It exits when no filtered task is left.
+//! The calls `inject(...)` stops go to the `Injector` (`seccomp/inject/`), which may hold
+//! one for a delay: poll's timeout then wakes the loop to let it run.
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -15,35 +17,46 @@ use std::path::Path;
 use super::bpf::Program;
 use super::compile::NotifyReply;
 use super::groups::{native_arch, resolve_names, syscall_name};
+use super::inject::{InjectPlan, Injector};
 use super::profile::{Profile, SyscallRule};
 use super::report::{EventSink, SeccompEvent};
 use super::violation::{Answer, Violations};
 use super::{SeccompError, HARNESS_SYSCALLS};
 
-/// Answers notifications on `listener` until no filtered task is left. `as_written`:
-/// the profile that decides [`NotifyReply::AsWritten`].
+/// Answers notifications on `listener` until no filtered task is left: the policy's
+/// (`reply`; `as_written`: the profile that decides [`NotifyReply::AsWritten`]), and the
+/// calls `inject(...)` stops, which the policy allowed.
 pub(crate) fn supervise(
     listener: &OwnedFd,
-    reply: NotifyReply,
+    reply: Option<NotifyReply>,
     as_written: &Program,
+    inject: Option<&InjectPlan>,
     sink: &EventSink,
     mut violations: Violations,
 ) {
     let fd = listener.as_raw_fd();
     let mut seen = BTreeSet::new();
+    let mut injector = inject.map(Injector::new);
     loop {
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         };
+        let timeout = injector.as_ref().map_or(-1, Injector::poll_timeout);
         // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if let Some(injector) = &mut injector {
+            injector.release_due(fd);
+        }
         if rc < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
             return;
+        }
+        if rc == 0 {
+            continue;
         }
         if pfd.revents & libc::POLLIN == 0 {
             // POLLHUP: every filtered task has exited.
@@ -65,15 +78,23 @@ pub(crate) fn supervise(
             error: 0,
             flags: 0,
         };
-        let decided = match reply {
-            NotifyReply::AsWritten => as_written
-                .run(&req.data)
-                .map_or(NotifyReply::Fail, NotifyReply::from_action),
+        // A notification is the policy's unless an injection asked for it.
+        let policy = reply.filter(|_| {
+            injector
+                .as_ref()
+                .is_none_or(|i| i.policy_notified(&req.data))
+        });
+        let decided = match policy {
+            Some(NotifyReply::AsWritten) => Some(
+                as_written
+                    .run(&req.data)
+                    .map_or(NotifyReply::Fail, NotifyReply::from_action),
+            ),
             other => other,
         };
         match decided {
-            NotifyReply::Continue => {
-                let recording = reply == NotifyReply::Continue;
+            Some(NotifyReply::Continue) | None => {
+                let recording = policy == Some(NotifyReply::Continue);
                 if recording && seen.insert((req.data.arch, req.data.nr)) {
                     let _ = sink.send(&SeccompEvent::Recorded {
                         arch: req.data.arch,
@@ -81,11 +102,20 @@ pub(crate) fn supervise(
                     });
                 }
                 resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
+                // What the policy lets run may be injected.
+                if let Some(injector) = &mut injector {
+                    match injector.decide(fd, &req, sink) {
+                        Some(answer) => resp = answer,
+                        None => continue,
+                    }
+                }
             }
-            NotifyReply::Errno(_)
-            | NotifyReply::Fail
-            | NotifyReply::Kill
-            | NotifyReply::AsWritten => match violations.handle(fd, &req, decided, sink) {
+            Some(
+                decided @ (NotifyReply::Errno(_)
+                | NotifyReply::Fail
+                | NotifyReply::Kill
+                | NotifyReply::AsWritten),
+            ) => match violations.handle(fd, &req, decided, sink) {
                 Answer::Errno(errno) => resp.error = -errno,
                 Answer::None => continue,
             },

@@ -66,6 +66,8 @@ pub(crate) enum SeccompEvent {
     Frames { tid: i32, frames: Vec<u64> },
     /// record mode: a syscall seen for the first time.
     Recorded { arch: u32, nr: i32 },
+    /// An `inject(...)` rule hit a call.
+    Injected(super::inject::RawInjection),
 }
 
 /// This crate's sources: not the test author's code.
@@ -193,13 +195,7 @@ impl fmt::Display for Violation {
         if let Some(loc) = self.user_frame().and_then(Frame::location) {
             write!(f, "\n  at {loc}")?;
         }
-        f.write_str("\n  args: ")?;
-        for (i, a) in self.args.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{a:#x}")?;
-        }
+        write_args(f, &self.args)?;
         if !self.backtrace.is_empty() {
             f.write_str("\n  backtrace:")?;
             for (i, frame) in self.backtrace.iter().enumerate() {
@@ -216,6 +212,18 @@ impl fmt::Display for Violation {
         }
         Ok(())
     }
+}
+
+/// `\n  args: 0x1, 0x2, ...`: a call's six raw arguments.
+pub(crate) fn write_args(f: &mut fmt::Formatter<'_>, args: &[u64; 6]) -> fmt::Result {
+    f.write_str("\n  args: ")?;
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{a:#x}")?;
+    }
+    Ok(())
 }
 
 /// Symbolized frames, the harness's own left out.
@@ -414,22 +422,37 @@ impl AtTheCall {
     }
 }
 
+/// The interrupted instruction.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "x86_64")]
 unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
     (*ctx).uc_mcontext.gregs[libc::REG_RIP as usize] as u64
 }
 
 /// The syscall's return register.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "x86_64")]
 unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
     &mut (*ctx).uc_mcontext.gregs[libc::REG_RAX as usize]
 }
 
+/// The interrupted instruction.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "aarch64")]
 unsafe fn instruction_pointer(ctx: *const libc::ucontext_t) -> u64 {
     (*ctx).uc_mcontext.pc
 }
 
+/// The syscall's return register.
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 #[cfg(target_arch = "aarch64")]
 unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
     &mut (*ctx).uc_mcontext.regs[0] as *mut u64 as *mut i64
@@ -437,6 +460,10 @@ unsafe fn return_register(ctx: *mut libc::ucontext_t) -> *mut i64 {
 
 /// The interrupted thread's return addresses, from `ip` (the handler's own frames
 /// dropped). Async-signal-safe.
+///
+/// # Safety
+/// Called only from the SIGSYS handler, on the interrupted thread (the unsynchronized
+/// trace relies on no other trace running in it).
 unsafe fn stack_at(ip: u64, out: &mut [u64; MAX_FRAMES]) -> usize {
     let mut frames = [0u64; MAX_FRAMES];
     let mut n = 0;
@@ -504,6 +531,9 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
 
 /// The supervisor's request, in the thread whose notified call just returned (or was
 /// interrupted by this very signal).
+///
+/// # Safety
+/// `ctx` is the `ucontext_t` the kernel passed to this SIGSYS handler.
 unsafe fn at_the_call(request: AtTheCall, ctx: *mut libc::ucontext_t) {
     let ip = instruction_pointer(ctx);
     let mut frames = [0u64; MAX_FRAMES];
@@ -593,6 +623,8 @@ pub struct SeccompReport {
     pub recorded: Vec<String>,
     /// record mode: the calls the body made, as (arch, number).
     pub(crate) recorded_calls: Vec<(u32, i32)>,
+    /// Every fault `inject(...)` injected, in order.
+    pub injected: Vec<super::inject::Injection>,
 }
 
 /// How a forbidden call ended the test.
@@ -628,6 +660,10 @@ impl SeccompReport {
                 }
                 SeccompEvent::Recorded { arch, nr } => {
                     report.recorded_calls.push((*arch, *nr));
+                    continue;
+                }
+                SeccompEvent::Injected(raw) => {
+                    report.injected.push(raw.resolve());
                     continue;
                 }
             };

@@ -47,8 +47,13 @@ impl Violations {
     pub(crate) fn new(body: i32, own_pid_namespace: bool) -> Self {
         Self {
             body,
-            // kill(-1) only where it cannot reach past the sandbox: the body is pid 2 of
-            // the sandbox's pid namespace (in the host's, pid 2 is a kernel thread).
+            // kill(-1) only where it cannot reach past the sandbox. `own_pid_namespace` is
+            // passed only by the setup's body step, which runs after the body's process
+            // was forked into a fresh pid namespace; the supervisor is the body's
+            // descendant, so it is in that namespace, and kill(-1) there reaches only that
+            // namespace's processes. `body == 2` checks that the body is that namespace's
+            // second process (it is not proof alone: in a container's pid namespace pid 2
+            // may be an ordinary process).
             own_pid_namespace: own_pid_namespace && body == 2,
             asked_to_end: BTreeSet::new(),
         }
@@ -131,7 +136,7 @@ impl Violations {
 }
 
 /// The arguments as strace prints them, read from the caller (native calls only).
-fn arguments(req: &libc::seccomp_notif) -> Vec<String> {
+pub(crate) fn arguments(req: &libc::seccomp_notif) -> Vec<String> {
     let nr = req.data.nr;
     if req.data.arch != native_arch() || nr & X32_SYSCALL_BIT != 0 {
         return Vec::new();
@@ -143,7 +148,7 @@ fn arguments(req: &libc::seccomp_notif) -> Vec<String> {
 }
 
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the caller is still blocked in this call.
-fn still_waiting(listener: i32, id: u64) -> bool {
+pub(crate) fn still_waiting(listener: i32, id: u64) -> bool {
     let mut id = id;
     // SAFETY: the ioctl reads one u64.
     unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) == 0 }

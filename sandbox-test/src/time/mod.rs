@@ -399,6 +399,12 @@ pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
 
 /// Step of the body process, after its environment is set: moves the wall clock, checks
 /// it, and preloads the clock library into the programs the body executes.
+/// Fork server, once: resolves glibc's clock functions behind the interposed ones, so
+/// that every body inherits them resolved instead of looking them up again.
+pub(crate) fn prepare_for_sandboxes() {
+    wall_clock::prepare();
+}
+
 pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<(), StepError> {
     wall_clock::prepare();
     clock::mark_sandbox_body();

@@ -166,9 +166,25 @@ pub(crate) fn update<E>(
         std::hint::spin_loop();
     };
     std::sync::atomic::fence(Ordering::Release);
-    let result = change(read_fields(page)).map(|travel| write_fields(page, travel));
-    page.seq.store(locked.wrapping_add(1), Ordering::Release);
-    Some(result)
+    // Unlocks even if `change` panics: a lock left odd would make every reader spin to its
+    // limit on every read and every later writer wait forever.
+    let _unlock = Unlock {
+        seq: &page.seq,
+        value: locked.wrapping_add(1),
+    };
+    Some(change(read_fields(page)).map(|travel| write_fields(page, travel)))
+}
+
+/// Releases the page's write lock when dropped.
+struct Unlock<'a> {
+    seq: &'a AtomicU32,
+    value: u32,
+}
+
+impl Drop for Unlock<'_> {
+    fn drop(&mut self) {
+        self.seq.store(self.value, Ordering::Release);
+    }
 }
 
 #[cfg(test)]

@@ -59,19 +59,26 @@ impl Timespec {
         ts.tv_nsec = self.nanos.into();
     }
 
+    /// Saturating at the ends of `i64` seconds: a "wait forever" deadline such as
+    /// `{i64::MAX, 0}` stays forever instead of overflowing (a panic in an interposed C
+    /// function is an abort).
     pub(crate) fn plus(self, other: Timespec) -> Timespec {
         let nanos = self.nanos + other.nanos;
         let carry = i64::from(nanos >= NANOS_PER_SEC);
         Timespec {
-            secs: self.secs + other.secs + carry,
+            secs: self.secs.saturating_add(other.secs).saturating_add(carry),
             nanos: nanos % NANOS_PER_SEC,
         }
     }
 
+    /// Saturating, as [`plus`](Self::plus).
     pub(crate) fn minus(self, other: Timespec) -> Timespec {
         let borrow = self.nanos < other.nanos;
         Timespec {
-            secs: self.secs - other.secs - i64::from(borrow),
+            secs: self
+                .secs
+                .saturating_sub(other.secs)
+                .saturating_sub(i64::from(borrow)),
             nanos: if borrow {
                 self.nanos + NANOS_PER_SEC - other.nanos
             } else {
@@ -226,9 +233,21 @@ pub unsafe extern "C" fn timespec_get(ts: *mut timespec, base: c_int) -> c_int {
     result
 }
 
+/// `deadline` is a timespec the kernel accepts (nanoseconds below a second). Any other is
+/// passed on untranslated, for the real function's EINVAL.
+///
+/// # Safety
+/// `deadline` is null or valid for reading a `timespec`.
+unsafe fn valid_deadline(deadline: *const timespec) -> bool {
+    !deadline.is_null() && (0..i64::from(NANOS_PER_SEC)).contains(&(*deadline).tv_nsec)
+}
+
 /// The real deadline an absolute deadline on the moved `clock` stands for. A frozen clock
 /// never reaches a later deadline; the wait ends after the real time remaining to it
 /// instead of hanging.
+///
+/// # Safety
+/// Reads the real clock through the next `clock_gettime`; `clock` is a clock id it takes.
 unsafe fn real_deadline(travel: Travel, clock: clockid_t, deadline: &timespec) -> timespec {
     let deadline = Timespec::from_libc(deadline);
     let real = match travel {
@@ -265,7 +284,7 @@ pub unsafe extern "C" fn clock_nanosleep(
     match current() {
         Some(travel)
             if flags & libc::TIMER_ABSTIME != 0
-                && !request.is_null()
+                && valid_deadline(request)
                 && matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_TAI) =>
         {
             let request = real_deadline(travel, clock, &*request);
@@ -282,7 +301,7 @@ pub unsafe extern "C" fn clock_nanosleep(
 #[no_mangle]
 pub unsafe extern "C" fn sem_timedwait(sem: *mut libc::sem_t, deadline: *const timespec) -> c_int {
     match current() {
-        Some(travel) if !deadline.is_null() => {
+        Some(travel) if valid_deadline(deadline) => {
             let deadline = real_deadline(travel, libc::CLOCK_REALTIME, &*deadline);
             real::sem_timedwait()(sem, &deadline)
         }
@@ -300,7 +319,7 @@ pub unsafe extern "C" fn pthread_mutex_timedlock(
     deadline: *const timespec,
 ) -> c_int {
     match current() {
-        Some(travel) if !deadline.is_null() => {
+        Some(travel) if valid_deadline(deadline) => {
             let deadline = real_deadline(travel, libc::CLOCK_REALTIME, &*deadline);
             real::pthread_mutex_timedlock()(mutex, &deadline)
         }

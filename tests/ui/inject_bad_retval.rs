@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(inject(syscall = "write", retval = "short"))]
+fn body() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use sandbox_test::sandboxed;
+
+#[sandboxed(inject(syscall = "write", errno = "EIO", delay = "300ms"))]
+fn body() {}
+
+fn main() {}
