@@ -52,8 +52,8 @@ pub fn apply(
         None
     };
     // The handler takes the supervisor's requests about the body's own violations
-    // (every mode but record).
-    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue);
+    // (every mode but record) and injected faults.
+    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue) || filter.inject.is_some();
     if let (Some((_, pid)), true) = (&supervisor, asks) {
         install_sigsys_handler(sink()?, *pid)?;
     }
