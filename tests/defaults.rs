@@ -42,9 +42,12 @@ fn create_a_file_in_the_shared_dir() {
 
 #[test]
 fn root_inside_is_the_caller_outside() {
-    // /var/tmp: shared with the sandbox (its /tmp is private) and writable by any user.
+    // /var/tmp: shared with the sandbox (its /tmp is private) and writable by any user;
+    // read-only inside unless made writable.
     let shared = tempfile::tempdir_in("/var/tmp").unwrap();
     let report = Sandbox::new()
+        .writable(shared.path())
+        .unwrap()
         .env("SHARED_DIR", shared.path())
         .run(create_a_file_in_the_shared_dir);
     report.assert_passed();

@@ -215,6 +215,41 @@ fn the_report_lists_each_injected_fault() {
     );
 }
 
+const FULL_DISK_BODY_START: u32 = line!();
+fn writes_to_a_full_disk() {
+    let full = std::fs::write("/tmp/full", b"x");
+    assert_eq!(raw_errno(full), Some(libc::ENOSPC));
+}
+const FULL_DISK_BODY_END: u32 = line!();
+
+#[test]
+fn the_report_names_the_body_s_source_line() {
+    let report = Sandbox::new()
+        .inject(Inject::new("write", Fault::Errno(Errno::ENOSPC)).path("/tmp/full"))
+        .unwrap()
+        .run(writes_to_a_full_disk);
+    assert!(report.outcome.is_passed(), "{report:?}");
+    let fault = &report.seccomp.injected[..];
+    assert_eq!(fault.len(), 1, "{fault:?}");
+    let at = fault[0].user_frame().expect("the body's frame");
+    let file = at.file.as_deref().unwrap_or_default();
+    assert!(file.ends_with("tests/fault_injection.rs"), "{at:?}");
+    let line = at.line.expect("a line number");
+    assert!(
+        (FULL_DISK_BODY_START..FULL_DISK_BODY_END).contains(&line),
+        "{at:?} is not in writes_to_a_full_disk"
+    );
+    let location = format!("at {file}:{line}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("inject: ") && n.contains(&location)),
+        "{location} in {:?}",
+        report.notes
+    );
+}
+
 fn connects_and_writes() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let err = TcpStream::connect(server.local_addr().unwrap()).unwrap_err();

@@ -75,6 +75,8 @@ enum Missing {
     TimeNamespaces,
     /// A syscall the kernel does not have: ENOSYS.
     Syscall(&'static str),
+    /// Syscalls the kernel does not have: ENOSYS for each.
+    Syscalls(&'static [&'static str]),
     /// Linux < 5.4: `waitid(P_PIDFD, ...)` fails with EINVAL.
     WaitidPidfd,
     /// Linux < 5.0: `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)`
@@ -103,6 +105,11 @@ fn simulating(missing: Missing) -> Vec<u8> {
         }
         Missing::Syscall(name) => {
             ctx.add_rule(enosys, syscall(name)).unwrap();
+        }
+        Missing::Syscalls(names) => {
+            for name in names {
+                ctx.add_rule(enosys, syscall(name)).unwrap();
+            }
         }
         Missing::WaitidPidfd => {
             ctx.add_rule_conditional(
@@ -344,14 +351,17 @@ fn without_wait_killable_recv_a_profile_loads_without_the_flag() {
 }
 
 #[test]
-fn without_statx_mount_ids_only_readonly_root_is_diagnosed() {
-    // glibc emulates a refused statx with fstatat, which gives no mount id: as Linux < 5.8.
-    costs_only_the_probe(
-        "probe_readonly_root",
+fn without_mount_setattr_or_statx_mount_ids_the_host_is_still_read_only() {
+    // Linux 5.8–5.11: no mount_setattr, each mount is remounted. Before 5.8 statx gives no
+    // mount ids either (glibc emulates a refused statx with fstatat): by path.
+    for missing in [
+        Missing::Syscall("mount_setattr"),
         Missing::Syscall("statx"),
-        "STATX_MNT_ID",
-        "5.8",
-    );
+        Missing::Syscalls(&["mount_setattr", "statx"]),
+    ] {
+        assert_passes("probe_default", missing);
+        assert_passes("probe_readonly_root", missing);
+    }
 }
 
 /// The time namespace of the process reading it, as `time:[inode]`.

@@ -79,7 +79,11 @@ pub(crate) fn expand(model: Model, item: ItemFn, above: &[String]) -> syn::Resul
                 ::sandbox_test::Sandbox,
                 ::std::boxed::Box<dyn ::std::error::Error>,
             > {
-                ::core::result::Result::Ok(::sandbox_test::Sandbox::new() #builder_calls)
+                ::core::result::Result::Ok(
+                    ::sandbox_test::Sandbox::new()
+                        .package_dir(::core::env!("CARGO_MANIFEST_DIR"))?
+                        #builder_calls,
+                )
             };
             ::sandbox_test::__private::run_test(__sandboxed_sandbox(), __sandboxed_body)
         }

@@ -13,12 +13,15 @@ use syn::{Expr, ExprArray, ExprLit, Lit, LitInt, LitStr, Meta};
 use crate::model::{flag, string_literal, string_value};
 use crate::spec;
 use crate::spec::bind::BindSpec;
+use crate::spec::host_socket::HostSocket;
 use crate::spec::net::NetMode;
 
 /// The option names this module parses.
-pub(crate) const OPTIONS: [&str; 9] = [
+pub(crate) const OPTIONS: [&str; 11] = [
     "net",
     "readonly_root",
+    "writable_host",
+    "expose",
     "writable",
     "hide",
     "bind",
@@ -35,6 +38,8 @@ pub(crate) struct Isolation {
     /// `net(hosts = [...])`.
     pub hosts: Vec<String>,
     pub readonly_root: bool,
+    pub writable_host: bool,
+    pub expose: Vec<HostSocket>,
     pub writable: Vec<PathBuf>,
     pub hide: Vec<PathBuf>,
     pub bind: Vec<BindSpec>,
@@ -61,9 +66,25 @@ impl Isolation {
                     self.net = Some(checked(&text, text.value().parse::<NetMode>())?);
                 }
             },
-            "readonly_root" => {
+            "readonly_root" | "writable_host" => {
                 flag(meta)?;
-                self.readonly_root = true;
+                let (this, other) = match name {
+                    "readonly_root" => (&mut self.readonly_root, self.writable_host),
+                    _ => (&mut self.writable_host, self.readonly_root),
+                };
+                if other {
+                    return Err(syn::Error::new(
+                        meta.span(),
+                        "`readonly_root` and `writable_host` contradict each other: choose one",
+                    ));
+                }
+                *this = true;
+            }
+            "expose" => {
+                self.expose = string_list(meta)?
+                    .iter()
+                    .map(|text| checked(text, HostSocket::parse(&text.value())))
+                    .collect::<syn::Result<_>>()?;
             }
             "writable" => self.writable = paths(meta)?,
             "hide" => self.hide = paths(meta)?,
@@ -121,6 +142,21 @@ impl Isolation {
         }
         if self.readonly_root {
             calls.extend(quote!(.readonly_root()));
+        }
+        if self.writable_host {
+            calls.extend(quote!(.writable_host()));
+        }
+        for socket in &self.expose {
+            let variant = match socket {
+                HostSocket::Docker => quote!(Docker),
+                HostSocket::Podman => quote!(Podman),
+                HostSocket::Containerd => quote!(Containerd),
+                HostSocket::SessionBus => quote!(SessionBus),
+                HostSocket::SystemBus => quote!(SystemBus),
+                HostSocket::SystemdUser => quote!(SystemdUser),
+                HostSocket::Systemd => quote!(Systemd),
+            };
+            calls.extend(quote!(.expose(::sandbox_test::HostSocket::#variant)));
         }
         for path in &self.writable {
             let path = path.to_string_lossy();
@@ -280,6 +316,16 @@ mod tests {
         );
         assert_eq!(calls, expected.to_string());
         assert_eq!(parse("memory = 4096").unwrap().memory, Some(4096));
+        let calls = parse(r#"writable_host, expose = ["docker", "session-bus"]"#)
+            .unwrap()
+            .builder_calls()
+            .to_string();
+        let expected = quote!(
+            .writable_host()
+            .expose(::sandbox_test::HostSocket::Docker)
+            .expose(::sandbox_test::HostSocket::SessionBus)
+        );
+        assert_eq!(calls, expected.to_string());
     }
 
     #[test]
@@ -288,6 +334,8 @@ mod tests {
         assert!(error(r#"net = "wifi""#).contains("unknown network mode `wifi`"));
         assert!(error(r#"memory = "lots""#).contains("is not a size"));
         assert!(error(r#"writable = ["relative"]"#).contains("relative path"));
+        assert!(error(r#"expose = ["dockerd"]"#).contains("unknown host socket `dockerd`"));
+        assert!(error("readonly_root, writable_host").contains("contradict"));
         assert!(error(r#"bind = ["/a:b"]"#).contains("bind target"));
         assert!(error(r#"cpu = "10""#).contains("no unit"));
         assert!(error("pids = 0").contains("at least 1"));

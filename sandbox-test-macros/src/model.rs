@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 use crate::spec;
 
 /// Every option `#[sandboxed(...)]` takes.
-const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net (= mode, or (hosts = [...])), readonly_root, writable, hide, bind, memory, pids, cpu, files, seccomp(...), inject(...)";
+const OPTIONS: &str = "timeout, hostname, env(...), clear_env, workdir, time(...), net (= mode, or (hosts = [...])), readonly_root, writable_host, expose, writable, hide, bind, memory, pids, cpu, files, seccomp(...), inject(...)";
 
 pub(crate) struct Model {
     pub timeout: Option<Duration>,

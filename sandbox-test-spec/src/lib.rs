@@ -21,6 +21,7 @@
 pub mod bind;
 pub mod cpu;
 pub mod duration;
+pub mod host_socket;
 pub mod hostname;
 pub mod inject;
 pub mod net;

@@ -66,3 +66,13 @@ pub(crate) fn set_no_new_privs() -> Result<(), StepError> {
     nix::sys::prctl::set_no_new_privs()
         .map_err(|errno| StepError::Sys("prctl(PR_SET_NO_NEW_PRIVS)".into(), errno))
 }
+
+/// `prctl(PR_SET_DUMPABLE, dumpable)`. A process that is not dumpable cannot be traced, and
+/// its `/proc/PID/mem` (and the rest of `/proc/PID` that needs ptrace access) cannot be
+/// opened, by anyone without `CAP_SYS_PTRACE` over the host's user namespace: the way the
+/// sandbox's less restricted processes (the init, the seccomp supervisor) stay out of the
+/// body's reach. Children inherit the setting: the body sets it back.
+pub(crate) fn set_dumpable(dumpable: bool) -> Result<(), StepError> {
+    nix::sys::prctl::set_dumpable(dumpable)
+        .map_err(|errno| StepError::Sys(format!("prctl(PR_SET_DUMPABLE, {dumpable})"), errno))
+}

@@ -75,28 +75,78 @@ pub(crate) fn mount_proc() -> Result<(), StepError> {
 /// `mount -t sysfs sysfs /sys`: the sysfs of the sandbox's own network namespace, so that
 /// `/sys/class/net` lists only its interfaces, not the host's. Only with a network
 /// namespace of its own: the kernel lets only its owner mount sysfs.
+/// Read-only: the kernel's settings under /sys are not the test's to change.
 pub(crate) fn mount_sysfs() -> Result<(), StepError> {
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
     mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>)
         .map_err(mount_error("mounting sysfs on /sys"))
 }
 
+/// `mount -t tmpfs tmpfs /dev/shm`: POSIX shared memory of the sandbox's own, as its
+/// SysV IPC is, and writable on the read-only host. A host without /dev/shm is left so.
+pub(crate) fn mount_private_shm() -> Result<(), StepError> {
+    if !std::path::Path::new(SHM).is_dir() {
+        return Ok(());
+    }
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(Some("tmpfs"), SHM, Some("tmpfs"), flags, Some("mode=1777"))
+        .map_err(mount_error("mounting a tmpfs on /dev/shm"))
+}
+
+const SHM: &str = "/dev/shm";
+
+/// The kernel's knobs under /proc: read-only in every sandbox, whatever the filesystem
+/// options. When the test runs as root, root inside is root outside for their permission
+/// checks: `/proc/sysrq-trigger` would reboot the machine and `/proc/sys` would set the
+/// host's kernel parameters. The body's mount lock keeps them read-only.
+const KERNEL_INTERFACES: [&str; 5] = [
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+];
+
+/// Init step, after the filesystem options: bind-mounts each of [`KERNEL_INTERFACES`]
+/// that exists onto itself, read-only.
+pub(crate) fn protect_kernel_interfaces() -> Result<(), StepError> {
+    for path in KERNEL_INTERFACES {
+        if std::fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        mount(
+            Some(path),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|errno| StepError::Sys(format!("bind-mounting {path} onto itself"), errno))?;
+        isolation::remount_readonly(std::path::Path::new(path)).map_err(StepError::from)?;
+    }
+    Ok(())
+}
+
 /// `mount -t tmpfs tmpfs /tmp`. The test's own files stay where they are: when the test
-/// binary or the body's working directory lives under /tmp (a clone checked out there, or a
-/// temporary directory the test moved into), it is bind-mounted back at its path in the new
-/// tmpfs, so that backtraces can read the binary's debug info, `current_exe()` can be
-/// re-run, and the body finds its directory.
-pub(crate) fn mount_private_tmp(workdir: &Workdir) -> Result<(), StepError> {
+/// binary, the body's working directory or a build directory (the package and target
+/// directories the read-only host keeps writable) lives under /tmp (a clone checked out
+/// there, an unpacked nextest archive, a temporary directory the test moved into), it is
+/// bind-mounted back at its path in the new tmpfs, so that backtraces can read the
+/// binary's debug info, `current_exe()` can be re-run, the body finds its directory and
+/// build outputs reach the host.
+pub(crate) fn mount_private_tmp(
+    workdir: &Workdir,
+    build_dirs: &[PathBuf],
+) -> Result<(), StepError> {
     let exe = std::env::current_exe().ok();
     let cwd = workdir.path();
     let mut keep: Vec<PathBuf> = Vec::new();
-    if let Some(cwd) = cwd.filter(|p| p.starts_with("/tmp")) {
-        keep.push(cwd);
-    }
-    if let Some(exe) =
-        exe.filter(|p| p.starts_with("/tmp") && !keep.iter().any(|k| p.starts_with(k)))
-    {
-        keep.push(exe);
+    let candidates = build_dirs.iter().cloned().chain(cwd).chain(exe);
+    for path in candidates.filter(|p| p.starts_with("/tmp")) {
+        if !keep.iter().any(|k| path.starts_with(k)) {
+            keep.retain(|k| !k.starts_with(&path));
+            keep.push(path);
+        }
     }
     // O_PATH handles taken before the tmpfs hides the paths.
     let handles: Vec<(PathBuf, OwnedFd)> = keep

@@ -13,7 +13,7 @@
 //! | seccomp user notification | 5.0 (continue: 5.5) | `seccomp` `errno`/`record`: [`Feature::SeccompUserNotification`] |
 //! | `pidfd_getfd` | 5.6 | `seccomp` `errno`/`record`: [`Feature::PidfdGetfd`] |
 //! | `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` | 5.19 | a profile's flag is dropped, with a note |
-//! | `statx(STATX_MNT_ID)` | 5.8 | `readonly_root`: [`Feature::StatxMountId`] |
+//! | `mount_setattr` | 5.12 | the read-only host: each mount remounted (with `statx(STATX_MNT_ID)`, 5.8, to skip covered mounts; by path before) |
 //! | `RLIMIT_NPROC` per user namespace | 5.14 | `pids` without a delegated cgroup v2: [`Feature::NprocPerUserNamespace`] |
 //!
 //! `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (5.5, `record`) needs no check of its own: the
@@ -39,8 +39,6 @@ pub(crate) enum Feature {
     SeccompUserNotification,
     /// `pidfd_getfd`: how that supervisor takes the filter's listener from the body.
     PidfdGetfd,
-    /// Mount ids from `statx`: which mount a path reaches, for the read-only pass.
-    StatxMountId,
     /// `RLIMIT_NPROC` counted per user namespace: `pids` without a delegated cgroup v2.
     NprocPerUserNamespace,
 }
@@ -73,11 +71,6 @@ impl Feature {
                 "`seccomp(on_violation = \"errno\")`, `seccomp(record = ...)` and profiles \
                  whose default action is an errno",
             ),
-            Feature::StatxMountId => (
-                "mount ids from statx (STATX_MNT_ID)",
-                "5.8",
-                "`readonly_root`",
-            ),
             Feature::NprocPerUserNamespace => (
                 "RLIMIT_NPROC counted per user namespace (before, it counts every task of \
                  the user on the host)",
@@ -99,7 +92,7 @@ impl Feature {
                 "; or give the test process a delegated cgroup v2, e.g. `systemd-run --user \
                  --scope -p Delegate=yes cargo test`"
             }
-            Feature::Pidfd | Feature::StatxMountId => "",
+            Feature::Pidfd => "",
         };
         format!(
             "{cause}: this kernel lacks {what} (Linux {since} or later has it), needed by \
@@ -233,7 +226,6 @@ mod tests {
             Feature::Pidfd,
             Feature::SeccompUserNotification,
             Feature::PidfdGetfd,
-            Feature::StatxMountId,
             Feature::NprocPerUserNamespace,
         ] {
             let reason = feature.missing("cause");

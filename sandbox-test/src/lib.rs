@@ -241,6 +241,7 @@ mod time;
 mod trace;
 
 pub use body::TestBody;
+pub use filesystem::isolation::{HostAccess, HostSocket};
 pub use filesystem::Workdir;
 pub use limits::attribution::LimitHit;
 pub use limits::{LimitKind, Mechanism};
@@ -257,6 +258,18 @@ pub use time::{clock, Shift, TimeError, TimeTravel, WallTime};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::{env_value, run_test, EnvValue};
+
+    /// Decodes one channel packet as the parent does: `Ok(true)` for a body's pass
+    /// verdict, `Ok(false)` for any other message, `Err` for anything else (the property
+    /// tests of `tests/security_input.rs` drive it with arbitrary bytes).
+    pub fn decode_channel_packet(packet: &[u8]) -> Result<bool, String> {
+        use crate::protocol::{decode, Message};
+        match decode(packet) {
+            Ok(Message::Verdict(crate::outcome::Verdict::Passed)) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 
     /// The instant `secs` seconds and `nanos` nanoseconds after 1970-01-01T00:00:00Z
     /// (the attribute parses `realtime = "..."` at compile time into these two numbers).

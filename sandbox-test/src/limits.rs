@@ -194,26 +194,17 @@ impl std::error::Error for LimitError {}
 /// `RLIMIT_NPROC` and `pids.max` unless the body has a user namespace of its own.
 pub(crate) const SUPERVISOR_TASKS: u64 = 2;
 
-/// Body step, right before the body runs: applies the limits that rlimits enforce.
-/// `shares_user_namespace` says whether the body is still in the user namespace of the
-/// sandbox's supervisors (it is not after the mount lock).
-pub(crate) fn apply_rlimits(
-    enforcement: &Enforcement,
-    shares_user_namespace: bool,
-) -> Result<(), LimitError> {
+/// Body step, right before the body runs: applies the limits that rlimits enforce. The
+/// body is in a user namespace of its own (the mount lock), so `RLIMIT_NPROC` counts its
+/// tasks only, not the sandbox's supervisors.
+pub(crate) fn apply_rlimits(enforcement: &Enforcement) -> Result<(), LimitError> {
     let limits = &enforcement.limits;
     if enforcement.cgroup.is_none() {
         if let Some(bytes) = limits.memory {
             set(LimitKind::Memory, bytes, bytes)?;
         }
         if let Some(pids) = limits.pids {
-            let supervisors = if shares_user_namespace {
-                SUPERVISOR_TASKS
-            } else {
-                0
-            };
-            let tasks = pids.saturating_add(supervisors);
-            set(LimitKind::Pids, tasks, tasks)?;
+            set(LimitKind::Pids, pids, pids)?;
         }
     }
     if let Some(budget) = limits.cpu {
@@ -482,13 +473,10 @@ mod tests {
     #[test]
     fn memory_limit_fails_large_allocations_only() {
         let status = in_child(|| {
-            apply_rlimits(
-                &only(Limits {
-                    memory: Some(64 << 20),
-                    ..Limits::default()
-                }),
-                true,
-            )
+            apply_rlimits(&only(Limits {
+                memory: Some(64 << 20),
+                ..Limits::default()
+            }))
             .unwrap();
             let small: Vec<u8> = vec![1; 16 << 20];
             let mut big: Vec<u8> = Vec::new();
@@ -503,13 +491,10 @@ mod tests {
     #[test]
     fn cpu_limit_stops_a_busy_loop_with_sigxcpu() {
         let status = in_child(|| {
-            apply_rlimits(
-                &only(Limits {
-                    cpu: Some(Duration::from_millis(300)),
-                    ..Limits::default()
-                }),
-                true,
-            )
+            apply_rlimits(&only(Limits {
+                cpu: Some(Duration::from_millis(300)),
+                ..Limits::default()
+            }))
             .unwrap();
             let mut x = 0u64;
             loop {
@@ -525,13 +510,10 @@ mod tests {
     #[test]
     fn files_limit_gives_emfile() {
         let status = in_child(|| {
-            apply_rlimits(
-                &only(Limits {
-                    files: Some(16),
-                    ..Limits::default()
-                }),
-                true,
-            )
+            apply_rlimits(&only(Limits {
+                files: Some(16),
+                ..Limits::default()
+            }))
             .unwrap();
             let mut open = Vec::new();
             loop {
@@ -552,13 +534,10 @@ mod tests {
     fn limits_above_the_hard_limit_are_refused() {
         let status = in_child(|| {
             setrlimit(Resource::RLIMIT_NOFILE, 32, 32).unwrap();
-            match apply_rlimits(
-                &only(Limits {
-                    files: Some(4096),
-                    ..Limits::default()
-                }),
-                true,
-            ) {
+            match apply_rlimits(&only(Limits {
+                files: Some(4096),
+                ..Limits::default()
+            })) {
                 Err(LimitError::AboveHardLimit {
                     kind: LimitKind::Files,
                     value: 4096,
@@ -571,23 +550,17 @@ mod tests {
     }
 
     #[test]
-    fn pids_limit_counts_the_supervisors_sharing_the_namespace() {
-        for (shares, expected) in [(true, 32 + SUPERVISOR_TASKS), (false, 32)] {
-            let status = in_child(|| {
-                let enforcement = only(Limits {
-                    pids: Some(32),
-                    ..Limits::default()
-                });
-                enter_user_namespace(&enforcement);
-                apply_rlimits(&enforcement, shares).unwrap();
-                i32::from(getrlimit(Resource::RLIMIT_NPROC).unwrap() != (expected, expected))
+    fn pids_limit_is_the_bodys_own() {
+        let status = in_child(|| {
+            let enforcement = only(Limits {
+                pids: Some(32),
+                ..Limits::default()
             });
-            assert_eq!(
-                status,
-                WaitStatus::Exited(status.pid().unwrap(), 0),
-                "shares = {shares}"
-            );
-        }
+            enter_user_namespace(&enforcement);
+            apply_rlimits(&enforcement).unwrap();
+            i32::from(getrlimit(Resource::RLIMIT_NPROC).unwrap() != (32, 32))
+        });
+        assert_eq!(status, WaitStatus::Exited(status.pid().unwrap(), 0));
     }
 
     #[test]
@@ -601,7 +574,7 @@ mod tests {
                 },
                 cgroup: Some("/sys/fs/cgroup/x".into()),
             };
-            apply_rlimits(&enforcement, true).unwrap();
+            apply_rlimits(&enforcement).unwrap();
             i32::from(getrlimit(Resource::RLIMIT_DATA).unwrap() != before)
         });
         assert_eq!(status, WaitStatus::Exited(status.pid().unwrap(), 0));

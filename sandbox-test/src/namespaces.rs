@@ -88,6 +88,16 @@ pub(crate) fn set_hostname(name: &str) -> Result<(), StepError> {
         .map_err(|errno| StepError::Sys(format!("sethostname({name:?})"), errno))
 }
 
+/// `setsid`: a session and a process group of the sandbox's own, without a controlling
+/// terminal. A body then cannot push input into the user's terminal (`TIOCSTI` needs the
+/// terminal to be the caller's controlling one), and `kill(0, sig)` or `killpg` reach only
+/// the sandbox's processes, never the test process, the fork server or `cargo`.
+pub(crate) fn new_session() -> Result<(), StepError> {
+    nix::unistd::setsid()
+        .map(drop)
+        .map_err(|errno| StepError::Sys("setsid()".into(), errno))
+}
+
 /// Dies with SIGKILL when the parent does, and checks it is not already too late.
 pub(crate) fn die_with_parent(parent: Pid) -> Result<(), StepError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;

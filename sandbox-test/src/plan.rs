@@ -34,7 +34,7 @@ pub(crate) struct Plan {
     pub seccomp: Option<crate::seccomp::CompiledFilter>,
     #[serde(with = "crate::net::serde_mode")]
     pub net: crate::net::NetMode,
-    pub fs: crate::filesystem::isolation::FsIsolation,
+    pub fs: crate::filesystem::isolation::FsPlan,
     pub limits: crate::limits::Enforcement,
     /// Time-namespace offsets and the body's wall clock.
     pub time: TimePlan,

@@ -148,7 +148,11 @@ pub(crate) fn receive(
     if len == 0 {
         return Err(ChannelError::Closed);
     }
-    let message =
-        serde_json::from_slice(&buffer[..len]).map_err(|e| ChannelError::Garbled(e.to_string()))?;
-    Ok((message, fds))
+    Ok((decode(&buffer[..len])?, fds))
+}
+
+/// One packet's bytes as a message. The bytes come from the sandbox, where the body can
+/// write anything on its channel: anything but a whole message is `Garbled`.
+pub(crate) fn decode(packet: &[u8]) -> Result<Message, ChannelError> {
+    serde_json::from_slice(packet).map_err(|e| ChannelError::Garbled(e.to_string()))
 }

@@ -73,6 +73,8 @@ pub(crate) fn sandbox_main(
 
 /// The first process: creates the namespaces, then forks the init.
 fn first_process(plan: &Plan, step: &Steps) -> ! {
+    // setsid: no controlling terminal, no process group shared with the test process
+    step.run("leave the test's session", namespaces::new_session());
     let ids = namespaces::caller_ids();
     step.run(
         "enter the sandbox's cgroup",
@@ -121,6 +123,11 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
 fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     step.run("prepare to send the coverage counts", coverage::start());
     step.run("die with the first process", lifeline.die_with_parent());
+    // The init keeps privileges the body sheds: out of the body's ptrace and /proc/1/mem.
+    step.run(
+        "keep the init out of reach",
+        capabilities::set_dumpable(false),
+    );
     // --mount-proc, and a private /tmp
     step.run("make mounts private", filesystem::make_mounts_private());
     step.run("mount /proc", filesystem::mount_proc());
@@ -137,7 +144,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     }
     step.run(
         "mount a private /tmp",
-        filesystem::mount_private_tmp(&plan.workdir),
+        filesystem::mount_private_tmp(&plan.workdir, &plan.fs.build_dirs),
     );
     if let Some(note) = step.run(
         "write the sandbox's /etc/hosts",
@@ -145,10 +152,16 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     ) {
         let _ = protocol::send(step.channel, &Message::Note(note), &[]);
     }
-    // readonly_root, writable, hide, bind
+    step.run("mount a private /dev/shm", filesystem::mount_private_shm());
+    // hide the host's control sockets; hide, bind; the read-only host (but for the build
+    // directories, writable, readonly_root, writable_host)
     step.run(
         "isolate the filesystem",
-        filesystem::isolation::apply_in_sandbox(&plan.fs, &plan.workdir),
+        filesystem::isolation::apply_in_sandbox(&plan.fs),
+    );
+    step.run(
+        "make the kernel's knobs read-only",
+        filesystem::protect_kernel_interfaces(),
     );
     // hostname sandbox
     step.run("set the hostname", namespaces::set_hostname(&plan.hostname));
@@ -260,6 +273,10 @@ fn host_process(
 /// The body's steps (and a host process's): everything above needs root in the user
 /// namespace; nothing after does.
 fn shed_privileges(plan: &Plan, step: &Steps) {
+    // Undo what the init set for itself: the body's own /proc/self belongs to it again
+    // (the mount lock writes its maps there), and its subprocesses can be traced and
+    // dumped as usual.
+    step.run("become dumpable again", capabilities::set_dumpable(true));
     step.run(
         "keep the channel from subprocesses",
         set_cloexec(step.channel),
@@ -272,9 +289,8 @@ fn shed_privileges(plan: &Plan, step: &Steps) {
         "enter the working directory",
         filesystem::enter_workdir(&plan.workdir),
     );
-    if plan.fs.needs_lock() {
-        step.run("lock the mounts", filesystem::isolation::lock_mounts());
-    }
+    // Read-only mounts (at least the kernel's knobs) stay read-only.
+    step.run("lock the mounts", filesystem::isolation::lock_mounts());
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());
@@ -282,7 +298,7 @@ fn shed_privileges(plan: &Plan, step: &Steps) {
     step.run("move the wall clock", time::move_wall_clock(&plan.time));
     step.run(
         "apply the limits",
-        limits::apply_rlimits(&plan.limits, !plan.fs.needs_lock()).map_err(StepError::from),
+        limits::apply_rlimits(&plan.limits).map_err(StepError::from),
     );
     step.run("catch the body's panics", body::catch_panics());
     // Last, so that nothing of the harness's own preparation runs under the filter.

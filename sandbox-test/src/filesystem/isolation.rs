@@ -21,20 +21,58 @@ use serde::{Deserialize, Serialize};
 use super::mountinfo;
 use crate::filesystem::Workdir;
 use crate::namespaces;
+pub use crate::spec::host_socket::HostSocket;
 use crate::step::StepError;
+
+/// How much of the host's filesystem the body may write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HostAccess {
+    /// The default: every host mount is read-only inside, except the test's package
+    /// directory and the cargo target directory (and /tmp, /proc, `writable`, read-write
+    /// binds, an explicit workdir).
+    #[default]
+    BuildDirsWritable,
+    /// `readonly_root`: as the default, with the package and target directories read-only
+    /// too.
+    ReadOnly,
+    /// `writable_host`: the host's mounts stay as writable as they are outside.
+    Writable,
+}
 
 /// The filesystem options of one sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsIsolation {
-    /// Every host mount is read-only inside, except /tmp, the workdir, `writable` and
-    /// read-write binds.
-    pub readonly_root: bool,
-    /// Paths that stay writable under `readonly_root`.
+    /// What the body may write of the host's filesystem.
+    pub host: HostAccess,
+    /// Paths that stay writable on a read-only host.
     pub writable: Vec<PathBuf>,
     /// Paths covered by an empty tmpfs (directories) or by /dev/null (other files).
     pub hide: Vec<PathBuf>,
     /// Host paths mounted inside the sandbox.
     pub bind: Vec<Bind>,
+    /// Host control sockets the test reaches on purpose; every other one is hidden.
+    /// Resolved in the parent (into [`FsPlan::host_sockets`]): not sent to the sandbox.
+    #[serde(skip)]
+    pub expose: Vec<HostSocket>,
+    /// The test's package directory as the attribute saw it at compile time (used when
+    /// `CARGO_MANIFEST_DIR` is not set at run time, e.g. a test binary run by hand).
+    pub package_dir: Option<PathBuf>,
+}
+
+/// What the init does, resolved in the parent from [`FsIsolation`] and the parent's
+/// environment: which paths to hide, which to keep writable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsPlan {
+    /// The options as given.
+    pub options: FsIsolation,
+    /// The host control sockets that exist, minus those exposed.
+    pub host_sockets: Vec<PathBuf>,
+    /// The package and target directories, when the host is otherwise read-only.
+    pub build_dirs: Vec<PathBuf>,
+    /// The working directory, writable too: the one the test gave (`workdir = "/path"`),
+    /// or the one the caller moved to, unless that is the package directory (cargo's
+    /// default), which `readonly_root` closes.
+    pub given_workdir: Option<PathBuf>,
 }
 
 /// One bind mount, parsed from the `"/host:/inside[:ro]"` form (`sandbox_test_spec::bind`).
@@ -49,15 +87,94 @@ pub struct Bind {
 }
 
 impl FsIsolation {
-    /// Whether any mount is made read-only, so the body must not be able to remount it.
-    pub fn needs_lock(&self) -> bool {
-        self.readonly_root || self.bind.iter().any(|bind| bind.read_only)
+    /// Resolves, in the parent, what the init needs from the parent's environment: the
+    /// host control sockets that exist (minus the exposed ones) and, on the default
+    /// read-only host, the package and target directories.
+    pub(crate) fn resolve(&self, workdir: &Workdir) -> FsPlan {
+        let env = |key: &str| std::env::var(key).ok();
+        let mut runtime_dirs: Vec<PathBuf> = env("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .into_iter()
+            .collect();
+        runtime_dirs.push(PathBuf::from(format!(
+            "/run/user/{}",
+            nix::unistd::Uid::current()
+        )));
+        let mut host_sockets: Vec<PathBuf> = HostSocket::ALL
+            .into_iter()
+            .filter(|socket| !self.expose.contains(socket))
+            .flat_map(|socket| socket.paths(&runtime_dirs, env))
+            // The real path, once: /var/run is often a link to /run.
+            .filter_map(|path| std::fs::canonicalize(path).ok())
+            .collect();
+        host_sockets.sort();
+        host_sockets.dedup();
+        let build_dirs = match self.host {
+            HostAccess::BuildDirsWritable => build_dirs(self.package_dir.as_deref()),
+            HostAccess::ReadOnly | HostAccess::Writable => Vec::new(),
+        };
+        FsPlan {
+            options: self.clone(),
+            host_sockets,
+            build_dirs,
+            given_workdir: match workdir {
+                Workdir::Path(path) => Some(path.clone()),
+                // The directory the caller moved to, unless it is (in) the package
+                // directory, cargo's default, which `readonly_root` closes.
+                Workdir::Inherit => std::env::current_dir().ok().filter(|cwd| {
+                    let package = package_dir(self.package_dir.as_deref())
+                        .and_then(|dir| std::fs::canonicalize(dir).ok());
+                    !package.is_some_and(|package| cwd.starts_with(package))
+                }),
+                Workdir::Temp => None,
+            },
+        }
     }
+}
 
-    /// Whether there is nothing to do.
-    pub fn is_empty(&self) -> bool {
-        *self == FsIsolation::default()
-    }
+/// The package directory (`CARGO_MANIFEST_DIR` at run time, else `compiled`, what the
+/// attribute saw at compile time) and the cargo target directory, those that exist.
+fn build_dirs(compiled: Option<&Path>) -> Vec<PathBuf> {
+    let package = package_dir(compiled);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| target_dir_of(&exe))
+        });
+    let mut dirs: Vec<PathBuf> = [package, target]
+        .into_iter()
+        .flatten()
+        .filter(|dir| dir.is_absolute())
+        .filter_map(|dir| std::fs::canonicalize(dir).ok())
+        .collect();
+    dirs.dedup();
+    dirs
+}
+
+/// The package directory: `CARGO_MANIFEST_DIR` at run time, else `compiled`.
+fn package_dir(compiled: Option<&Path>) -> Option<PathBuf> {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| compiled.map(Path::to_owned))
+}
+
+/// The cargo target directory a test executable lives in: cargo puts test binaries in
+/// `<target>/<profile>/deps/` (or `<target>/<triple>/<profile>/deps/`), and writes a
+/// `CACHEDIR.TAG` at the target directory's root. The nearest ancestor with that tag;
+/// failing that (an unpacked nextest archive, a copied tree), the directory above the
+/// profile directory.
+pub(crate) fn target_dir_of(exe: &Path) -> Option<PathBuf> {
+    let tagged = exe
+        .ancestors()
+        .skip(1)
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file());
+    tagged.map(Path::to_owned).or_else(|| {
+        let deps = exe.parent().filter(|dir| dir.ends_with("deps"))?;
+        deps.parent()?.parent().map(Path::to_owned)
+    })
 }
 
 /// Why a filesystem step failed.
@@ -80,8 +197,6 @@ pub enum FsError {
         path: PathBuf,
         errno: Errno,
     },
-    /// The kernel lacks what the step needs: the one-line diagnosis.
-    Unsupported(String),
 }
 
 impl fmt::Display for FsError {
@@ -97,7 +212,6 @@ impl fmt::Display for FsError {
             FsError::Mount { action, path, errno } => {
                 write!(f, "cannot {action} {}: {errno}", path.display())
             }
-            FsError::Unsupported(reason) => f.write_str(reason),
         }
     }
 }
@@ -108,42 +222,44 @@ impl std::error::Error for FsError {}
 const SANDBOX_PROC: &str = "/proc";
 /// The sandbox's private tmpfs, where bind targets may be created.
 const SANDBOX_TMP: &str = "/tmp";
+/// The sandbox's private POSIX shared memory.
+const SANDBOX_SHM: &str = "/dev/shm";
 
-/// Init step, after /proc and /tmp are mounted: [`apply`] with the sandbox's own
-/// writable places (/proc, /tmp, the workdir).
-pub(crate) fn apply_in_sandbox(config: &FsIsolation, workdir: &Workdir) -> Result<(), StepError> {
-    if config.is_empty() {
-        return Ok(());
-    }
-    let workdir = workdir.path();
-    let mut writable = vec![Path::new(SANDBOX_PROC), Path::new(SANDBOX_TMP)];
-    writable.extend(workdir.as_deref());
-    apply(config, &writable, &[Path::new(SANDBOX_TMP)]).map_err(StepError::from)
+/// Init step, after /proc, /tmp and /dev/shm are mounted: [`apply`] with the sandbox's own
+/// writable places (/proc, /tmp, /dev/shm, an explicit workdir).
+pub(crate) fn apply_in_sandbox(plan: &FsPlan) -> Result<(), StepError> {
+    let mut writable = vec![
+        Path::new(SANDBOX_PROC),
+        Path::new(SANDBOX_TMP),
+        Path::new(SANDBOX_SHM),
+    ];
+    writable.extend(plan.given_workdir.as_deref());
+    writable.extend(plan.build_dirs.iter().map(PathBuf::as_path));
+    writable.retain(|path| path.exists());
+    apply(plan, &writable, &[Path::new(SANDBOX_TMP)]).map_err(StepError::from)
 }
 
 impl From<FsError> for StepError {
     fn from(error: FsError) -> Self {
         match &error {
             FsError::Mount { errno, .. } => StepError::Sys(error.to_string(), *errno),
-            FsError::Unsupported(reason) => StepError::Unsupported(reason.clone()),
             _ => StepError::Other(error.to_string()),
         }
     }
 }
 
-/// Setup step: applies `config` in order (hide, bind, read-only pass). `sandbox_writable`
-/// are the sandbox's own writable mounts (/tmp, /proc, the workdir); `scratch` are the
-/// sandbox's private tmpfs mounts below which missing bind targets may be created (/tmp).
-pub fn apply(
-    config: &FsIsolation,
-    sandbox_writable: &[&Path],
-    scratch: &[&Path],
-) -> Result<(), FsError> {
+/// Setup step: applies `plan` in order (hide, bind, read-only pass). `sandbox_writable`
+/// are the writable places of the sandbox (/tmp, /proc, the workdir, the build
+/// directories); `scratch` are the sandbox's private tmpfs mounts below which missing bind
+/// targets may be created (/tmp).
+pub fn apply(plan: &FsPlan, sandbox_writable: &[&Path], scratch: &[&Path]) -> Result<(), FsError> {
+    let config = &plan.options;
+    hide(&plan.host_sockets)?;
     hide(&config.hide)?;
     let mut private: Vec<&Path> = scratch.to_vec();
     private.extend(config.hide.iter().map(PathBuf::as_path));
     mount_binds(&config.bind, &private)?;
-    if config.readonly_root {
+    if config.host != HostAccess::Writable {
         let mut keep: Vec<&Path> = sandbox_writable.to_vec();
         keep.extend(config.writable.iter().map(PathBuf::as_path));
         keep.extend(
@@ -154,6 +270,10 @@ pub fn apply(
                 .map(|b| b.target.as_path()),
         );
         make_root_readonly(&keep)?;
+        // Opening a kept path again (/tmp) opened the `:ro` binds below it too.
+        for bind in config.bind.iter().filter(|b| b.read_only) {
+            remount_readonly_under(&bind.target, &[])?;
+        }
     }
     Ok(())
 }
@@ -242,7 +362,9 @@ fn create_target(target: &Path, directory: bool, private: &[&Path]) -> Result<()
 
 /// Makes every mount read-only except those at or below a path in `keep`. Each kept
 /// path that is not a mount point yet is first bind-mounted onto itself, so it keeps
-/// its writability when the mount it lives on becomes read-only.
+/// its writability when the mount it lives on becomes read-only. Where the kernel has
+/// `mount_setattr` (5.12), one recursive call closes the whole tree and one per kept path
+/// opens it again; elsewhere each mount is remounted.
 pub fn make_root_readonly(keep: &[&Path]) -> Result<(), FsError> {
     let mounts = mountinfo::read().map_err(FsError::Mounts)?;
     for path in keep {
@@ -266,7 +388,89 @@ pub fn make_root_readonly(keep: &[&Path]) -> Result<(), FsError> {
             })?;
         }
     }
-    remount_readonly_under(Path::new("/"), keep)
+    match set_readonly_recursive(Path::new("/"), true) {
+        Err(Errno::ENOSYS) => return remount_readonly_under(Path::new("/"), keep),
+        result => result.map_err(|errno| FsError::Mount {
+            action: "make read-only (mount_setattr)",
+            path: "/".into(),
+            errno,
+        })?,
+    }
+    for path in keep {
+        match set_readonly_recursive(path, false) {
+            Ok(()) => {}
+            // A mount below that was read-only on the host, which the kernel locked when
+            // it copied it into the sandbox: open the others one by one; it stays as it is
+            // outside.
+            Err(Errno::EPERM) => reopen_each_under(path)?,
+            Err(errno) => {
+                return Err(FsError::Mount {
+                    action: "keep writable (mount_setattr)",
+                    path: path.to_path_buf(),
+                    errno,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `struct mount_attr` of `mount_setattr(2)` (not in the libc crate).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// `mount_setattr(path, AT_RECURSIVE, {set or clear MOUNT_ATTR_RDONLY})`: the mount at
+/// `path` and every mount below it, shadowed ones included, in one call.
+fn set_readonly_recursive(path: &Path, read_only: bool) -> Result<(), Errno> {
+    set_readonly(path, read_only, libc::AT_RECURSIVE)
+}
+
+fn set_readonly(path: &Path, read_only: bool, flags: libc::c_int) -> Result<(), Errno> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let attr = MountAttr {
+        attr_set: if read_only { MOUNT_ATTR_RDONLY } else { 0 },
+        attr_clr: if read_only { 0 } else { MOUNT_ATTR_RDONLY },
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a NUL-terminated path and a mount_attr of the size passed.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            flags | libc::AT_NO_AUTOMOUNT,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// Clears the read-only flag of each reachable mount at or below `base`, leaving those
+/// the kernel keeps read-only.
+fn reopen_each_under(base: &Path) -> Result<(), FsError> {
+    let mounts = mountinfo::read().map_err(FsError::Mounts)?;
+    for entry in mounts.iter().filter(|m| m.mount_point.starts_with(base)) {
+        match set_readonly(&entry.mount_point, false, 0) {
+            Ok(()) | Err(Errno::EPERM) | Err(Errno::ENOENT) => {}
+            Err(errno) => {
+                return Err(FsError::Mount {
+                    action: "keep writable (mount_setattr)",
+                    path: entry.mount_point.clone(),
+                    errno,
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Remounts every mount at or below `base` read-only, skipping mounts at or below a path
@@ -278,11 +482,21 @@ pub fn remount_readonly_under(base: &Path, keep: &[&Path]) -> Result<(), FsError
         if !point.starts_with(base) || keep.iter().any(|kept| point.starts_with(kept)) {
             continue;
         }
-        match mount_id_at(point)? {
-            Some(id) if id == entry.mount_id => remount_readonly(point)?,
+        match mount_id_at(point) {
+            MountId::Is(id) if id == entry.mount_id => remount_readonly(point)?,
             // Covered by another mount, or not reachable with our credentials: the body
             // cannot reach it by this path either.
-            _ => continue,
+            MountId::Is(_) | MountId::Unreachable => continue,
+            // Before Linux 5.8: by path. A covered mount's path reaches the mount covering
+            // it, which is not kept either (kept paths were skipped above), or a directory
+            // that is no mount point any more (EINVAL).
+            MountId::Unknown => match remount_readonly(point) {
+                Err(FsError::Mount {
+                    errno: Errno::EACCES | Errno::ENOENT | Errno::EINVAL,
+                    ..
+                }) => continue,
+                other => other?,
+            },
         }
     }
     Ok(())
@@ -322,12 +536,19 @@ fn kept_flags(current: FsFlags) -> MsFlags {
     .fold(MsFlags::empty(), |acc, (_, ms)| acc | ms)
 }
 
-/// The id of the mount `path` resolves to, `None` when it cannot be resolved; an error
-/// when this kernel gives no mount ids (before Linux 5.8, or glibc's `stat`-based
-/// emulation of a `statx` the kernel refuses).
-fn mount_id_at(path: &Path) -> Result<Option<u64>, FsError> {
+/// What `statx` says of the mount a path reaches.
+enum MountId {
+    Is(u64),
+    /// The path cannot be resolved with our credentials.
+    Unreachable,
+    /// This kernel gives no mount ids (before Linux 5.8, or glibc's `stat`-based emulation
+    /// of a `statx` the kernel refuses).
+    Unknown,
+}
+
+fn mount_id_at(path: &Path) -> MountId {
     let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
-        return Ok(None);
+        return MountId::Unreachable;
     };
     // SAFETY: statx is plain old data; all zeroes is a valid value.
     let mut buffer: libc::statx = unsafe { std::mem::zeroed() };
@@ -341,16 +562,14 @@ fn mount_id_at(path: &Path) -> Result<Option<u64>, FsError> {
             &mut buffer,
         )
     };
-    if result != 0 {
-        return Ok(None);
+    match (result, buffer.stx_mask & libc::STATX_MNT_ID != 0) {
+        (0, true) => MountId::Is(buffer.stx_mnt_id),
+        (0, false) => MountId::Unknown,
+        _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) => {
+            MountId::Unknown
+        }
+        _ => MountId::Unreachable,
     }
-    if buffer.stx_mask & libc::STATX_MNT_ID == 0 {
-        return Err(FsError::Unsupported(
-            crate::kernel::Feature::StatxMountId
-                .missing("statx(STATX_MNT_ID) returned no mount id"),
-        ));
-    }
-    Ok(Some(buffer.stx_mnt_id))
 }
 
 /// Body step: moves the caller into a new user and mount namespace, keeping its ids.
@@ -390,9 +609,9 @@ mod tests {
     }
 
     fn mount_point_of(path: &Path) -> Result<PathBuf, String> {
-        let id = mount_id_at(path)
-            .map_err(|e| e.to_string())?
-            .ok_or("no mount id")?;
+        let MountId::Is(id) = mount_id_at(path) else {
+            return Err("no mount id".into());
+        };
         mountinfo::read()
             .map_err(|e| e.to_string())?
             .into_iter()
@@ -453,7 +672,7 @@ mod tests {
             .map(|m| m.mount_point.clone())
             .find(|p| {
                 statvfs(p).is_ok_and(|s| s.flags().contains(FsFlags::ST_NOSUID | FsFlags::ST_NODEV))
-                    && matches!(mount_id_at(p), Ok(Some(_)))
+                    && matches!(mount_id_at(p), MountId::Is(_))
             })
             .expect("a nosuid,nodev mount (e.g. /dev/shm or /run)");
         in_private_mounts(|| {
@@ -613,21 +832,26 @@ mod tests {
     }
 
     #[test]
-    fn lock_is_needed_only_for_read_only_mounts() {
-        let mut config = FsIsolation::default();
-        assert!(config.is_empty() && !config.needs_lock());
-        config.bind.push(Bind {
-            source: "/a".into(),
-            target: "/b".into(),
-            read_only: false,
-        });
-        assert!(!config.needs_lock());
-        config.bind[0].read_only = true;
-        assert!(config.needs_lock());
-        config = FsIsolation {
-            readonly_root: true,
-            ..FsIsolation::default()
-        };
-        assert!(config.needs_lock());
+    fn the_target_dir_is_found_from_the_test_executable() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("build");
+        let deps = target.join("x86_64-unknown-linux-gnu/debug/deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        let exe = deps.join("suite-0123");
+        // Without the tag (a copied tree): the directory above the profile directory.
+        assert_eq!(
+            target_dir_of(&exe),
+            Some(target.join("x86_64-unknown-linux-gnu"))
+        );
+        std::fs::write(target.join("CACHEDIR.TAG"), "Signature").unwrap();
+        assert_eq!(target_dir_of(&exe), Some(target.clone()));
+        assert_eq!(target_dir_of(Path::new("/usr/bin/env")), None);
+        let here = std::env::current_exe().unwrap();
+        let found = target_dir_of(&here).unwrap();
+        assert!(
+            here.starts_with(&found) && found.join("debug").exists() || found.ends_with("target"),
+            "{}",
+            found.display()
+        );
     }
 }

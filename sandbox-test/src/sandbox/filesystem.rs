@@ -3,30 +3,79 @@
 use std::path::PathBuf;
 
 use super::{absolute, OptionError, Sandbox};
-use crate::filesystem::isolation::Bind;
+use crate::filesystem::isolation::{Bind, HostAccess, HostSocket};
 
 impl Sandbox {
-    /// Every host mount is read-only inside, except /tmp, /proc, the workdir, the paths
-    /// given to [`writable`](Sandbox::writable) and read-write binds (`readonly_root`).
-    /// Writes fail with EROFS; the body cannot remount them read-write.
+    /// Closes the package and target directories too (`readonly_root`): every host mount
+    /// is read-only inside, except /tmp, /dev/shm, /proc, an explicit
+    /// [`workdir`](Sandbox::workdir), the paths given to [`writable`](Sandbox::writable)
+    /// and read-write binds. Writes fail with EROFS; the body cannot remount them
+    /// read-write. Of `readonly_root` and [`writable_host`](Sandbox::writable_host), the
+    /// last call wins (the attribute refuses both).
     ///
     /// ```no_run
     /// use sandbox_test::Sandbox;
     ///
     /// fn body() {
-    ///     let error = std::fs::write("/etc/sandbox-test", "x").unwrap_err();
+    ///     let package = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    ///     let error = std::fs::write(format!("{package}/x"), "x").unwrap_err();
     ///     assert_eq!(error.raw_os_error(), Some(libc::EROFS));
     /// }
     ///
     /// Sandbox::new().readonly_root().run(body).assert_passed();
     /// ```
     pub fn readonly_root(mut self) -> Self {
-        self.fs.readonly_root = true;
+        self.fs.host = HostAccess::ReadOnly;
         self
     }
 
-    /// Keeps this absolute path (and what is mounted below it) writable under
-    /// [`readonly_root`](Sandbox::readonly_root) (`writable = ["/path"]`). A path that
+    /// Gives the read-only host up (`writable_host`): the body may write wherever its
+    /// user may outside (`$HOME`, other projects), as before sandbox-test 0.2. Hidden
+    /// control sockets stay hidden, and the kernel's knobs under /proc and /sys stay
+    /// read-only.
+    ///
+    /// ```no_run
+    /// use sandbox_test::Sandbox;
+    ///
+    /// fn body() {
+    ///     std::fs::write("/var/tmp/written-by-a-test", "x").unwrap();
+    /// }
+    ///
+    /// Sandbox::new().writable_host().run(body).assert_passed();
+    /// ```
+    pub fn writable_host(mut self) -> Self {
+        self.fs.host = HostAccess::Writable;
+        self
+    }
+
+    /// Leaves this host control socket reachable (`expose = ["docker"]`); every other
+    /// one stays hidden (see [`HostSocket`] for the list and their paths).
+    ///
+    /// ```no_run
+    /// use sandbox_test::{HostSocket, Sandbox};
+    ///
+    /// fn body() {
+    ///     std::os::unix::net::UnixStream::connect("/run/docker.sock").unwrap();
+    /// }
+    ///
+    /// Sandbox::new().expose(HostSocket::Docker).run(body).assert_passed();
+    /// ```
+    pub fn expose(mut self, socket: HostSocket) -> Self {
+        self.fs.expose.push(socket);
+        self
+    }
+
+    /// The test's package directory, kept writable on the default read-only host; used
+    /// when `CARGO_MANIFEST_DIR` is not set at run time (a test binary run by hand).
+    /// `#[sandboxed]` passes `env!("CARGO_MANIFEST_DIR")`. A path that is not absolute is
+    /// an [`OptionError`].
+    pub fn package_dir(mut self, path: impl Into<PathBuf>) -> Result<Self, OptionError> {
+        self.fs.package_dir = Some(absolute("package_dir", path.into())?);
+        Ok(self)
+    }
+
+    /// Keeps this absolute path (and what is mounted below it) writable on the read-only
+    /// host (`writable = ["/path"]`). A path that
     /// is not absolute, or contains `..`, is an [`OptionError`].
     ///
     /// ```

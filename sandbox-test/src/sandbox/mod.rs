@@ -314,7 +314,7 @@ impl Sandbox {
             })?,
             seccomp: seccomp::plan_filter(&self.seccomp, &self.injections)?,
             net: self.net,
-            fs: self.fs.clone(),
+            fs: self.fs.resolve(&self.workdir),
             limits,
             time,
             trace: crate::trace::enabled(),

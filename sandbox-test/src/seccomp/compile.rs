@@ -188,6 +188,13 @@ const NAMESPACE_FLAGS: &[u64] = &[
 /// The highest default persona: PER_LINUX32 | UNAME26.
 const DEFAULT_PERSONAS_MAX: u64 = 0x0002_0008;
 
+/// `personality(0xffffffff)` reads the persona without changing it.
+const PERSONALITY_QUERY: u64 = 0xffff_ffff;
+/// ioctl requests that put bytes into a terminal's input: TIOCSTI, TIOCLINUX.
+// The request type is `c_ulong` on glibc and `c_int` on musl.
+#[allow(clippy::unnecessary_cast)]
+const TERMINAL_INJECTION: [u64; 2] = [libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
+
 fn baseline() -> Result<CompiledFilter, SeccompError> {
     let eperm = ScmpAction::Errno(EPERM);
     let mut b = Builder::new(ScmpAction::Allow, eperm)?;
@@ -201,8 +208,8 @@ fn baseline() -> Result<CompiledFilter, SeccompError> {
             }
         }
     }
-    let [clone, clone3, personality] =
-        ["clone", "clone3", "personality"].map(|n| match super::groups::lookup(n) {
+    let [clone, clone3, personality, ioctl] =
+        ["clone", "clone3", "personality", "ioctl"].map(|n| match super::groups::lookup(n) {
             super::groups::Lookup::Native(nr) => Some(nr),
             _ => None,
         });
@@ -223,6 +230,21 @@ fn baseline() -> Result<CompiledFilter, SeccompError> {
     if let Some(nr) = personality {
         let cond = ScmpArgCompare::new(0, ScmpCompareOp::Greater, DEFAULT_PERSONAS_MAX);
         b.rule(eperm, nr, &[cond]).map_err(libseccomp)?;
+        // The query (0xffffffff) changes nothing. libseccomp takes one comparison per
+        // argument in a rule and no rule with the default action (allow), so the exact
+        // match is a rule of its own whose action lets the call run: `log` (libseccomp's
+        // code tests the exact match before the range; the call runs and is audit-logged).
+        let query = ScmpArgCompare::new(0, ScmpCompareOp::Equal, PERSONALITY_QUERY);
+        b.rule(ScmpAction::Log, nr, &[query]).map_err(libseccomp)?;
+    }
+    // Pushing input into a terminal, or TIOCLINUX's selection paste: the terminal's user
+    // would run what the body typed (CVE-2017-5226). The request is an `unsigned int`: only
+    // its low 32 bits are compared, as the kernel reads them.
+    if let Some(nr) = ioctl {
+        for request in TERMINAL_INJECTION {
+            let cond = ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xffff_ffff), request);
+            b.rule(eperm, nr, &[cond]).map_err(libseccomp)?;
+        }
     }
     b.finish()
 }

@@ -52,8 +52,8 @@ pub fn apply(
         None
     };
     // The handler takes the supervisor's requests about the body's own violations
-    // (every mode but record).
-    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue);
+    // (every mode but record) and injected faults.
+    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue) || filter.inject.is_some();
     if let (Some((_, pid)), true) = (&supervisor, asks) {
         install_sigsys_handler(sink()?, *pid)?;
     }
@@ -165,6 +165,14 @@ fn spawn_supervisor(
     })?;
     if middle == 0 {
         drop(pid_read);
+        // The supervisor is unfiltered: it must be out of the body's ptrace, /proc/PID/mem
+        // and pidfd_getfd (see `capabilities::set_dumpable`) from its first instant, so it
+        // inherits "not dumpable" from here. The body goes on only after this process
+        // has forked it and exited.
+        // SAFETY: plain prctl; leaving without the parent's atexit handlers.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+            unsafe { libc::_exit(1) };
+        }
         // SAFETY: still single-threaded.
         let pid = unsafe { libc::fork() };
         if pid == 0 {

@@ -36,7 +36,7 @@ pub(crate) fn supervise(
 ) {
     let fd = listener.as_raw_fd();
     let mut seen = BTreeSet::new();
-    let mut injector = inject.map(Injector::new);
+    let mut injector = inject.map(|plan| Injector::new(plan, violations.body()));
     loop {
         let mut pfd = libc::pollfd {
             fd,

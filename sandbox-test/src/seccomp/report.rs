@@ -368,35 +368,39 @@ struct QueuedInfo {
 /// is blocked in. It queues SIGSYS to that thread (`rt_tgsigqueueinfo(2)`, the request in
 /// `si_value`) before it answers the call, so the handler runs right where the call
 /// returns: it sends the caller's stack ([`SeccompEvent::Frames`]), then makes the call
-/// fail with the errno, or ends the body.
+/// fail with the errno (a refusal, an injected errno), return the injected value, or ends
+/// the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AtTheCall {
     /// errno mode: the call returns `-errno`.
     Refuse(i32),
     /// fail and kill modes: the body ends.
     End,
+    /// An injected `retval`: the call returns this value.
+    Return(i32),
 }
 
 impl AtTheCall {
     const MAGIC: u64 = 0x5ecc_0a11 << 32;
+    const MAGIC_RETURN: u64 = 0x5ecc_0a12 << 32;
     const END: u64 = 0xffff_ffff;
 
     fn encode(self) -> u64 {
-        Self::MAGIC
-            | match self {
-                Self::Refuse(errno) => u64::from(errno as u32),
-                Self::End => Self::END,
-            }
+        match self {
+            Self::Refuse(errno) => Self::MAGIC | u64::from(errno as u32),
+            Self::End => Self::MAGIC | Self::END,
+            Self::Return(value) => Self::MAGIC_RETURN | u64::from(value as u32),
+        }
     }
 
     fn decode(value: u64) -> Option<Self> {
-        if value >> 32 != Self::MAGIC >> 32 {
-            return None;
+        let low = value & Self::END;
+        match value >> 32 {
+            m if m == Self::MAGIC >> 32 && low == Self::END => Some(Self::End),
+            m if m == Self::MAGIC >> 32 => Some(Self::Refuse(low as i32)),
+            m if m == Self::MAGIC_RETURN >> 32 => Some(Self::Return(low as u32 as i32)),
+            _ => None,
         }
-        Some(match value & Self::END {
-            Self::END => Self::End,
-            errno => Self::Refuse(errno as i32),
-        })
     }
 
     /// From the supervisor: asks thread `tid` of process `pid` (blocked in a notified
@@ -540,15 +544,17 @@ unsafe fn at_the_call(request: AtTheCall, ctx: *mut libc::ucontext_t) {
     let count = stack_at(ip, &mut frames);
     let tid = libc::syscall(libc::SYS_gettid) as i32;
     send_from_handler(|w| format_frames(w, tid, &frames[..count]));
-    match request {
-        AtTheCall::Refuse(errno) => {
-            // The signal interrupted the wait for the supervisor's answer (the call says
-            // EINTR; no SA_RESTART): make it the refusal the supervisor sends anyway.
-            let ret = return_register(ctx);
-            if *ret == -i64::from(libc::EINTR) {
-                *ret = -i64::from(errno);
-            }
+    // The signal may have interrupted the wait for the supervisor's answer (the call says
+    // EINTR; no SA_RESTART): make it the answer the supervisor sends anyway.
+    let answer = |value: i64| {
+        let ret = return_register(ctx);
+        if *ret == -i64::from(libc::EINTR) {
+            *ret = value;
         }
+    };
+    match request {
+        AtTheCall::Refuse(errno) => answer(-i64::from(errno)),
+        AtTheCall::Return(value) => answer(i64::from(value)),
         AtTheCall::End => {
             libc::syscall(libc::SYS_exit_group, TRAP_EXIT_STATUS);
         }
@@ -642,19 +648,26 @@ impl SeccompReport {
     /// test, how.
     pub(crate) fn from_events(events: &[SeccompEvent]) -> (SeccompReport, Option<Ending>) {
         let mut report = SeccompReport::default();
-        // The calling thread of each violation, for the stacks that follow.
-        let mut tids = Vec::new();
+        // The calling thread of each violation and injection, for the stacks that follow.
+        let mut callers: Vec<(i32, Caught)> = Vec::new();
         let mut ended: Option<(usize, bool)> = None;
         for event in events {
             let (raw, killed) = match event {
                 SeccompEvent::Trapped(raw) | SeccompEvent::Refused(raw) => (raw, false),
                 SeccompEvent::Killed(raw) => (raw, true),
                 SeccompEvent::Frames { tid, frames } => {
-                    let waiting = tids.iter().rposition(|t| t == tid);
-                    if let Some(v) = waiting.and_then(|i| report.violations.get_mut(i)) {
-                        if v.backtrace.is_empty() {
-                            v.backtrace = backtrace(frames);
+                    let waiting = callers.iter().rfind(|(t, _)| t == tid);
+                    let slot = match waiting {
+                        Some((_, Caught::Violation(i))) => {
+                            report.violations.get_mut(*i).map(|v| &mut v.backtrace)
                         }
+                        Some((_, Caught::Injection(i))) => {
+                            report.injected.get_mut(*i).map(|v| &mut v.backtrace)
+                        }
+                        None => None,
+                    };
+                    if let Some(slot) = slot.filter(|b| b.is_empty()) {
+                        *slot = backtrace(frames);
                     }
                     continue;
                 }
@@ -663,6 +676,7 @@ impl SeccompReport {
                     continue;
                 }
                 SeccompEvent::Injected(raw) => {
+                    callers.push((raw.tid, Caught::Injection(report.injected.len())));
                     report.injected.push(raw.resolve());
                     continue;
                 }
@@ -670,7 +684,7 @@ impl SeccompReport {
             if raw.errno.is_none() && ended.is_none() {
                 ended = Some((report.violations.len(), killed));
             }
-            tids.push(raw.tid);
+            callers.push((raw.tid, Caught::Violation(report.violations.len())));
             report.violations.push(Violation::resolve(raw));
         }
         let ending = ended.map(|(i, killed)| {
@@ -683,6 +697,13 @@ impl SeccompReport {
         });
         (report, ending)
     }
+}
+
+/// What a thread's next [`SeccompEvent::Frames`] belongs to: an index into the report's
+/// violations or injections.
+enum Caught {
+    Violation(usize),
+    Injection(usize),
 }
 
 #[cfg(test)]
@@ -707,7 +728,13 @@ mod tests {
 
     #[test]
     fn requests_round_trip_and_strangers_are_ignored() {
-        for r in [AtTheCall::Refuse(libc::EACCES), AtTheCall::End] {
+        for r in [
+            AtTheCall::Refuse(libc::EACCES),
+            AtTheCall::End,
+            AtTheCall::Return(-1),
+            AtTheCall::Return(i32::MAX),
+            AtTheCall::Return(3),
+        ] {
             assert_eq!(AtTheCall::decode(r.encode()), Some(r));
         }
         assert_eq!(AtTheCall::decode(42), None);

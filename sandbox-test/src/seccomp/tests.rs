@@ -162,6 +162,24 @@ fn baseline_denies_escape_calls_with_eperm() {
             unsafe { libc::personality(0x0040000) } == -1 && errno() == libc::EPERM,
             // SAFETY: the default persona is fine.
             unsafe { libc::personality(0) } >= 0,
+            // SAFETY: the query changes nothing.
+            unsafe { libc::personality(0xffff_ffff) } == 0,
+            // SAFETY: TIOCSTI on stdin, refused before the kernel looks at the fd; with
+            // garbage in the high half of the request too (the kernel reads 32 bits).
+            unsafe { libc::ioctl(0, libc::TIOCSTI, c"x".as_ptr()) } == -1 && errno() == libc::EPERM,
+            // SAFETY: as above.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_ioctl,
+                    0,
+                    0x1_0000_0000 | libc::TIOCSTI,
+                    c"x".as_ptr(),
+                )
+            } == -1
+                && errno() == libc::EPERM,
+            // SAFETY: TIOCLINUX subcode 3 (paste selection).
+            unsafe { libc::ioctl(0, libc::TIOCLINUX, c"\x03".as_ptr()) } == -1
+                && errno() == libc::EPERM,
             sys0(libc::SYS_bpf) == Err(libc::EPERM),
             // clone3 answers ENOSYS, so libc falls back to clone; threads still work.
             std::thread::spawn(|| 7).join().ok() == Some(7),

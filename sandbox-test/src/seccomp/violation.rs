@@ -122,6 +122,11 @@ impl Violations {
 }
 
 impl Violations {
+    /// The body process, in the supervisor's pid namespace.
+    pub(crate) fn body(&self) -> i32 {
+        self.body
+    }
+
     /// Kills the caller and the body, and in the sandbox every other process of it, so
     /// that nothing the test started runs on after the violation.
     fn end_the_test(&self, caller: i32) {
@@ -201,6 +206,12 @@ impl Caller {
     fn is_bodys_own_code(&self, body: i32) -> bool {
         self.pid == Some(body) && self.sigsys_handled
     }
+}
+
+/// Whether thread `tid` runs the body's own code with the SIGSYS handler that takes
+/// [`AtTheCall`] requests (read from `/proc`: check the call is still waiting afterwards).
+pub(crate) fn is_bodys_own_code(body: i32, tid: i32) -> bool {
+    Caller::read(tid).is_bodys_own_code(body)
 }
 
 /// `/proc/PID/cmdline` (NUL-separated) as a shell would read it: words quoted when they

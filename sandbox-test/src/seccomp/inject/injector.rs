@@ -8,13 +8,15 @@ use super::bpf;
 use super::target::{self, display};
 use super::{Fault, InjectPlan, RawInjection};
 use crate::seccomp::bpf::Program;
-use crate::seccomp::report::{EventSink, SeccompEvent};
-use crate::seccomp::violation::{arguments, still_waiting};
+use crate::seccomp::report::{AtTheCall, EventSink, SeccompEvent};
+use crate::seccomp::violation::{arguments, is_bodys_own_code, still_waiting};
 use crate::spec::inject::When;
 
 /// Counts, globs and the calls held for a delay.
 pub(crate) struct Injector<'a> {
     plan: &'a InjectPlan,
+    /// The body process, whose own calls get their stack taken.
+    body: i32,
     /// The policy's own program, when it notifies too.
     policy: Option<Program>,
     globs: Vec<Option<glob::Pattern>>,
@@ -31,9 +33,10 @@ const MATCH: glob::MatchOptions = glob::MatchOptions {
 };
 
 impl<'a> Injector<'a> {
-    pub(crate) fn new(plan: &'a InjectPlan) -> Self {
+    pub(crate) fn new(plan: &'a InjectPlan, body: i32) -> Self {
         Self {
             plan,
+            body,
             policy: (!plan.policy_bpf.is_empty()).then(|| Program::from_bytes(&plan.policy_bpf)),
             // Checked in the parent; a glob that does not compile here matches nothing.
             globs: plan
@@ -121,6 +124,8 @@ impl<'a> Injector<'a> {
         if matching.is_empty() {
             return Some(continue_response(req.id));
         }
+        let tid = req.pid as i32;
+        let own_code = is_bodys_own_code(self.body, tid);
         // The path was read from a process that may have died meanwhile, its pid reused:
         // only a notification still pending proves it was the caller's.
         if !still_waiting(listener, req.id) {
@@ -141,7 +146,8 @@ impl<'a> Injector<'a> {
             rule: i,
             rule_text: rule.text.clone(),
             call,
-            pid: req.pid as i32,
+            pid: tid,
+            tid,
             arch: req.data.arch,
             nr: req.data.nr,
             args: req.data.args,
@@ -149,6 +155,16 @@ impl<'a> Injector<'a> {
             path: read_path(layout).as_deref().map(display),
             fault: rule.fault,
         }));
+        // The body's own call: its SIGSYS handler sends the caller's stack (not for a delay:
+        // the signal would interrupt the held call, which then never runs).
+        let request = match rule.fault {
+            Fault::Errno(errno) => Some(AtTheCall::Refuse(errno as i32)),
+            Fault::Retval(value) => i32::try_from(value).ok().map(AtTheCall::Return),
+            Fault::Delay(_) => None,
+        };
+        if let (true, Some(request)) = (own_code, request) {
+            request.ask(self.body, tid);
+        }
         let mut resp = continue_response(req.id);
         match rule.fault {
             Fault::Errno(errno) => {

@@ -180,6 +180,17 @@ pub struct Injection {
     pub path: Option<String>,
     /// What the call got instead.
     pub fault: Fault,
+    /// Symbolized frames, innermost first, for a call of the body's own code (its threads
+    /// included) that got an `errno` or a `retval` (the SIGSYS that takes the stack would
+    /// cut a delayed call short); otherwise empty.
+    pub backtrace: Vec<super::report::Frame>,
+}
+
+impl Injection {
+    /// The first frame in the test author's code.
+    pub fn user_frame(&self) -> Option<&super::report::Frame> {
+        self.backtrace.iter().find(|f| f.is_user_code())
+    }
 }
 
 impl fmt::Display for Injection {
@@ -195,6 +206,9 @@ impl fmt::Display for Injection {
         if let Some(path) = &self.path {
             write!(f, "\n  on {path}")?;
         }
+        if let Some(loc) = self.user_frame().and_then(super::report::Frame::location) {
+            write!(f, "\n  at {loc}")?;
+        }
         super::report::write_args(f, &self.args)
     }
 }
@@ -206,6 +220,8 @@ pub(crate) struct RawInjection {
     pub rule_text: String,
     pub call: u64,
     pub pid: i32,
+    /// The calling thread, for the stack that may follow.
+    pub tid: i32,
     pub arch: u32,
     pub nr: i32,
     pub args: [u64; 6],
@@ -227,6 +243,7 @@ impl RawInjection {
             decoded: self.decoded.clone(),
             path: self.path.clone(),
             fault: self.fault,
+            backtrace: Vec::new(),
         }
     }
 }

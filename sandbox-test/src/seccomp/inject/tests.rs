@@ -57,7 +57,7 @@ fn injected_calls_the_policy_allows_notify() {
 fn the_policy_refuses_first() {
     let rules = Rules::new(["connect"]).unwrap();
     let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
-    let injector = Injector::new(f.inject.as_ref().unwrap());
+    let injector = Injector::new(f.inject.as_ref().unwrap(), 0);
     // Both notify; the supervisor tells the policy's refusal from the injection.
     assert_eq!(verdict(&f, "connect", 4), RET_USER_NOTIF);
     assert!(injector.policy_notified(&call("connect", 4)));
@@ -75,7 +75,7 @@ fn errno_mode_notifications_are_told_apart() {
         .on_violation(OnViolation::Errno(Errno::EPERM));
     let f = woven(&Policy::Deny(rules), &[enospc("connect"), enospc("write")]);
     let plan = f.inject.as_ref().unwrap();
-    let injector = Injector::new(plan);
+    let injector = Injector::new(plan, 0);
     assert_eq!(verdict(&f, "connect", 4), RET_USER_NOTIF);
     assert!(injector.policy_notified(&call("connect", 4)));
     assert_eq!(verdict(&f, "write", 1), RET_USER_NOTIF);
