@@ -286,9 +286,11 @@ fn hide_makes_a_socket_in_the_hidden_dir_unreachable() {
     UnixStream::connect(&socket).expect("the host still reaches its socket");
 }
 
-#[sandboxed(hide = ["/var/tmp", "/run/user/does-not-exist"])]
+// Not /var/tmp: CI's unprivileged pass runs the suite from a copy there, and a body cannot
+// start in a directory it hides (tests/workdir.rs).
+#[sandboxed(hide = ["/usr/share", "/run/user/does-not-exist"])]
 fn hide_covers_a_directory_with_an_empty_tmpfs() {
-    assert_eq!(std::fs::read_dir("/var/tmp").unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir("/usr/share").unwrap().count(), 0);
 }
 
 fn use_binds() {

@@ -131,3 +131,29 @@ fn a_caller_in_a_deleted_directory_gets_a_setup_failure() {
     }
     assert!(report.stdout.text().is_empty(), "the body ran");
 }
+
+#[test]
+fn a_caller_in_a_hidden_directory_gets_a_setup_failure_and_workdir_is_the_way_out() {
+    let dir = tempfile::tempdir_in(OUTSIDE_TMP).unwrap();
+    let _moved = InDirectory::enter(dir.path());
+
+    let report = Sandbox::new()
+        .hide(dir.path())
+        .unwrap()
+        .run(prints_its_directory);
+    match report.outcome {
+        Outcome::SetupFailed(failure) => {
+            assert_eq!(failure.step, "check the working directory");
+            assert!(failure.detail.contains("`hide` covers"), "{}", failure.detail);
+        }
+        other => panic!("expected a setup failure, got {other}"),
+    }
+    assert!(report.stdout.text().is_empty(), "the body ran");
+
+    let report = Sandbox::new()
+        .hide(dir.path())
+        .unwrap()
+        .workdir_temp()
+        .run(prints_its_directory);
+    assert!(passed(&report).starts_with("/tmp/sandbox-test-"));
+}

@@ -113,7 +113,11 @@ impl FsIsolation {
         let build_dirs = match self.host {
             HostAccess::BuildDirsWritable => build_dirs(self.package_dir.as_deref()),
             HostAccess::ReadOnly | HostAccess::Writable => Vec::new(),
-        };
+        }
+        .into_iter()
+        // A build directory under a path the test hides stays hidden: the test asked for it.
+        .filter(|dir| !self.is_hidden(dir))
+        .collect();
         FsPlan {
             options: self.clone(),
             host_sockets,
@@ -130,6 +134,14 @@ impl FsIsolation {
                 Workdir::Temp => None,
             },
         }
+    }
+
+    /// Whether `path` lies under one of the paths the test hides (as given or resolved).
+    pub(crate) fn is_hidden(&self, path: &Path) -> bool {
+        self.hide.iter().any(|hidden| {
+            path.starts_with(hidden)
+                || std::fs::canonicalize(hidden).is_ok_and(|real| path.starts_with(real))
+        })
     }
 }
 

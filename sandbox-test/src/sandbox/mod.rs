@@ -269,6 +269,29 @@ impl Sandbox {
         }
     }
 
+    /// The directory the body starts in, resolved now: the caller's current one unless
+    /// `workdir` says otherwise. One that `hide` covers is refused here, before anything
+    /// starts, rather than failing inside.
+    fn workdir_at_run_time(&self) -> Result<Workdir, SetupFailure> {
+        let workdir = self.workdir.at_run_time().map_err(|e| SetupFailure {
+            step: "find the test's current directory".into(),
+            errno: e.raw_os_error(),
+            detail: e.to_string(),
+        })?;
+        match &workdir {
+            Workdir::Path(path) if self.fs.is_hidden(path) => Err(SetupFailure {
+                step: "check the working directory".into(),
+                errno: None,
+                detail: format!(
+                    "the body would start in {}, which `hide` covers: hide less, or give \
+                     `workdir` (e.g. `workdir = \"temp\"`)",
+                    path.display()
+                ),
+            }),
+            _ => Ok(workdir),
+        }
+    }
+
     /// Everything the sandbox's processes need, decided here in the parent.
     fn plan<R: TestBody>(&self, body: fn() -> R) -> Result<Plan, SetupFailure> {
         crate::net::check_hosts_fit(&self.hosts, self.net, self.hostname.is_some()).map_err(
@@ -307,11 +330,7 @@ impl Sandbox {
                 .unwrap_or_else(|| Self::HOSTNAME.to_owned()),
             hosts: self.hosts.clone(),
             env: body::environment_for_plan(env),
-            workdir: self.workdir.at_run_time().map_err(|e| SetupFailure {
-                step: "find the test's current directory".into(),
-                errno: e.raw_os_error(),
-                detail: e.to_string(),
-            })?,
+            workdir: self.workdir_at_run_time()?,
             seccomp: seccomp::plan_filter(&self.seccomp, &self.injections)?,
             net: self.net,
             fs: self.fs.resolve(&self.workdir),
