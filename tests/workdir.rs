@@ -144,7 +144,11 @@ fn a_caller_in_a_hidden_directory_gets_a_setup_failure_and_workdir_is_the_way_ou
     match report.outcome {
         Outcome::SetupFailed(failure) => {
             assert_eq!(failure.step, "check the working directory");
-            assert!(failure.detail.contains("`hide` covers"), "{}", failure.detail);
+            assert!(
+                failure.detail.contains("`hide` covers"),
+                "{}",
+                failure.detail
+            );
         }
         other => panic!("expected a setup failure, got {other}"),
     }
