@@ -149,19 +149,20 @@ impl FsIsolation {
 /// attribute saw at compile time) and the cargo target directory, those that exist.
 fn build_dirs(compiled: Option<&Path>) -> Vec<PathBuf> {
     let package = package_dir(compiled);
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|exe| target_dir_of(&exe))
-        });
-    let mut dirs: Vec<PathBuf> = [package, target]
+    // Both the directory cargo was told about and the one this executable lives in: they
+    // differ when the binaries were moved (a nextest archive run with CARGO_TARGET_DIR
+    // still set from the build).
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+    let exe_target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| target_dir_of(&exe));
+    let mut dirs: Vec<PathBuf> = [package, target, exe_target]
         .into_iter()
         .flatten()
         .filter(|dir| dir.is_absolute())
         .filter_map(|dir| std::fs::canonicalize(dir).ok())
         .collect();
+    dirs.sort();
     dirs.dedup();
     dirs
 }
