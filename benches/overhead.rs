@@ -395,15 +395,22 @@ fn main() {
             ms(row.p90)
         );
     }
-    let over = |i: usize| ms(rows[i].median.saturating_sub(plain));
+    // By name, not position: rows are added to the table above from time to time.
+    let over = |name: &str| {
+        let row = rows
+            .iter()
+            .find(|row| row.name.trim() == name)
+            .unwrap_or_else(|| panic!("no row {name:?} in the table"));
+        ms(row.median.saturating_sub(plain))
+    };
     let (default, off, host, docker, rusty, floor, floor_no_net) = (
-        over(1),
-        over(2),
-        over(3),
-        over(4),
-        over(5),
-        over(6),
-        over(7),
+        over("#[sandboxed]"),
+        over("seccomp = \"off\""),
+        over("net = \"host\""),
+        over("Docker's default profile"),
+        over("rusty-fork 0.3"),
+        over("floor"),
+        over("floor without netns"),
     );
 
     let blocks = 3;
