@@ -332,12 +332,19 @@ fn pointer(value: u64) -> String {
 /// Reads a NUL-terminated string, page by page (a string may end just before an unmapped
 /// page). `None` if nothing could be read; the flag says whether the NUL was found.
 fn read_string(memory: &dyn Memory, addr: u64) -> Option<(Vec<u8>, bool)> {
+    read_c_string(memory, addr, MAX_STRING)
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes, page by page (a string may end
+/// just before an unmapped page). `None` if nothing could be read; the flag says whether
+/// the NUL was found.
+pub(crate) fn read_c_string(memory: &dyn Memory, addr: u64, max: usize) -> Option<(Vec<u8>, bool)> {
     const PAGE: u64 = 4096;
     let mut out = Vec::new();
     let mut at = addr;
-    while out.len() < MAX_STRING {
+    while out.len() < max {
         let to_page_end = (PAGE - at % PAGE) as usize;
-        let mut chunk = vec![0u8; to_page_end.min(MAX_STRING - out.len())];
+        let mut chunk = vec![0u8; to_page_end.min(max - out.len())];
         let got = memory.read(at, &mut chunk);
         if got == 0 {
             break;

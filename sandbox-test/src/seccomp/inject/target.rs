@@ -2,12 +2,12 @@
 //! dirfd) or what its descriptor refers to, read by the supervisor from the caller.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::seccomp::decode::{self, ProcessMemory};
 
 /// Where a syscall names the file it works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,30 +228,16 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// A NUL-terminated string from the caller's memory (`/proc/PID/mem`), read page by page
-/// so that a string ending just before an unmapped page is still read.
+/// A whole NUL-terminated path from the caller's memory (`None` if it is cut or unreadable).
 fn read_c_string(pid: u32, address: u64) -> Option<PathBuf> {
     if address == 0 {
         return None;
     }
-    let mem = File::open(format!("/proc/{pid}/mem")).ok()?;
-    let mut out = Vec::new();
-    let mut at = address;
-    while out.len() < PATH_MAX {
-        let page_left = 4096 - (at % 4096) as usize;
-        let mut chunk = vec![0u8; page_left.min(PATH_MAX - out.len())];
-        let n = mem.read_at(&mut chunk, at).ok()?;
-        if n == 0 {
-            return None;
-        }
-        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-            out.extend_from_slice(&chunk[..end]);
-            return Some(PathBuf::from(OsString::from_vec(out)));
-        }
-        out.extend_from_slice(&chunk[..n]);
-        at += n as u64;
+    let memory = ProcessMemory::new(pid as i32);
+    match decode::read_c_string(&memory, address, PATH_MAX)? {
+        (bytes, true) => Some(PathBuf::from(OsString::from_vec(bytes))),
+        (_, false) => None,
     }
-    None
 }
 
 /// For reports: the path as text.
