@@ -9,7 +9,7 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, UnOp};
 
-use crate::model::{key_values, string_literal};
+use crate::model::{key_values, one_of, string_literal};
 use crate::spec::duration::parse_duration;
 use crate::spec::inject::{check_injectable, When};
 use crate::spec::seccomp::{parse_errno, SyscallItem};
@@ -112,15 +112,8 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
                 ))
             }
         };
-        if let Some((first, _)) = &fault {
-            return Err(syn::Error::new(
-                nv.path.span(),
-                format!(
-                    "`{key}` conflicts with `{first}`: give exactly one of errno, retval, delay"
-                ),
-            ));
-        }
-        fault = Some((key, action));
+        let choose = "give exactly one of errno, retval, delay";
+        one_of(&mut fault, key, action, nv.path.span(), choose)?;
     }
     let Some(syscall) = syscall else {
         return Err(syn::Error::new(

@@ -193,6 +193,25 @@ pub(crate) fn key_values(
     Ok(out)
 }
 
+/// Puts `value` for `key` in `slot`, which holds one of several keys that exclude each
+/// other; a second one is an error spanned on `span` that ends with `choose`.
+pub(crate) fn one_of<T>(
+    slot: &mut Option<(String, T)>,
+    key: String,
+    value: T,
+    span: proc_macro2::Span,
+    choose: &str,
+) -> syn::Result<()> {
+    if let Some((first, _)) = slot {
+        return Err(syn::Error::new(
+            span,
+            format!("`{key}` conflicts with `{first}`: {choose}"),
+        ));
+    }
+    *slot = Some((key, value));
+    Ok(())
+}
+
 /// A string literal, or an error spanned on whatever stands there instead.
 pub(crate) fn string_literal(expr: &Expr) -> syn::Result<LitStr> {
     match expr {

@@ -11,7 +11,7 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprArray, LitStr, Meta};
 
-use crate::model::{key_values, string_literal};
+use crate::model::{key_values, one_of, string_literal};
 use crate::spec::seccomp::{parse_errno, OnViolation, SyscallItem};
 
 const KEYS: &str = "deny = [...], allow = [...], profile = \"x.json\", record = \"x.json\", \
@@ -116,15 +116,8 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
                 ))
             }
         };
-        if let Some((first, _)) = &policy {
-            return Err(syn::Error::new(
-                nv.path.span(),
-                format!(
-                    "`{key}` conflicts with `{first}`: give one of deny, allow, profile, record"
-                ),
-            ));
-        }
-        policy = Some((key, model));
+        let choose = "give one of deny, allow, profile, record";
+        one_of(&mut policy, key, model, nv.path.span(), choose)?;
     }
     let Some((_, mut model)) = policy else {
         return Err(syn::Error::new(
