@@ -11,6 +11,7 @@ use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
@@ -153,9 +154,7 @@ fn build_dirs(compiled: Option<&Path>) -> Vec<PathBuf> {
     // differ when the binaries were moved (a nextest archive run with CARGO_TARGET_DIR
     // still set from the build).
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
-    let exe_target = std::env::current_exe()
-        .ok()
-        .and_then(|exe| target_dir_of(&exe));
+    let exe_target = exe_target_dir().map(Path::to_owned);
     let mut dirs: Vec<PathBuf> = [package, target, exe_target]
         .into_iter()
         .flatten()
@@ -172,6 +171,18 @@ fn package_dir(compiled: Option<&Path>) -> Option<PathBuf> {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .or_else(|| compiled.map(Path::to_owned))
+}
+
+/// The target directory of this executable, looked up once per process (the executable
+/// does not move while it runs).
+fn exe_target_dir() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| target_dir_of(&exe))
+    })
+    .as_deref()
 }
 
 /// The cargo target directory a test executable lives in: cargo puts test binaries in
