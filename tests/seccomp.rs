@@ -1,5 +1,7 @@
 //! Seccomp end to end: each policy, through `#[sandboxed]` and through `Sandbox::run`.
 
+mod common;
+
 use std::path::PathBuf;
 
 use sandbox_test::seccomp::{OnViolation, Rules};
@@ -515,16 +517,26 @@ fn the_attribute_report_shows_this_file() {
 
 const PYTHON_SOCKET: &str = "import socket; socket.socket()";
 
+/// Python, set to make no call but the one under test: without `HOME` its start-up looks
+/// the user up (`site` → `getpwuid`), which asks nscd over a unix socket first.
+fn python() -> std::process::Command {
+    let mut python = std::process::Command::new(common::native_program("python3"));
+    python.env("HOME", "/tmp");
+    python
+}
+
 /// A subprocess (after exec) makes the forbidden call.
 fn python_opens_a_socket() {
-    let _ = std::process::Command::new("python3")
-        .args(["-c", PYTHON_SOCKET])
-        .status();
+    let _ = python().args(["-c", PYTHON_SOCKET]).status();
 }
 
 /// A grandchild: body → sh -c → python3.
 fn sh_runs_python_that_opens_a_socket() {
-    let script = format!("python3 -c '{PYTHON_SOCKET}'; echo after");
+    let python = common::native_program("python3");
+    let script = format!(
+        "HOME=/tmp {} -c '{PYTHON_SOCKET}'; echo after",
+        python.display()
+    );
     let _ = std::process::Command::new("sh")
         .args(["-c", &script])
         .status();
@@ -569,10 +581,7 @@ fn a_subprocess_violation_in_kill_mode_is_killed_by_seccomp() {
 #[test]
 fn a_subprocess_violation_in_errno_mode_passes_and_is_listed() {
     let report = deny(&["socket"], OnViolation::Errno(Errno::EPERM)).run(|| {
-        let status = std::process::Command::new("python3")
-            .args(["-c", PYTHON_SOCKET])
-            .status()
-            .unwrap();
+        let status = python().args(["-c", PYTHON_SOCKET]).status().unwrap();
         // Python saw the EPERM (PermissionError), it was not killed.
         assert_eq!(status.code(), Some(1));
     });

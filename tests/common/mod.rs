@@ -45,3 +45,21 @@ pub fn run(program: &str, args: &[&str]) -> String {
     assert!(output.status.success(), "{program}: {output:?}");
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
+
+/// The first `program` on `PATH` that is a native executable, not a script: a version
+/// manager's shim (pyenv's `python3` is a bash script) makes calls of its own before the
+/// real program starts, and a test that counts a program's system calls must not see
+/// them. Reads files only, so a sandboxed body can call it.
+pub fn native_program(program: &str) -> std::path::PathBuf {
+    use std::io::Read;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            let mut magic = [0u8; 4];
+            std::fs::File::open(candidate)
+                .and_then(|mut file| file.read_exact(&mut magic))
+                .is_ok_and(|()| magic == *b"\x7fELF")
+        })
+        .unwrap_or_else(|| panic!("no native {program} on PATH (apt-get install {program})"))
+}
