@@ -2,9 +2,9 @@
 //! single-threaded and small. Every sandbox is a fork of it, so no sandbox inherits a lock
 //! that one of libtest's threads held, and forking stays cheap however big the harness grows.
 //!
-//! A test thread asks for a sandbox by sending [`Message::Spawn`] with four fds (plan,
-//! channel, stdout, stderr) over the server socket. The server forks the sandbox's first
-//! process, answers `Spawned` with a pidfd on the test's channel, and, when it reaps that
+//! A test thread asks for a sandbox by sending [`Message::Spawn`] with five fds (plan,
+//! channel, status socket, stdout, stderr) over the server socket. The server forks the
+//! sandbox's first process, answers `Spawned` with a pidfd on the test's channel, and, when it reaps that
 //! process, `SandboxExited`. It dies with the test process (`PR_SET_PDEATHSIG`) and when
 //! the test process closes its end of the socket.
 
@@ -139,7 +139,7 @@ fn serve(server: OwnedFd) {
 
 /// Forks the sandbox's first process for one `Spawn` request.
 fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
-    let [plan, channel, stdout, stderr]: [OwnedFd; 4] = fds.try_into().ok()?;
+    let [plan, channel, status, stdout, stderr]: [OwnedFd; 5] = fds.try_into().ok()?;
     if let Err(reason) = pidfds {
         let reason = reason.clone();
         let _ = protocol::send(channel.as_fd(), &Message::Unsupported { reason }, &[]);
@@ -153,7 +153,14 @@ fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> 
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             crate::coverage::forget_inherited();
-            crate::setup::sandbox_main(server, requested_at, plan, channel, stdout, stderr)
+            let fds = crate::setup::SandboxFds {
+                plan,
+                channel,
+                status,
+                stdout,
+                stderr,
+            };
+            crate::setup::sandbox_main(server, requested_at, fds)
         }
         Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
             Ok(pidfd) => {

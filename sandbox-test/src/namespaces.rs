@@ -224,6 +224,22 @@ pub(crate) fn reap_and_forward(body: Pid, signals: &SigSet) -> ExitStatus {
     }
 }
 
+/// The init, once the body has exited: SIGKILLs every other process of the pid namespace
+/// (what the body left behind, the seccomp supervisor, host processes) and reaps them
+/// all. Every process of the namespace is the init's child or descends from one (orphans
+/// are reparented to the init), so once `waitpid` finds no child, none is left running.
+pub(crate) fn kill_and_reap_the_rest() {
+    // From the init, kill(-1) reaches every process of its pid namespace but the init.
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+    let mut status = 0;
+    loop {
+        // SAFETY: reaping our own children.
+        if unsafe { libc::waitpid(-1, &mut status, 0) } < 0 && Errno::last() != Errno::EINTR {
+            return;
+        }
+    }
+}
+
 /// Reaps every child that has exited, telling `reaped` each pid and status.
 pub(crate) fn reap_children(mut reaped: impl FnMut(Pid, ExitStatus)) {
     let mut status = 0;

@@ -21,8 +21,8 @@ pub(crate) const MAX_MESSAGE: usize = 192 * 1024;
 /// Everything that is said over a sandbox socket, by whom to whom.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Message {
-    /// Test thread → fork server: fork a sandbox. Carries four fds: the plan (a memfd),
-    /// the channel, stdout, stderr.
+    /// Test thread → fork server: fork a sandbox. Carries five fds: the plan (a memfd),
+    /// the channel, the status socket, stdout, stderr.
     Spawn,
     /// Fork server → test thread: the sandbox's first process exists. Carries its pidfd.
     Spawned { pid: i32 },
@@ -37,13 +37,14 @@ pub(crate) enum Message {
     /// Body (its SIGSYS handler) or its seccomp supervisor → test thread: a forbidden
     /// call, or a recorded one.
     Seccomp(crate::seccomp::SeccompEvent),
-    /// Init (pid 1) → test thread, before `BodyExited` when a `cpu` limit is set: the CPU
-    /// time of the body's processes the init reaped.
+    /// Init (pid 1) → test thread on the status socket, before `BodyExited` when a `cpu`
+    /// limit is set: the CPU time of the body's processes the init reaped.
     BodyUsage { cpu_time: std::time::Duration },
     /// Any sandbox process of an instrumented build → test thread, as it leaves: the
     /// coverage counts it made. Carries a memfd (see `coverage`).
     Coverage,
-    /// Init (pid 1) → test thread: how the body process ended.
+    /// Init (pid 1) → test thread on the status socket (`step::STATUS_FD`), which the body
+    /// does not hold: how the body process ended, once nothing else of the sandbox runs.
     BodyExited(ExitStatus),
     /// Body → test thread, just before the body runs when the plan says `trace`: the
     /// sandbox's per-step timestamps (see `trace`).
@@ -114,7 +115,7 @@ pub(crate) fn receive(
     socket: BorrowedFd<'_>,
     buffer: &mut [u8],
 ) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
-    let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
+    let mut cmsg_space = nix::cmsg_space!([RawFd; 5]);
     let (len, fds) = loop {
         let mut iov = [IoSliceMut::new(buffer)];
         match recvmsg::<()>(

@@ -25,7 +25,7 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::Plan;
 use crate::protocol::{self, Message};
-use crate::step::{StepError, CHANNEL_FD};
+use crate::step::{StepError, CHANNEL_FD, STATUS_FD};
 use crate::{
     body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
     trace,
@@ -34,19 +34,22 @@ use crate::{
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
 
+/// What the fork server hands the sandbox's first process.
+pub(crate) struct SandboxFds {
+    pub plan: OwnedFd,
+    pub channel: OwnedFd,
+    /// Where the init reports the body's end (`STATUS_FD`).
+    pub status: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
 /// Entry of the sandbox's first process, right after the fork server forked it.
-pub(crate) fn sandbox_main(
-    fork_server: Pid,
-    requested_at: u64,
-    plan: OwnedFd,
-    channel: OwnedFd,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> ! {
+pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds) -> ! {
     let started_at = trace::now();
     // Read the plan before the fds are rearranged (that closes every other fd).
-    let plan = Plan::from_memfd(plan);
-    let channel = match install_standard_fds(channel, stdout, stderr) {
+    let plan = Plan::from_memfd(fds.plan);
+    let channel = match install_standard_fds(fds.channel, fds.status, fds.stdout, fds.stderr) {
         Ok(channel) => channel,
         // Without a channel there is nobody to tell; the parent sees the exit code.
         Err(_) => exit(SETUP_FAILED),
@@ -183,6 +186,7 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
     match step.run("fork the body", namespaces::fork()) {
         None => {
             coverage::forget_inherited();
+            step.run("close the init's status socket", close_status());
             step.run("unblock signals", namespaces::unblock_signals(&forwarded));
             if let (Some(network), Some((init_end, body_end))) = (network, control) {
                 drop(init_end);
@@ -207,12 +211,17 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
                 }
                 _ => namespaces::reap_and_forward(body, &forwarded),
             };
+            // SAFETY: fd 4 is the status socket in the init (`install_standard_fds`).
+            let status_socket = unsafe { BorrowedFd::borrow_raw(STATUS_FD) };
             if plan.limits.limits.cpu.is_some() {
                 let cpu_time = limits::reaped_cpu_time();
-                let _ = protocol::send(step.channel, &Message::BodyUsage { cpu_time }, &[]);
+                let _ = protocol::send(status_socket, &Message::BodyUsage { cpu_time }, &[]);
             }
-            let _ = protocol::send(step.channel, &Message::BodyExited(status), &[]);
-            // When pid 1 exits, the kernel kills whatever the body left behind.
+            // What the body left behind (and the seccomp supervisor) is killed and reaped
+            // before the test thread hears the body's end: it returns the verdict then,
+            // without waiting for the namespaces to be torn down.
+            namespaces::kill_and_reap_the_rest();
+            let _ = protocol::send(status_socket, &Message::BodyExited(status), &[]);
             exit(0)
         }
     }
@@ -239,6 +248,7 @@ fn fork_host_process(
         Some(pid) => Ok(pid),
         None => {
             coverage::forget_inherited();
+            step.run("close the init's status socket", close_status());
             host_process(plan, step, network, process)
         }
     }
@@ -346,10 +356,12 @@ impl Steps<'_> {
     }
 }
 
-/// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, and closes every
-/// other fd inherited from the fork server (other tests' channels among them).
+/// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, the status socket on
+/// 4, and closes every other fd inherited from the fork server (other tests' channels
+/// among them).
 fn install_standard_fds(
     channel: OwnedFd,
+    status: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
 ) -> Result<BorrowedFd<'static>, Errno> {
@@ -360,7 +372,7 @@ fn install_standard_fds(
     )?;
     // SAFETY: `open` returned a new fd that nothing else owns.
     let null = unsafe { OwnedFd::from_raw_fd(null) };
-    let sources = [null, stdout, stderr, channel];
+    let sources = [null, stdout, stderr, channel, status];
     // Lift the sources above the targets first, so that no dup2 clobbers a source.
     let lifted: Vec<OwnedFd> = sources
         .iter()
@@ -373,10 +385,16 @@ fn install_standard_fds(
         nix::unistd::dup2(fd.as_raw_fd(), target as RawFd)?;
     }
     drop(lifted);
-    // Nothing in this fresh process uses the fds above the four we keep.
-    kernel::close_from(CHANNEL_FD + 1)?;
+    // Nothing in this fresh process uses the fds above the five we keep.
+    kernel::close_from(STATUS_FD + 1)?;
     // SAFETY: fd 3 is the channel, installed above and kept open for the process's life.
     Ok(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) })
+}
+
+/// In every process the init forks, first thing: the status socket is the init's alone.
+fn close_status() -> Result<(), StepError> {
+    nix::unistd::close(STATUS_FD)?;
+    Ok(())
 }
 
 fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), StepError> {

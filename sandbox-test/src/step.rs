@@ -11,6 +11,11 @@ use nix::errno::Errno;
 /// The fd every sandbox process reports on (the channel to the test thread).
 pub(crate) const CHANNEL_FD: RawFd = 3;
 
+/// The fd on which the init tells the test thread how the body ended (`BodyExited`): only
+/// the first process and the init hold it, every process the init forks closes it first
+/// thing, so nothing the body runs can forge what arrives there.
+pub(crate) const STATUS_FD: RawFd = 4;
+
 /// Why a step failed.
 #[derive(Debug)]
 pub(crate) enum StepError {

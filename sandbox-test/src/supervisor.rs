@@ -72,24 +72,30 @@ pub(crate) fn supervise_traced(
         Ok(fd) => fd,
         Err(e) => return failure("write the plan", e.to_string(), None),
     };
-    let sockets = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    );
+    let pair = || {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+    };
+    let sockets = pair().and_then(|channel| pair().map(|status| (channel, status)));
     let pipes = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .and_then(|out| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map(|err| (out, err)));
-    let ((channel, channel_child), ((out_read, out_write), (err_read, err_write))) =
-        match (sockets, pipes) {
-            (Ok(sockets), Ok(pipes)) => (sockets, pipes),
-            (Err(errno), _) | (_, Err(errno)) => {
-                return failure("create the channel", errno.desc().to_owned(), Some(errno))
-            }
-        };
+    let (
+        ((channel, channel_child), (status, status_child)),
+        ((out_read, out_write), (err_read, err_write)),
+    ) = match (sockets, pipes) {
+        (Ok(sockets), Ok(pipes)) => (sockets, pipes),
+        (Err(errno), _) | (_, Err(errno)) => {
+            return failure("create the channel", errno.desc().to_owned(), Some(errno))
+        }
+    };
     let fds = [
         plan_fd.as_raw_fd(),
         channel_child.as_raw_fd(),
+        status_child.as_raw_fd(),
         out_write.as_raw_fd(),
         err_write.as_raw_fd(),
     ];
@@ -100,7 +106,7 @@ pub(crate) fn supervise_traced(
             None,
         );
     }
-    drop((plan_fd, channel_child, out_write, err_write));
+    drop((plan_fd, channel_child, status_child, out_write, err_write));
     let trace = plan.trace.then(|| {
         vec![(
             "test thread: write the plan and send the request".to_owned(),
@@ -108,7 +114,7 @@ pub(crate) fn supervise_traced(
         )]
     });
     let (report, trace) = collect(
-        channel,
+        [channel, status],
         [out_read, err_read],
         timeout,
         &plan.limits,
@@ -122,9 +128,11 @@ pub(crate) fn supervise_traced(
     (report, trace)
 }
 
-/// The event loop: output, messages, the deadline, until every writer is gone.
+/// The event loop: output, messages, the deadline, until the body's end is heard on the
+/// status socket (then what is already queued is read, and nothing more is awaited), or,
+/// when more is still to come, until every writer is gone.
 fn collect(
-    channel: OwnedFd,
+    [channel, status]: [OwnedFd; 2],
     [out, err]: [OwnedFd; 2],
     timeout: Duration,
     limits: &Enforcement,
@@ -139,16 +147,23 @@ fn collect(
     let mut stderr = Output::default();
     let mut live_out = live.then(LiveOutput::stdout);
     let mut live_err = live.then(LiveOutput::stderr);
-    let mut open = [Some(channel), Some(out), Some(err)];
+    let mut open = [Some(channel), Some(status), Some(out), Some(err)];
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let deadline = Instant::now() + timeout;
     let mut killed_at: Option<Instant> = None;
     // The pidfd may arrive after the deadline: kill once it is there.
     let mut kill_sent = false;
+    // What may still come after the body's end and is worth waiting for: the coverage
+    // counts of the init and the first process (an instrumented build), and the end of
+    // every process in the sandbox's cgroup, which is removed after the run.
+    let wait_for_all = crate::coverage::counters().is_some() || limits.cgroup.is_some();
 
     while open.iter().any(Option::is_some) {
+        // The init killed and reaped every other process of the sandbox before it said
+        // how the body ended: all the sandbox said is queued, nothing more will come.
+        let ended = heard.body_exit.is_some() && killed_at.is_none() && !wait_for_all;
         let now = Instant::now();
-        if killed_at.is_none() && now >= deadline {
+        if killed_at.is_none() && now >= deadline && !ended {
             killed_at = Some(now);
         }
         if let (Some(_), Some(pidfd), false) = (killed_at, &heard.pidfd, kill_sent) {
@@ -162,6 +177,7 @@ fn collect(
             break;
         }
         let wait = match killed_at {
+            _ if ended => Duration::ZERO,
             None => deadline - now,
             Some(at) => (at + KILL_GRACE)
                 .saturating_duration_since(now)
@@ -172,9 +188,13 @@ fn collect(
             .flatten()
             .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        let timeout = PollTimeout::try_from(wait.as_millis().clamp(1, i32::MAX as u128) as i32)
-            .unwrap_or(PollTimeout::MAX);
+        let timeout = match ended {
+            true => PollTimeout::ZERO,
+            false => PollTimeout::try_from(wait.as_millis().clamp(1, i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX),
+        };
         match poll(&mut fds, timeout) {
+            Ok(0) if ended => break,
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => {
                 heard.garbled = Some(format!("poll failed: {errno}"));
@@ -190,8 +210,9 @@ fn collect(
                 continue;
             }
             let still_open = match index {
-                0 => receive(fd, &mut buffer, &mut heard),
-                1 => drain(fd, &mut stdout, live_out.as_mut()),
+                0 => receive(fd, &mut buffer, &mut heard, Sender::Sandbox),
+                1 => receive(fd, &mut buffer, &mut heard, Sender::Init),
+                2 => drain(fd, &mut stdout, live_out.as_mut()),
                 _ => drain(fd, &mut stderr, live_err.as_mut()),
             };
             if !still_open {
@@ -238,9 +259,18 @@ fn kill(pidfd: &OwnedFd) {
     }
 }
 
-/// Reads one message; false once the channel is closed.
-fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
-    let (message, mut fds) = match protocol::receive(channel.as_fd(), buffer) {
+/// Who can write on a socket the test thread reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Sender {
+    /// The channel: every sandbox process, the body included, and the fork server.
+    Sandbox,
+    /// The status socket: the init (and the first process) only.
+    Init,
+}
+
+/// Reads one message; false once the socket is closed.
+fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard, from: Sender) -> bool {
+    let (message, fds) = match protocol::receive(channel.as_fd(), buffer) {
         Ok(received) => received,
         Err(ChannelError::Closed) => return false,
         Err(e) => {
@@ -258,6 +288,24 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
         };
         trace.push((name.to_owned(), crate::trace::now()));
     }
+    match (from, message) {
+        // Only the init may say how the body ended: a body could forge it on the channel.
+        (Sender::Init, Message::BodyUsage { cpu_time }) => heard.body_cpu_time = Some(cpu_time),
+        (Sender::Init, Message::BodyExited(status)) => heard.body_exit = Some(status),
+        (Sender::Init, message)
+        | (Sender::Sandbox, message @ (Message::BodyUsage { .. } | Message::BodyExited(_))) => {
+            heard.garbled = Some(format!(
+                "a message on the wrong socket (the init's status socket carries only how the \
+                 body ended): {message:?}"
+            ))
+        }
+        (_, message) => receive_from_sandbox(message, fds, heard),
+    }
+    true
+}
+
+/// A message of the channel.
+fn receive_from_sandbox(message: Message, mut fds: Vec<OwnedFd>, heard: &mut Heard) {
     match message {
         Message::Spawned { .. } => heard.pidfd = fds.pop(),
         Message::Trace(points) => heard.trace.get_or_insert_with(Vec::new).extend(points),
@@ -266,8 +314,6 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
         Message::Verdict(v) => heard.verdict = Some(v),
         Message::Note(note) => heard.notes.push(note),
         Message::Seccomp(event) => heard.seccomp.push(event),
-        Message::BodyUsage { cpu_time } => heard.body_cpu_time = Some(cpu_time),
-        Message::BodyExited(status) => heard.body_exit = Some(status),
         Message::SandboxExited(status) => heard.sandbox_exit = Some(status),
         Message::Coverage => {
             let merged = fds.pop().ok_or_else(|| "no memfd".to_owned());
@@ -277,13 +323,16 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
                     .push(format!("coverage counts of the sandbox lost: {why}"));
             }
         }
-        Message::Spawn | Message::Host(_) | Message::HostReply(_) => {
+        Message::Spawn
+        | Message::Host(_)
+        | Message::HostReply(_)
+        | Message::BodyUsage { .. }
+        | Message::BodyExited(_) => {
             heard.garbled = Some(format!(
                 "the sandbox sent a request meant for another: {message:?}"
             ))
         }
     }
-    true
 }
 
 /// Reads what is there (and writes what is kept to `live`); false at end of file.
@@ -306,7 +355,7 @@ fn drain(pipe: &OwnedFd, output: &mut Output, live: Option<&mut LiveOutput>) -> 
 }
 
 /// What happened, from what was heard. A pass needs the body's `Passed` *and* a clean exit
-/// of the body and of the sandbox.
+/// of the body (from the init) and, when it was heard, of the sandbox.
 /// `seccomp_ended`: how a forbidden call ended the test (any process's; seccomp's `fail`
 /// and `kill` modes).
 fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Ending>) -> Outcome {
@@ -328,7 +377,11 @@ fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Endin
     }
     match heard.body_exit {
         Some(exit) => match Outcome::of_process(heard.verdict.as_ref(), exit) {
-            Outcome::Passed if heard.sandbox_exit != Some(ExitStatus::Code(0)) => {
+            Outcome::Passed
+                if heard
+                    .sandbox_exit
+                    .is_some_and(|status| status != ExitStatus::Code(0)) =>
+            {
                 incomplete(format!(
                     "the body passed, but the sandbox's first process ended with {:?}",
                     heard.sandbox_exit
