@@ -163,7 +163,8 @@ fn the_kernels_knobs_cannot_be_opened_for_writing() {
         let opened = std::fs::OpenOptions::new().write(true).open(path);
         assert!(opened.is_err(), "{path} opened for writing");
     }
-    // Remounting or unmounting the read-only /proc/sys: refused (the body's mount lock).
+    // Remounting or unmounting the read-only /proc/sys: refused (the body has no
+    // capability; `namespaces_of_its_own_keep_read_only_mounts_read_only` for the rest).
     let remount = nix::mount::mount(
         None::<&str>,
         "/proc/sys",
@@ -178,6 +179,76 @@ fn the_kernels_knobs_cannot_be_opened_for_writing() {
         .write(true)
         .open("/proc/sys/kernel/hostname");
     assert!(opened.is_err(), "/proc/sys writable after the attempts");
+}
+
+fn remounts_in_a_namespace_of_its_own() {
+    let file = PathBuf::from(env("FILE"));
+    let hidden = PathBuf::from(env("HIDDEN"));
+    // What the baseline filter refuses, and `seccomp = "off"` allows: a user namespace of
+    // the body's own, where it holds every capability (no id mapped: mapping root would
+    // take CAP_SETFCAP, which the body does not have; the mount calls need none), with a
+    // mount namespace.
+    nix::sched::unshare(
+        nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNS,
+    )
+    .expect("unshare(CLONE_NEWUSER | CLONE_NEWNS) with seccomp off");
+    let remount = |path: &Path| {
+        nix::mount::mount(
+            None::<&str>,
+            path,
+            None::<&str>,
+            nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    };
+    for path in [Path::new("/proc/sys"), Path::new("/")] {
+        assert_eq!(
+            remount(path),
+            Err(nix::errno::Errno::EPERM),
+            "remounting {} read-write",
+            path.display()
+        );
+    }
+    assert_eq!(errno(std::fs::write(&file, "changed")), Some(libc::EROFS));
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/sys/kernel/hostname");
+    assert!(
+        opened.is_err(),
+        "/proc/sys writable in a namespace of its own"
+    );
+    // The mount that hides a directory cannot be taken away to show what it covers.
+    let unmount = nix::mount::umount2(&hidden, nix::mount::MntFlags::MNT_DETACH);
+    assert!(
+        unmount.is_err(),
+        "unmounting the mount over {}",
+        hidden.display()
+    );
+    assert!(
+        std::fs::read_dir(&hidden).unwrap().next().is_none(),
+        "hidden files show"
+    );
+}
+
+/// A body may create namespaces of its own when seccomp is off; the kernel then locks the
+/// mounts it copies (read-only stays read-only, a covering mount stays), so the host and
+/// the kernel's knobs stay as the init left them without a lock step of the harness's.
+#[test]
+fn namespaces_of_its_own_keep_read_only_mounts_read_only() {
+    let dir = host_dir();
+    let file = dir.path().join("owned.txt");
+    std::fs::write(&file, "original").unwrap();
+    let hidden = host_dir();
+    std::fs::write(hidden.path().join("secret"), "secret").unwrap();
+    let report = Sandbox::new()
+        .seccomp_off()
+        .hide(hidden.path())
+        .unwrap()
+        .env("FILE", &file)
+        .env("HIDDEN", hidden.path())
+        .run(remounts_in_a_namespace_of_its_own);
+    report.assert_passed();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "original");
 }
 
 #[sandboxed]

@@ -191,12 +191,20 @@ impl std::error::Error for LimitError {}
 
 /// Tasks of the sandbox's user in its user namespace that are not the body: the
 /// sandbox's first process and its init (see DESIGN.md, process tree). They count against
-/// `RLIMIT_NPROC` and `pids.max` unless the body has a user namespace of its own.
+/// `pids.max`; against `RLIMIT_NPROC` they do not, the body having a user namespace of its
+/// own then ([`needs_own_user_namespace`]).
 pub(crate) const SUPERVISOR_TASKS: u64 = 2;
 
-/// Body step, right before the body runs: applies the limits that rlimits enforce. The
-/// body is in a user namespace of its own (the mount lock), so `RLIMIT_NPROC` counts its
-/// tasks only, not the sandbox's supervisors.
+/// Whether the body needs a user namespace of its own: with `pids` enforced by
+/// `RLIMIT_NPROC`, which counts per user namespace (Linux 5.14), so that it counts the
+/// body's tasks only, not the sandbox's init and first process.
+pub(crate) fn needs_own_user_namespace(enforcement: &Enforcement) -> bool {
+    enforcement.cgroup.is_none() && enforcement.limits.pids.is_some()
+}
+
+/// Body step, right before the body runs: applies the limits that rlimits enforce. With
+/// `pids`, the body is in a user namespace of its own ([`needs_own_user_namespace`]), so
+/// `RLIMIT_NPROC` counts its tasks only, not the sandbox's supervisors.
 pub(crate) fn apply_rlimits(enforcement: &Enforcement) -> Result<(), LimitError> {
     let limits = &enforcement.limits;
     if enforcement.cgroup.is_none() {

@@ -82,6 +82,17 @@ pub(crate) fn map_ids(inside: CallerIds, outside: CallerIds) -> Result<(), StepE
     Ok(())
 }
 
+/// Moves the caller into a new user and mount namespace, keeping its ids. Mounts copied
+/// into a namespace owned by a less privileged user namespace are locked by the kernel:
+/// the read-only flag can no longer be cleared and covering mounts can no longer be
+/// removed, even by root inside. Must run single-threaded.
+pub(crate) fn enter_own_user_namespace() -> Result<(), StepError> {
+    // Keeping the effective ids: the real uid may be the overflow uid, which has no mapping.
+    let ids = effective_ids();
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
+    map_ids(ids, ids)
+}
+
 /// `hostname NAME`, in the new uts namespace.
 pub(crate) fn set_hostname(name: &str) -> Result<(), StepError> {
     nix::unistd::sethostname(name)

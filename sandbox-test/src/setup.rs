@@ -284,8 +284,8 @@ fn host_process(
 /// namespace; nothing after does.
 fn shed_privileges(plan: &Plan, step: &Steps) {
     // Undo what the init set for itself: the body's own /proc/self belongs to it again
-    // (the mount lock writes its maps there), and its subprocesses can be traced and
-    // dumped as usual.
+    // (a user namespace of its own writes its maps there), and its subprocesses can be
+    // traced and dumped as usual.
     step.run("become dumpable again", capabilities::set_dumpable(true));
     step.run(
         "keep the channel from subprocesses",
@@ -299,8 +299,16 @@ fn shed_privileges(plan: &Plan, step: &Steps) {
         "enter the working directory",
         filesystem::enter_workdir(&plan.workdir),
     );
-    // Read-only mounts (at least the kernel's knobs) stay read-only.
-    step.run("lock the mounts", filesystem::isolation::lock_mounts());
+    // Read-only mounts (the kernel's knobs, the host) stay read-only without a step of
+    // their own: the body keeps no capability, and the kernel locks the mounts of any
+    // namespace it could create. With a `pids` rlimit, the body gets a user namespace of
+    // its own, where RLIMIT_NPROC counts its tasks and not the init's.
+    if limits::needs_own_user_namespace(&plan.limits) {
+        step.run(
+            "enter a user namespace of the body's own",
+            namespaces::enter_own_user_namespace(),
+        );
+    }
     // Everything above needed root in the user namespace; nothing below does.
     step.run("drop capabilities", capabilities::drop_all());
     step.run("set no_new_privs", capabilities::set_no_new_privs());

@@ -3,8 +3,10 @@
 //!
 //! All steps run in the sandbox's init process, in its own mount namespace, after the
 //! core has made every mount private and mounted /proc, /tmp and the workdir. The order
-//! is [`apply`]: hide, bind, read-only pass. [`lock_mounts`] runs last, in the body's
-//! process, so the body cannot undo a read-only mount.
+//! is [`apply`]: hide, bind, read-only pass. The body cannot undo a read-only mount: it
+//! keeps no capability in the sandbox's user namespace, and the kernel locks the flags of
+//! every mount it copies into a namespace owned by a less privileged user namespace (one
+//! the body could create with `seccomp = "off"`).
 
 use std::ffi::CString;
 use std::fmt;
@@ -15,13 +17,11 @@ use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
-use nix::sched::CloneFlags;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use serde::{Deserialize, Serialize};
 
 use super::mountinfo;
 use crate::filesystem::Workdir;
-use crate::namespaces;
 pub use crate::spec::host_socket::HostSocket;
 use crate::step::StepError;
 
@@ -596,24 +596,15 @@ fn mount_id_at(path: &Path) -> MountId {
     }
 }
 
-/// Body step: moves the caller into a new user and mount namespace, keeping its ids.
-/// Mounts copied into a namespace owned by a less privileged user namespace are locked
-/// by the kernel: the read-only flag can no longer be cleared and covering mounts can no
-/// longer be removed, even by root inside. Must run single-threaded, after every step
-/// that needs privileges over the sandbox's other namespaces (network, hostname).
-pub(crate) fn lock_mounts() -> Result<(), StepError> {
-    // Keeping the effective ids: the real uid may be the overflow uid, which has no mapping.
-    let ids = namespaces::effective_ids();
-    namespaces::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
-    namespaces::map_ids(ids, ids)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::ErrorKind;
     use std::os::unix::net::{UnixListener, UnixStream};
 
+    use nix::sched::CloneFlags;
+
     use super::*;
+    use crate::namespaces;
     use crate::test_support::in_namespaces;
 
     /// A fresh user + mount namespace whose mounts do not propagate back to the host.
@@ -661,7 +652,9 @@ mod tests {
             std::fs::write(kept.path().join("new"), "ok")
                 .map_err(|e| format!("write kept: {e}"))?;
             let point = mount_point_of(&file)?;
-            lock_mounts().map_err(|e| format!("{e:?}"))?;
+            // What a body with `seccomp = "off"` could do: a namespace of its own, with
+            // every capability there. The kernel locks the copied mounts' flags.
+            namespaces::enter_own_user_namespace().map_err(|e| format!("{e:?}"))?;
             let remount = mount(
                 None::<&str>,
                 &point,
