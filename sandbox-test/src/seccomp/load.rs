@@ -146,9 +146,11 @@ impl Handoff {
     }
 }
 
-/// Forks the supervisor before the filter exists (so it is not filtered). It is a
-/// grandchild, handed to the sandbox's init, so that the body's own `wait(-1)` never sees
-/// it. Returns the handoff through which the body will tell it the listener's number,
+/// Forks the supervisor before the filter exists (so it is not filtered). In a sandbox
+/// (`own_pid_namespace`) it is cloned with `CLONE_PARENT`: a child of the sandbox's init,
+/// which reaps it, not of the body, so that the body's own `wait(-1)` never sees it; one
+/// fork, and the body waits for nobody. Outside one (the unit tests) it is the caller's
+/// child. Returns the handoff through which the body will tell it the listener's number,
 /// and the supervisor's pid.
 fn spawn_supervisor(
     filter: &CompiledFilter,
@@ -156,87 +158,72 @@ fn spawn_supervisor(
     own_pid_namespace: bool,
 ) -> Result<(Handoff, libc::pid_t), SeccompError> {
     let handoff = Handoff::new()?;
-    let (pid_read, pid_write) = pipe()?;
-    // SAFETY: getpid cannot fail.
+    // SAFETY: getpid has no preconditions.
     let body = unsafe { libc::getpid() };
-    // SAFETY: the body process is single-threaded during setup.
-    let middle = check("fork (seccomp supervisor)", unsafe {
-        libc::fork() as libc::c_long
+    // Not dumpable across the fork: the supervisor's memory starts "not dumpable" (it
+    // inherits the flag) and so is never reachable, not even for an instant; the body
+    // becomes dumpable again right after.
+    crate::capabilities::set_dumpable(false).map_err(|_| SeccompError::Load {
+        step: "prctl(PR_SET_DUMPABLE, 0) (seccomp supervisor)",
+        errno: errno(),
     })?;
-    if middle == 0 {
-        drop(pid_read);
-        // The supervisor is unfiltered: it must be out of the body's ptrace, /proc/PID/mem
-        // and pidfd_getfd (see `capabilities::set_dumpable`) from its first instant, so it
-        // inherits "not dumpable" from here. The body goes on only after this process
-        // has forked it and exited.
-        // SAFETY: plain prctl; leaving without the parent's atexit handlers.
-        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-            unsafe { libc::_exit(1) };
-        }
-        // SAFETY: still single-threaded.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            drop(pid_write);
-            // Don't hold the test's output pipes open.
-            // SAFETY: closing our own copies of stdin/stdout/stderr.
-            unsafe {
-                libc::close(0);
-                libc::close(1);
-                libc::close(2);
-            }
-            let status = match take_listener(&handoff, body) {
-                Some(listener) => {
-                    let violations = Violations::new(body, own_pid_namespace);
-                    let as_written = Program::from_bytes(&filter.as_written);
-                    let inject = filter.inject.as_ref();
-                    supervise(
-                        &listener,
-                        filter.notify,
-                        &as_written,
-                        inject,
-                        &sink,
-                        violations,
-                    );
-                    0
-                }
-                None => 1,
-            };
-            // SAFETY: leave without running the parent's atexit handlers.
-            unsafe { libc::_exit(status) };
-        }
-        let bytes = pid.to_ne_bytes();
-        // SAFETY: writing a local; then leaving at once.
-        unsafe {
-            libc::write(pid_write.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(0);
-        }
-    }
-    drop(pid_write);
-    let mut bytes = [0u8; 4];
-    // SAFETY: reading into a local; reaping our own child.
-    let (n, supervisor) = unsafe {
-        let n = libc::read(pid_read.as_raw_fd(), bytes.as_mut_ptr().cast(), bytes.len());
-        libc::waitpid(middle as libc::pid_t, std::ptr::null_mut(), 0);
-        (n, libc::pid_t::from_ne_bytes(bytes))
+    let flags = match own_pid_namespace {
+        true => libc::CLONE_PARENT,
+        false => libc::SIGCHLD,
     };
-    if n != bytes.len() as isize || supervisor <= 0 {
-        return Err(SeccompError::Load {
-            step: "fork (seccomp supervisor)",
-            errno: libc::ECHILD,
-        });
+    // SAFETY: a fork (no new stack: the child continues on a copy of this one) of a
+    // single-threaded process; the child only makes system calls and runs the supervisor
+    // loop, then leaves with _exit. CLONE_PARENT is refused only to a pid namespace's init.
+    let clone = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    let cloned = check("clone(CLONE_PARENT) (seccomp supervisor)", clone);
+    if clone == 0 {
+        // SAFETY: closing the standard fds in the supervisor: it never uses them.
+        unsafe {
+            libc::close(0);
+            libc::close(1);
+            libc::close(2);
+        }
+        let status = match take_listener(&handoff, body) {
+            Some(listener) => {
+                let violations = Violations::new(body, own_pid_namespace);
+                let as_written = Program::from_bytes(&filter.as_written);
+                let inject = filter.inject.as_ref();
+                supervise(
+                    &listener,
+                    filter.notify,
+                    &as_written,
+                    inject,
+                    &sink,
+                    violations,
+                );
+                0
+            }
+            // The body ended before it loaded the filter.
+            None => 1,
+        };
+        // SAFETY: leaving the supervisor without the test binary's exit handlers.
+        unsafe { libc::_exit(status) };
     }
+    let dumpable = crate::capabilities::set_dumpable(true);
+    let supervisor = cloned? as libc::pid_t;
+    dumpable.map_err(|_| SeccompError::Load {
+        step: "prctl(PR_SET_DUMPABLE, 1) (seccomp supervisor)",
+        errno: errno(),
+    })?;
     // Under Yama's ptrace_scope=1 the supervisor may take a descriptor of the body only if
     // the body says so; without Yama this fails harmlessly.
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
     Ok((handoff, supervisor))
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SeccompError::Load {
-        step: "pipe",
-        errno: errno as i32,
-    })
 }
 
 /// In the supervisor: waits for the listener's number, takes it from the body.

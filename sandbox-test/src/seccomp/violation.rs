@@ -49,8 +49,8 @@ impl Violations {
             body,
             // kill(-1) only where it cannot reach past the sandbox. `own_pid_namespace` is
             // passed only by the setup's body step, which runs after the body's process
-            // was forked into a fresh pid namespace; the supervisor is the body's
-            // descendant, so it is in that namespace, and kill(-1) there reaches only that
+            // was forked into a fresh pid namespace; the body forked the supervisor (a
+            // sibling, with CLONE_PARENT), so it is in that namespace, and kill(-1) there reaches only that
             // namespace's processes. `body == 2` checks that the body is that namespace's
             // second process (it is not proof alone: in a container's pid namespace pid 2
             // may be an ordinary process).
