@@ -15,7 +15,7 @@
 use std::ffi::c_void;
 use std::fmt::{self, Write as _};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -587,16 +587,34 @@ impl StackWriter<'_> {
 
 /// Installs the SIGSYS handler that answers the requests of `supervisor`, reporting
 /// through `sink`. Child only, before the filter is loaded.
+/// Fork server, once: walks a stack, so that the unwinder's first-time work (finding and
+/// reading the binary's unwind tables) is done before any sandbox is forked, and not again
+/// in every body whose SIGSYS handler takes backtraces.
+pub(crate) fn prepare_for_sandboxes() {
+    warm_up_the_unwinder();
+}
+
+/// Whether this process (or the fork server it was forked from) walked a stack already.
+static UNWINDER_WARM: AtomicBool = AtomicBool::new(false);
+
+/// Walks a stack once per process (the unwinder may take locks and load unwind tables the
+/// first time), outside of any signal context. Unsynchronized: the crate's lock may have
+/// been held by another thread of the process this one was forked from. Only while
+/// single-threaded (the fork server, a sandbox process during setup).
+fn warm_up_the_unwinder() {
+    if !UNWINDER_WARM.swap(true, Ordering::Relaxed) {
+        // SAFETY: single-threaded, see above.
+        unsafe { backtrace::trace_unsynchronized(|_| false) };
+    }
+}
+
 pub(crate) fn install_sigsys_handler(
     sink: EventSink,
     supervisor: i32,
 ) -> Result<(), super::SeccompError> {
     SUPERVISOR.store(supervisor, Ordering::Relaxed);
-    // Warm up the unwinder (it may take locks and load unwind tables the first time),
-    // outside of any signal context. Unsynchronized: the crate's lock may have been held
-    // by another thread of the process this one was forked from.
-    // SAFETY: no other thread exists in the body during setup.
-    unsafe { backtrace::trace_unsynchronized(|_| false) };
+    // No other thread exists in the body during setup.
+    warm_up_the_unwinder();
     let old = SINK.swap(Box::into_raw(Box::new(sink)), Ordering::AcqRel);
     if !old.is_null() {
         // SAFETY: a previous install leaked this box; no handler can be using it now
