@@ -98,7 +98,8 @@ const SHM: &str = "/dev/shm";
 /// The kernel's knobs under /proc: read-only in every sandbox, whatever the filesystem
 /// options. When the test runs as root, root inside is root outside for their permission
 /// checks: `/proc/sysrq-trigger` would reboot the machine and `/proc/sys` would set the
-/// host's kernel parameters. The body's mount lock keeps them read-only.
+/// host's kernel parameters. They stay read-only: the body has no capability to remount
+/// them, and the kernel locks them in any namespace the body creates.
 const KERNEL_INTERFACES: [&str; 5] = [
     "/proc/sys",
     "/proc/sysrq-trigger",
@@ -127,6 +128,18 @@ pub(crate) fn protect_kernel_interfaces() -> Result<(), StepError> {
     Ok(())
 }
 
+/// The running executable's path, looked up once per process (the executable does not
+/// move while it runs); the fork server looks it up before it forks any sandbox.
+fn executable() -> Option<PathBuf> {
+    static EXE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| std::env::current_exe().ok()).clone()
+}
+
+/// Fork server, once: what every sandbox's mounts need from the host and inherits.
+pub(crate) fn prepare_for_sandboxes() {
+    let _ = executable();
+}
+
 /// `mount -t tmpfs tmpfs /tmp`. The test's own files stay where they are: when the test
 /// binary, the body's working directory or a build directory (the package and target
 /// directories the read-only host keeps writable) lives under /tmp (a clone checked out
@@ -138,7 +151,7 @@ pub(crate) fn mount_private_tmp(
     workdir: &Workdir,
     build_dirs: &[PathBuf],
 ) -> Result<(), StepError> {
-    let exe = std::env::current_exe().ok();
+    let exe = executable();
     let cwd = workdir.path();
     let mut keep: Vec<PathBuf> = Vec::new();
     let candidates = build_dirs.iter().cloned().chain(cwd).chain(exe);

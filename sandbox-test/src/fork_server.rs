@@ -95,6 +95,7 @@ fn serve(server: OwnedFd) {
     // Once here rather than in every body: what the sandboxes inherit, they need not redo.
     crate::time::prepare_for_sandboxes();
     crate::seccomp::report::prepare_for_sandboxes();
+    crate::filesystem::prepare_for_sandboxes();
     // Without pidfds no sandbox can be watched: every request gets the diagnosis instead.
     let pidfds = crate::kernel::check_pidfds();
     let mut buffer = vec![0u8; MAX_MESSAGE];

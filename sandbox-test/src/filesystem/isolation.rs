@@ -106,6 +106,9 @@ impl FsIsolation {
             .into_iter()
             .filter(|socket| !self.expose.contains(socket))
             .flat_map(|socket| socket.paths(&runtime_dirs, env))
+            // Most candidates do not exist: one stat each (canonicalize would fail on them
+            // too) rather than its walk of a readlink per component, on every test.
+            .filter(|path| path.exists())
             // The real path, once: /var/run is often a link to /run.
             .filter_map(|path| std::fs::canonicalize(path).ok())
             .collect();
@@ -390,14 +393,24 @@ fn create_target(target: &Path, directory: bool, private: &[&Path]) -> Result<()
 /// `mount_setattr` (5.12), one recursive call closes the whole tree and one per kept path
 /// opens it again; elsewhere each mount is remounted.
 pub fn make_root_readonly(keep: &[&Path]) -> Result<(), FsError> {
-    let mounts = mountinfo::read().map_err(FsError::Mounts)?;
+    // Read only if some kept path cannot say itself whether it is a mount's root.
+    let mut mounts: Option<Vec<mountinfo::MountInfo>> = None;
     for path in keep {
-        std::fs::metadata(path).map_err(|error| FsError::Path {
+        let is_mount_root = match is_mount_root(path).map_err(|error| FsError::Path {
             role: "writable path",
             path: path.to_path_buf(),
             error,
-        })?;
-        if !mounts.iter().any(|m| m.mount_point == *path) {
+        })? {
+            Some(known) => known,
+            None => {
+                if mounts.is_none() {
+                    mounts = Some(mountinfo::read().map_err(FsError::Mounts)?);
+                }
+                let mounts = mounts.as_deref().unwrap_or_default();
+                mounts.iter().any(|m| m.mount_point == *path)
+            }
+        };
+        if !is_mount_root {
             mount(
                 Some(*path),
                 *path,
@@ -568,6 +581,31 @@ enum MountId {
     /// This kernel gives no mount ids (before Linux 5.8, or glibc's `stat`-based emulation
     /// of a `statx` the kernel refuses).
     Unknown,
+}
+
+/// Whether `path` exists and is the root of a mount: `statx`'s `STATX_ATTR_MOUNT_ROOT`
+/// (Linux 5.8), `None` where the kernel does not say.
+fn is_mount_root(path: &Path) -> io::Result<Option<bool>> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: statx is plain old data; all zeroes is a valid value.
+    let mut buffer: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a NUL-terminated path and `buffer` a valid statx out-buffer.
+    let result = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_NO_AUTOMOUNT,
+            libc::STATX_TYPE,
+            &mut buffer,
+        )
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mount_root = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    Ok((buffer.stx_attributes_mask & mount_root != 0)
+        .then_some(buffer.stx_attributes & mount_root != 0))
 }
 
 fn mount_id_at(path: &Path) -> MountId {
