@@ -4,9 +4,11 @@
 //!
 //! A test thread asks for a sandbox by sending [`Message::Spawn`] with five fds (plan,
 //! channel, status socket, stdout, stderr) over the server socket. The server forks the
-//! sandbox's first process, answers `Spawned` with a pidfd on the test's channel, and, when it reaps that
-//! process, `SandboxExited`. It dies with the test process (`PR_SET_PDEATHSIG`) and when
-//! the test process closes its end of the socket.
+//! sandbox's first process, answers `Spawned` with a pidfd on the test's channel, and, when
+//! it reaps that process, `SandboxExited` (which the test thread no longer waits for once
+//! the init said how the body ended, unless more is to come: see `supervisor`). It dies
+//! with the test process (`PR_SET_PDEATHSIG`) and when the test process closes its end of
+//! the socket.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};

@@ -50,6 +50,8 @@ pub(crate) enum Message {
     /// sandbox's per-step timestamps (see `trace`).
     Trace(Vec<(String, u64)>),
     /// Fork server → test thread: the sandbox's first process was reaped. Nothing follows.
+    /// Heard only when the test thread waits for everything (a timeout, coverage counts,
+    /// a cgroup to remove) or a setup step failed: otherwise it has returned by then.
     SandboxExited(ExitStatus),
     /// Body → init, in a sandbox with hosts: spawn, kill, partition, heal.
     Host(crate::net::hosts::HostRequest),
