@@ -93,6 +93,17 @@ struct Live {
     channel: OwnedFd,
 }
 
+/// A first process forked ahead of a request (`setup::prepared_main`): its namespaces
+/// created, it waits on `socket` for one request whose plan unshares `flags`.
+struct Prepared {
+    flags: i32,
+    pid: Pid,
+    pidfd: OwnedFd,
+    socket: OwnedFd,
+    /// It said `Prepared`: its namespaces exist.
+    ready: bool,
+}
+
 fn serve(server: OwnedFd) {
     // Once here rather than in every body: what the sandboxes inherit, they need not redo.
     crate::time::prepare_for_sandboxes();
@@ -102,11 +113,22 @@ fn serve(server: OwnedFd) {
     let pidfds = crate::kernel::check_pidfds();
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let mut live: Vec<Live> = Vec::new();
+    // At most one prepared first process per set of namespaces, forked after the first
+    // request for it, and again each time one is taken: it creates its namespaces while
+    // the test that took the previous one runs (on the core a one-threaded suite leaves
+    // idle). A set whose preparation failed is not prepared again.
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut unpreparable: Vec<i32> = Vec::new();
     loop {
         let mut fds = vec![PollFd::new(server.as_fd(), PollFlags::POLLIN)];
         fds.extend(
             live.iter()
                 .map(|l| PollFd::new(l.pidfd.as_fd(), PollFlags::POLLIN)),
+        );
+        fds.extend(
+            prepared
+                .iter()
+                .map(|p| PollFd::new(p.socket.as_fd(), PollFlags::POLLIN)),
         );
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
@@ -115,6 +137,9 @@ fn serve(server: OwnedFd) {
         let request_ready = fds[0].any().unwrap_or(false);
         let exited: Vec<usize> = (0..live.len())
             .filter(|&i| fds[i + 1].any().unwrap_or(false))
+            .collect();
+        let spoke: Vec<usize> = (0..prepared.len())
+            .filter(|&i| fds[i + 1 + live.len()].any().unwrap_or(false))
             .collect();
         drop(fds);
         for index in exited.into_iter().rev() {
@@ -126,11 +151,31 @@ fn serve(server: OwnedFd) {
                 &[],
             );
         }
+        for index in spoke.into_iter().rev() {
+            match protocol::receive(prepared[index].socket.as_fd(), &mut buffer) {
+                Ok((Message::Prepared, _)) => prepared[index].ready = true,
+                // It failed (or said something else): gone, and not prepared again.
+                _ => {
+                    let failed = prepared.swap_remove(index);
+                    unpreparable.push(failed.flags);
+                    discard(failed);
+                }
+            }
+        }
         if request_ready {
             match protocol::receive(server.as_fd(), &mut buffer) {
-                Ok((Message::Spawn, fds)) => {
-                    if let Some(sandbox) = fork_sandbox(fds, &pidfds) {
-                        live.push(sandbox);
+                Ok((Message::Spawn { unshare }, fds)) => {
+                    let sandbox = match unshare
+                        .and_then(|flags| prepared.iter().position(|p| p.flags == flags && p.ready))
+                    {
+                        Some(index) => hand_over(prepared.swap_remove(index), fds, &pidfds),
+                        None => fork_sandbox(fds, &pidfds),
+                    };
+                    live.extend(sandbox);
+                    if let Some(flags) = unshare.filter(|flags| {
+                        !unpreparable.contains(flags) && !prepared.iter().any(|p| p.flags == *flags)
+                    }) {
+                        prepared.extend(prepare(flags));
                     }
                 }
                 Ok(_) | Err(ChannelError::Garbled(_)) => {}
@@ -141,9 +186,86 @@ fn serve(server: OwnedFd) {
     }
 }
 
+/// Forks a first process that creates the namespaces `flags` and waits for a request.
+fn prepare(flags: i32) -> Option<Prepared> {
+    let (socket, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ok()?;
+    let server = getpid();
+    // Looked up once, here, rather than in every sandbox.
+    let _ = crate::coverage::counters();
+    // SAFETY: the fork server is single-threaded.
+    match unsafe { fork() }.ok()? {
+        ForkResult::Child => {
+            crate::coverage::forget_inherited();
+            drop(socket);
+            let flags = nix::sched::CloneFlags::from_bits_truncate(flags);
+            crate::setup::prepared_main(server, theirs, flags)
+        }
+        ForkResult::Parent { child } => {
+            drop(theirs);
+            let prepared = crate::namespaces::pidfd_open(child).map(|pidfd| Prepared {
+                flags,
+                pid: child,
+                pidfd,
+                socket,
+                ready: false,
+            });
+            match prepared {
+                Ok(prepared) => Some(prepared),
+                Err(_) => {
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Ends a prepared first process that will not be used, and reaps it.
+fn discard(prepared: Prepared) {
+    let _ = nix::sys::signal::kill(prepared.pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = reap(prepared.pidfd.as_fd(), prepared.pid);
+}
+
+/// Hands one `Spawn` request to a prepared first process; forks one afresh if it is gone.
+fn hand_over(prepared: Prepared, fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
+    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let request = Message::Spawn {
+        unshare: Some(prepared.flags),
+    };
+    if raw.len() != 5 || protocol::send(prepared.socket.as_fd(), &request, &raw).is_err() {
+        discard(prepared);
+        return fork_sandbox(fds, pidfds);
+    }
+    let channel = fds.into_iter().nth(1)?;
+    spawned(prepared.pid, prepared.pidfd, channel)
+}
+
+/// Tells the test thread its sandbox's first process exists (with a pidfd of it), and
+/// keeps what reaping it needs.
+fn spawned(pid: Pid, pidfd: OwnedFd, channel: OwnedFd) -> Option<Live> {
+    let _ = protocol::send(
+        channel.as_fd(),
+        &Message::Spawned { pid: pid.as_raw() },
+        &[pidfd.as_raw_fd()],
+    );
+    Some(Live {
+        pid,
+        pidfd,
+        channel,
+    })
+}
+
 /// Forks the sandbox's first process for one `Spawn` request.
 fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
-    let [plan, channel, status, stdout, stderr]: [OwnedFd; 5] = fds.try_into().ok()?;
+    let fds = crate::setup::SandboxFds::from_request(fds)?;
+    let channel = fds.channel.try_clone().ok()?;
     if let Err(reason) = pidfds {
         let reason = reason.clone();
         let _ = protocol::send(channel.as_fd(), &Message::Unsupported { reason }, &[]);
@@ -157,29 +279,13 @@ fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> 
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             crate::coverage::forget_inherited();
-            let fds = crate::setup::SandboxFds {
-                plan,
-                channel,
-                status,
-                stdout,
-                stderr,
-            };
+            drop(channel);
             crate::setup::sandbox_main(server, requested_at, fds)
         }
         Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
             Ok(pidfd) => {
-                let _ = protocol::send(
-                    channel.as_fd(),
-                    &Message::Spawned {
-                        pid: child.as_raw(),
-                    },
-                    &[pidfd.as_raw_fd()],
-                );
-                Some(Live {
-                    pid: child,
-                    pidfd,
-                    channel,
-                })
+                drop(fds);
+                spawned(child, pidfd, channel)
             }
             Err(errno) => {
                 // Cannot happen for a child we have not reaped; kill it rather than lose it.

@@ -43,6 +43,14 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The namespaces the first process unshares, when no step of it before the `unshare`
+    /// depends on the plan (no cgroup to enter, no `pids` rlimit that changes the real
+    /// uid): then a first process prepared ahead with these namespaces can run the plan.
+    pub(crate) fn unshares_alone(&self) -> Option<nix::sched::CloneFlags> {
+        (self.limits.cgroup.is_none() && self.limits.limits.pids.is_none())
+            .then(|| crate::net::namespace_flags(crate::namespaces::ALL, self.net))
+    }
+
     /// Writes the plan to a fresh memfd, ready to hand over.
     pub(crate) fn to_memfd(&self) -> std::io::Result<OwnedFd> {
         let mut file = crate::kernel::anonymous_file(c"sandbox-test-plan")?;

@@ -22,8 +22,13 @@ pub(crate) const MAX_MESSAGE: usize = 192 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Message {
     /// Test thread → fork server: fork a sandbox. Carries five fds: the plan (a memfd),
-    /// the channel, the status socket, stdout, stderr.
-    Spawn,
+    /// the channel, the status socket, stdout, stderr. `unshare`: the namespaces (clone
+    /// flags) the first process creates, when the plan needs no step of it before that
+    /// (`Plan::unshares_alone`): then a first process the server prepared ahead with those
+    /// namespaces may take the request (the server hands it the same message and fds).
+    Spawn { unshare: Option<i32> },
+    /// Prepared first process → fork server: its namespaces exist, it waits for a `Spawn`.
+    Prepared,
     /// Fork server → test thread: the sandbox's first process exists. Carries its pidfd.
     Spawned { pid: i32 },
     /// Any sandbox process → test thread: a setup step failed; the body never ran.

@@ -30,6 +30,7 @@ use crate::{
     body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
     trace,
 };
+use nix::sched::CloneFlags;
 
 /// Exit code of a sandbox process that stopped because a step failed.
 const SETUP_FAILED: i32 = 125;
@@ -44,9 +45,86 @@ pub(crate) struct SandboxFds {
     pub stderr: OwnedFd,
 }
 
+impl SandboxFds {
+    /// The fds of a `Spawn` request, in order.
+    pub(crate) fn from_request(fds: Vec<OwnedFd>) -> Option<Self> {
+        let [plan, channel, status, stdout, stderr]: [OwnedFd; 5] = fds.try_into().ok()?;
+        Some(SandboxFds {
+            plan,
+            channel,
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
 /// Entry of the sandbox's first process, right after the fork server forked it.
 pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds) -> ! {
     let started_at = trace::now();
+    let (plan, step) = take_request(
+        fds,
+        &[
+            ("fork server: fork the first process", requested_at),
+            ("first process: start", started_at),
+        ],
+    );
+    step.run(
+        "die with the fork server",
+        namespaces::die_with_parent(fork_server),
+    );
+    step.run("prepare to send the coverage counts", coverage::start());
+    first_process(&plan, &step)
+}
+
+/// Entry of a first process the fork server prepares ahead of a request (for a plan that
+/// `unshares_alone` these namespaces): it creates the namespaces, says so, and waits. What
+/// it does before the request is the same for every test, and each prepared process takes
+/// one request. A failure there only ends it: the fork server then forks the first
+/// process afresh for the request, which reports the failure.
+pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags) -> ! {
+    // Only the socket to the fork server stays open, on fd 3 until the request's fds
+    // replace it: nothing of the fork server's other sandboxes.
+    let prepared = nix::unistd::dup2(socket.as_raw_fd(), CHANNEL_FD)
+        .and_then(|_| kernel::close_from(CHANNEL_FD + 1))
+        .map_err(StepError::from)
+        .and_then(|()| namespaces::die_with_parent(fork_server))
+        .and_then(|()| first_process_namespaces(flags));
+    // Closed by `close_from` (unless it was on fd 3 already).
+    std::mem::forget(socket);
+    // SAFETY: fd 3 is the socket to the fork server, dup'ed there above.
+    let socket = unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) };
+    let request = match prepared {
+        Ok(()) => protocol::send(socket, &Message::Prepared, &[])
+            .and_then(|()| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE])),
+        Err(_) => exit(SETUP_FAILED),
+    };
+    let fds = match request {
+        Ok((Message::Spawn { .. }, fds)) => SandboxFds::from_request(fds),
+        _ => None,
+    };
+    let Some(fds) = fds else { exit(SETUP_FAILED) };
+    let (plan, step) = take_request(
+        fds,
+        &[("prepared first process: take the request", trace::now())],
+    );
+    step.run("prepare to send the coverage counts", coverage::start());
+    step.run(
+        "check the plan fits the prepared namespaces",
+        match plan.unshares_alone() {
+            Some(needed) if needed == flags => Ok(()),
+            needed => Err(StepError::Other(format!(
+                "the fork server handed a plan that needs {needed:?} to a first process \
+                 prepared with {flags:?}"
+            ))),
+        },
+    );
+    fork_the_init(&plan, &step)
+}
+
+/// Reads the plan and installs the request's fds (closing every other one); with the
+/// plan's `trace`, starts the trace at `points`.
+fn take_request(fds: SandboxFds, points: &[(&'static str, u64)]) -> (Plan, Steps<'static>) {
     // Read the plan before the fds are rearranged (that closes every other fd).
     let plan = Plan::from_memfd(fds.plan);
     let channel = match install_standard_fds(fds.channel, fds.status, fds.stdout, fds.stderr) {
@@ -55,23 +133,19 @@ pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds)
         Err(_) => exit(SETUP_FAILED),
     };
     let mut step = Steps {
-        channel: channel.as_fd(),
+        channel,
         trace: false,
     };
     let plan = step.run("read the plan", plan.map_err(StepError::Other));
     if plan.trace {
         step.trace = true;
         trace::reset();
-        trace::mark_at("fork server: fork the first process", requested_at);
-        trace::mark_at("first process: start", started_at);
+        points
+            .iter()
+            .for_each(|(name, at)| trace::mark_at(name, *at));
         trace::mark("read the plan");
     }
-    step.run(
-        "die with the fork server",
-        namespaces::die_with_parent(fork_server),
-    );
-    step.run("prepare to send the coverage counts", coverage::start());
-    first_process(&plan, &step)
+    (plan, step)
 }
 
 /// The first process: creates the namespaces, then forks the init.
@@ -94,6 +168,20 @@ fn first_process(plan: &Plan, step: &Steps) -> ! {
     );
     // --map-root-user
     step.run("map the caller to root", namespaces::map_root_user(ids));
+    fork_the_init(plan, step)
+}
+
+/// A prepared first process's steps before any request: `first_process`'s, but for the
+/// plan's cgroup and uid (a prepared process serves only plans without them).
+fn first_process_namespaces(flags: CloneFlags) -> Result<(), StepError> {
+    namespaces::new_session()?;
+    let ids = namespaces::caller_ids();
+    namespaces::unshare(flags)?;
+    namespaces::map_root_user(ids)
+}
+
+/// The first process's last steps: the time namespace, then the init.
+fn fork_the_init(plan: &Plan, step: &Steps) -> ! {
     // --time --monotonic ... --boottime ...: only when the test moves those clocks, and
     // before any process enters the time namespace
     if plan.time.needs_namespace() {

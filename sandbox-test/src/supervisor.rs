@@ -99,7 +99,8 @@ pub(crate) fn supervise_traced(
         out_write.as_raw_fd(),
         err_write.as_raw_fd(),
     ];
-    if let Err(e) = protocol::send(server, &Message::Spawn, &fds) {
+    let unshare = plan.unshares_alone().map(|flags| flags.bits());
+    if let Err(e) = protocol::send(server, &Message::Spawn { unshare }, &fds) {
         return failure(
             "ask the fork server for a sandbox",
             format!("the fork server is gone: {e}"),
@@ -323,7 +324,8 @@ fn receive_from_sandbox(message: Message, mut fds: Vec<OwnedFd>, heard: &mut Hea
                     .push(format!("coverage counts of the sandbox lost: {why}"));
             }
         }
-        Message::Spawn
+        Message::Spawn { .. }
+        | Message::Prepared
         | Message::Host(_)
         | Message::HostReply(_)
         | Message::BodyUsage { .. }
