@@ -13,10 +13,12 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::time::TimeSpec;
 use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
 
 use crate::outcome::{ExitStatus, SetupFailure};
@@ -93,6 +95,11 @@ struct Live {
     channel: OwnedFd,
 }
 
+/// How long after a request the fork server prepares the next first process of its kind:
+/// by then the request's own first process has run (it need not share a core with the
+/// fork), and a one-threaded suite's next request, a test later, finds it ready.
+const PREPARE_AFTER: Duration = Duration::from_micros(300);
+
 /// A first process forked ahead of a request (`setup::prepared_main`): its namespaces
 /// created, it waits on `socket` for one request whose plan unshares `flags`.
 struct Prepared {
@@ -119,6 +126,9 @@ fn serve(server: OwnedFd) {
     // idle). A set whose preparation failed is not prepared again.
     let mut prepared: Vec<Prepared> = Vec::new();
     let mut unpreparable: Vec<i32> = Vec::new();
+    // The kind to prepare next, and when: a little after the request that used the last
+    // one, so that the fork does not delay that request's own first process.
+    let mut to_prepare: Option<(i32, Instant)> = None;
     loop {
         let mut fds = vec![PollFd::new(server.as_fd(), PollFlags::POLLIN)];
         fds.extend(
@@ -130,7 +140,9 @@ fn serve(server: OwnedFd) {
                 .iter()
                 .map(|p| PollFd::new(p.socket.as_fd(), PollFlags::POLLIN)),
         );
-        match poll(&mut fds, PollTimeout::NONE) {
+        let timeout = to_prepare
+            .map(|(_, at)| TimeSpec::from_duration(at.saturating_duration_since(Instant::now())));
+        match ppoll(&mut fds, timeout, None) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
         }
@@ -142,6 +154,12 @@ fn serve(server: OwnedFd) {
             .filter(|&i| fds[i + 1 + live.len()].any().unwrap_or(false))
             .collect();
         drop(fds);
+        if let Some((flags, _)) = to_prepare.filter(|(_, at)| Instant::now() >= *at) {
+            to_prepare = None;
+            if !prepared.iter().any(|p| p.flags == flags) {
+                prepared.extend(prepare(flags));
+            }
+        }
         for index in exited.into_iter().rev() {
             let sandbox = live.swap_remove(index);
             let status = reap(sandbox.pidfd.as_fd(), sandbox.pid);
@@ -175,7 +193,11 @@ fn serve(server: OwnedFd) {
                     if let Some(flags) = unshare.filter(|flags| {
                         !unpreparable.contains(flags) && !prepared.iter().any(|p| p.flags == *flags)
                     }) {
-                        prepared.extend(prepare(flags));
+                        // Another kind waiting is prepared now, this one a little later.
+                        if let Some((other, _)) = to_prepare.filter(|(other, _)| *other != flags) {
+                            prepared.extend(prepare(other));
+                        }
+                        to_prepare = Some((flags, Instant::now() + PREPARE_AFTER));
                     }
                 }
                 Ok(_) | Err(ChannelError::Garbled(_)) => {}
