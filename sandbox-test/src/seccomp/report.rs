@@ -710,6 +710,16 @@ enum Caught {
 mod tests {
     use super::*;
 
+    /// The attribute writes `Errno::NAME` for every name of the table: each must be the
+    /// nix constant of that number on this target.
+    #[test]
+    fn every_errno_name_is_the_nix_constant_of_its_number() {
+        for (name, number) in crate::spec::seccomp::ERRNOS {
+            assert_eq!(format!("{:?}", nix::errno::Errno::from_raw(*number)), *name);
+            assert_eq!(errno_name(*number), Some(*name));
+        }
+    }
+
     #[test]
     fn handler_frames_format_is_the_serde_format() {
         let mut buf = [0u8; 256];
