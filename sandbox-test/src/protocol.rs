@@ -42,15 +42,18 @@ pub(crate) enum Message {
     /// Body (its SIGSYS handler) or its seccomp supervisor → test thread: a forbidden
     /// call, or a recorded one.
     Seccomp(crate::seccomp::SeccompEvent),
-    /// Init (pid 1) → test thread on the status socket, before `BodyExited` when a `cpu`
+    /// Init (pid 1) → test thread on the status socket, after `BodyExited` when a `cpu`
     /// limit is set: the CPU time of the body's processes the init reaped.
     BodyUsage { cpu_time: std::time::Duration },
     /// Any sandbox process of an instrumented build → test thread, as it leaves: the
     /// coverage counts it made. Carries a memfd (see `coverage`).
     Coverage,
     /// Init (pid 1) → test thread on the status socket (`step::STATUS_FD`), which the body
-    /// does not hold: how the body process ended, once nothing else of the sandbox runs.
+    /// does not hold: how the body process ended, as soon as it is reaped.
     BodyExited(ExitStatus),
+    /// Init → test thread on the status socket, after `BodyExited` (and `BodyUsage`):
+    /// every other process of the sandbox is killed and reaped; nothing more will come.
+    NothingLeft,
     /// Body → test thread, just before the body runs when the plan says `trace`: the
     /// sandbox's per-step timestamps (see `trace`).
     Trace(Vec<(String, u64)>),

@@ -301,15 +301,18 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
             };
             // SAFETY: fd 4 is the status socket in the init (`install_standard_fds`).
             let status_socket = unsafe { BorrowedFd::borrow_raw(STATUS_FD) };
+            // First, before anything else of the sandbox ends: a seccomp supervisor killed
+            // below is not one killed while the body ran.
+            let _ = protocol::send(status_socket, &Message::BodyExited(status), &[]);
             if plan.limits.limits.cpu.is_some() {
                 let cpu_time = limits::reaped_cpu_time();
                 let _ = protocol::send(status_socket, &Message::BodyUsage { cpu_time }, &[]);
             }
             // What the body left behind (and the seccomp supervisor) is killed and reaped
-            // before the test thread hears the body's end: it returns the verdict then,
-            // without waiting for the namespaces to be torn down.
+            // before the test thread hears that nothing is left: it returns the verdict
+            // then, without waiting for the namespaces to be torn down.
             namespaces::kill_and_reap_the_rest();
-            let _ = protocol::send(status_socket, &Message::BodyExited(status), &[]);
+            let _ = protocol::send(status_socket, &Message::NothingLeft, &[]);
             exit(0)
         }
     }
