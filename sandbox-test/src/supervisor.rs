@@ -222,13 +222,14 @@ fn collect(
         let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(true)).collect();
         drop(fds);
         let mut ready = ready.into_iter();
-        let mut channel_ready = false;
+        // Whether a message waited on the channel or the init's status socket.
+        let mut message_ready = false;
         for (slot, index) in open.iter_mut().zip(0..) {
             let Some(fd) = slot else { continue };
             if !ready.next().unwrap_or(false) {
                 continue;
             }
-            channel_ready |= index == 0;
+            message_ready |= index <= 1;
             let still_open = match index {
                 0 => receive(fd, &mut buffer, &mut heard, Sender::Sandbox),
                 1 => receive(fd, &mut buffer, &mut heard, Sender::Init),
@@ -245,9 +246,10 @@ fn collect(
                 exited.push(*pid);
             }
         }
-        // A supervisor's last message is sent before it exits: once the channel holds
-        // nothing more, one gone without it while the body runs was killed.
-        if !channel_ready && heard.body_exit.is_none() && killed_at.is_none() {
+        // A supervisor's last message is sent before it exits, and the init says the body
+        // ended before it kills what is left: once neither socket holds anything more, a
+        // supervisor gone without its last message while the body runs was killed.
+        if !message_ready && heard.body_exit.is_none() && killed_at.is_none() {
             exited.retain(|pid| !heard.seccomp_supervisors_done.contains(pid));
             heard.seccomp_supervisor_lost |= !exited.is_empty();
         }
