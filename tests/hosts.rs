@@ -466,3 +466,89 @@ fn a_delay_needs_sch_netem_and_says_so_when_missing() -> Result<(), HostError> {
     ));
     Ok(())
 }
+
+/// On any host: `/sys/class/net` lists this host's own `lo` and `eth0` (the same MAC
+/// address and index as its network namespace gives), and /sys is read-only.
+fn sysfs_shows_this_hosts_interfaces() {
+    let listed: BTreeSet<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(listed, interface_names());
+    let mac = nix::ifaddrs::getifaddrs()
+        .unwrap()
+        .filter(|i| i.interface_name == "eth0")
+        .find_map(|i| i.address?.as_link_addr()?.addr())
+        .expect("eth0 has a link address");
+    let mac: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let shown = std::fs::read_to_string("/sys/class/net/eth0/address").unwrap();
+    assert_eq!(shown.trim(), mac.join(":"), "/sys shows another eth0");
+    let index = nix::net::if_::if_nametoindex("eth0").unwrap();
+    let shown = std::fs::read_to_string("/sys/class/net/eth0/ifindex").unwrap();
+    assert_eq!(shown.trim(), index.to_string());
+    let write = std::fs::write("/sys/class/net/eth0/mtu", "1400").unwrap_err();
+    assert_eq!(write.raw_os_error(), Some(libc::EROFS), "{write}");
+}
+
+#[sandboxed(net(hosts = ["app", "db", "cache"]))]
+fn sys_class_net_shows_each_hosts_own_interfaces() -> Result<(), HostError> {
+    sysfs_shows_this_hosts_interfaces();
+    for name in ["db", "cache"] {
+        let outcome = net::host(name)?.spawn(sysfs_shows_this_hosts_interfaces)?.wait()?;
+        assert_eq!(outcome, Outcome::Passed, "on {name}");
+    }
+    Ok(())
+}
+
+/// Starts two sleepers and returns: one in a shell's background, one in a session of its
+/// own (out of any process group of the spawned fn's); each writes its pid to /tmp.
+fn start_sleepers_and_return() {
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "sleep 1000 & echo $! >/tmp/background.pid; \
+             setsid sh -c 'echo $$ >/tmp/escaped.pid.tmp; mv /tmp/escaped.pid.tmp /tmp/escaped.pid; exec sleep 1000' &",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn pid_in(path: &str) -> nix::unistd::Pid {
+    for _ in 0..400 {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse() {
+                return nix::unistd::Pid::from_raw(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no pid in {path}");
+}
+
+fn alive(pid: nix::unistd::Pid) -> bool {
+    match nix::sys::signal::kill(pid, None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::ESRCH) => false,
+        Err(e) => panic!("kill({pid}, 0): {e}"),
+    }
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn kill_ends_what_a_spawned_fn_started_after_it_returned() -> Result<(), HostError> {
+    let spawned = net::host("db")?.spawn(start_sleepers_and_return)?;
+    assert_eq!(spawned.wait()?, Outcome::Passed);
+    let sleepers = [pid_in("/tmp/background.pid"), pid_in("/tmp/escaped.pid")];
+    assert!(sleepers.iter().all(|&pid| alive(pid)), "{sleepers:?}");
+    // The escaped one is in another session: no process group reaches both.
+    let session = |pid| nix::unistd::getsid(Some(pid)).unwrap();
+    assert_ne!(session(sleepers[0]), session(sleepers[1]));
+    spawned.kill()?;
+    // Gone when kill returns, and reaped (a zombie would still answer kill(pid, 0)).
+    for pid in sleepers {
+        assert!(!alive(pid), "{pid} survived kill()");
+    }
+    // Killing again, or what has ended, does nothing.
+    spawned.kill()?;
+    Ok(())
+}

@@ -27,8 +27,8 @@ use crate::plan::Plan;
 use crate::protocol::{self, Message};
 use crate::step::{StepError, CHANNEL_FD};
 use crate::{
-    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
-    trace,
+    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, process_tree, seccomp,
+    step, time, trace,
 };
 
 /// Exit code of a sandbox process that stopped because a step failed.
@@ -228,7 +228,8 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     body::run(plan.entry, plan.body, step.channel)
 }
 
-/// Forks a process on a host for `net::Host::spawn`; the child never returns.
+/// Forks the keeper of a process on a host for `net::Host::spawn`; returns the keeper's pid
+/// (the child never returns).
 fn fork_host_process(
     plan: &Plan,
     step: &Steps,
@@ -236,10 +237,42 @@ fn fork_host_process(
     process: net::service::HostProcess,
 ) -> Result<Pid, StepError> {
     match namespaces::fork()? {
-        Some(pid) => Ok(pid),
+        Some(keeper) => Ok(keeper),
+        None => {
+            coverage::forget_inherited();
+            keeper(plan, step, network, process)
+        }
+    }
+}
+
+/// A host process's keeper: a sub-reaper that forks it, so that what it starts stays in its
+/// tree; reports how it ended, reaps the tree, and kills it all on `Spawned::kill`.
+fn keeper(
+    plan: &Plan,
+    step: &Steps,
+    network: &net::hosts::Network,
+    process: net::service::HostProcess,
+) -> ! {
+    step.run("prepare to send the coverage counts", coverage::start());
+    // prctl PR_SET_CHILD_SUBREAPER
+    step.run("adopt the tree's orphans", process_tree::become_subreaper());
+    let report = step.run(
+        "keep the verdict socket",
+        net::service::verdict_copy(&process),
+    );
+    match step.run("fork the host process", namespaces::fork()) {
         None => {
             coverage::forget_inherited();
             host_process(plan, step, network, process)
+        }
+        Some(pid) => {
+            drop(process);
+            let report = step.run(
+                "close the init's descriptors",
+                net::service::close_all_but(report),
+            );
+            process_tree::keep(pid, report);
+            exit(0)
         }
     }
 }
@@ -261,6 +294,8 @@ fn host_process(
     );
     step.run("lead a process group", namespaces::new_process_group());
     step.run("enter the host", network.enter(process.host));
+    // unshare --mount; mount -t sysfs sysfs /sys: the host's own interfaces
+    step.run("mount the host's /sys", filesystem::mount_own_sysfs());
     let verdict = step.run(
         "close the init's descriptors",
         net::service::close_all_but(process.verdict),

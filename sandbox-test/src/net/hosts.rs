@@ -52,7 +52,7 @@ pub(crate) enum HostRequest {
         entry: usize,
         func: usize,
     },
-    /// SIGKILL a spawned process and its process group.
+    /// SIGKILL a spawned process and everything it started.
     Kill { id: u32 },
     /// Cut every host of `a` from every host of `b`.
     Partition { a: Vec<usize>, b: Vec<usize> },
