@@ -552,3 +552,111 @@ fn kill_ends_what_a_spawned_fn_started_after_it_returned() -> Result<(), HostErr
     spawned.kill()?;
     Ok(())
 }
+
+const DATAGRAMS: u32 = 2000;
+const UDP_PORT: u16 = 7003;
+
+/// On db: sends DATAGRAMS datagrams to app (the body), ten a millisecond. A lost datagram
+/// is lost silently, as on a wire.
+fn send_datagrams_to_app() {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let app = Ipv4Addr::new(net::SUBNET[0], net::SUBNET[1], net::SUBNET[2], 1);
+    for i in 0..DATAGRAMS {
+        socket.send_to(&i.to_be_bytes(), (app, UDP_PORT)).unwrap();
+        if i % 10 == 9 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// `RcvbufErrors` of this network namespace's UDP: datagrams that arrived but found the
+/// receive buffer full.
+fn udp_receive_buffer_drops() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap();
+    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp: "));
+    let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
+    let column = names
+        .split_whitespace()
+        .position(|name| name == "RcvbufErrors")
+        .unwrap();
+    values.split_whitespace().nth(column).unwrap().parse().unwrap()
+}
+
+/// How many of db's datagrams reached app: read by the body, or dropped by its own full
+/// receive buffer (a busy machine), which is not the loss under test.
+fn datagrams_from_db(db: &net::Host) -> u64 {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", UDP_PORT)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let buffer_drops = udp_receive_buffer_drops();
+    let sender = db.spawn(send_datagrams_to_app).unwrap();
+    let sent = std::sync::atomic::AtomicBool::new(false);
+    let mut received = 0;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            assert_eq!(sender.wait().unwrap(), Outcome::Passed);
+            sent.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut datagram = [0u8; 8];
+        loop {
+            let all_sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+            match socket.recv(&mut datagram) {
+                Ok(_) => received += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && all_sent => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    });
+    received + udp_receive_buffer_drops() - buffer_drops
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn impair_drops_that_share_of_a_hosts_packets_until_heal() -> Result<(), HostError> {
+    let db = net::host("db")?;
+    let all = u64::from(DATAGRAMS);
+    net::impair("db", 0.0)?;
+    assert_eq!(datagrams_from_db(&db), all, "loss 0 lost datagrams");
+    net::impair("db", 0.5)?;
+    let half = datagrams_from_db(&db);
+    println!("loss 0.5: {half} of {all} datagrams arrived");
+    assert!(
+        (all * 2 / 5..=all * 3 / 5).contains(&half),
+        "with a loss of 0.5, {half} of {all} datagrams arrived"
+    );
+    // A new loss replaces the old one.
+    net::impair("db", 1.0)?;
+    assert_eq!(datagrams_from_db(&db), 0, "loss 1 let datagrams through");
+    // Both ways: app's connect to db is not even refused (nothing listens there), it is lost.
+    let lost = reaches(db.address(), PORT).unwrap_err();
+    assert_eq!(lost.kind(), std::io::ErrorKind::TimedOut, "{lost}");
+    net::heal()?;
+    assert_eq!(datagrams_from_db(&db), all, "healed, datagrams were lost");
+    net::impair("db", 1.0)?;
+    net::impair("db", 0.0)?;
+    assert_eq!(datagrams_from_db(&db), all, "loss 0 did not remove the loss");
+    Ok(())
+}
+
+fn bad_losses_are_refused() {
+    for bad in [-0.1, 1.5, f64::NAN, f64::INFINITY] {
+        let error = net::impair("db", bad).unwrap_err();
+        assert_eq!(error, HostError::InvalidLoss(bad.to_string()));
+        assert!(error.to_string().contains("fraction from 0.0"), "{error}");
+    }
+    assert!(matches!(
+        net::impair("nowhere", 0.1),
+        Err(HostError::UnknownHost { .. })
+    ));
+}
+
+#[test]
+fn a_loss_is_a_fraction_from_zero_to_one() {
+    Sandbox::new()
+        .hosts(["app", "db"])
+        .unwrap()
+        .run(bad_losses_are_refused)
+        .assert_passed();
+    assert_eq!(net::impair("db", 0.1), Err(HostError::NoHosts));
+}

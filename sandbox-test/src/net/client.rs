@@ -33,6 +33,8 @@ pub enum HostError {
     AlreadyWaited,
     /// This kernel cannot do it: the cause and the fix.
     Unsupported(String),
+    /// A loss for [`impair`] that is not a fraction from 0.0 to 1.0: the value given.
+    InvalidLoss(String),
 }
 
 impl fmt::Display for HostError {
@@ -53,6 +55,11 @@ impl fmt::Display for HostError {
             HostError::Channel(why) => write!(f, "cannot reach the sandbox's init: {why}"),
             HostError::AlreadyWaited => write!(f, "this process was already waited for"),
             HostError::Unsupported(why) => write!(f, "unsupported here: {why}"),
+            HostError::InvalidLoss(given) => write!(
+                f,
+                "a loss is a fraction from 0.0 (no packet lost) to 1.0 (every packet lost), \
+                 not {given}"
+            ),
         }
     }
 }
@@ -264,7 +271,24 @@ pub fn delay(host: &str, delay: std::time::Duration) -> Result<(), HostError> {
     })
 }
 
-/// Removes every partition, rate limit and delay.
+/// Drops each packet `host` sends or receives on its link, at random, with the probability
+/// `loss` (0.0 to 1.0: `0.1` loses one packet in ten, each way), until [`heal`]; a new call
+/// replaces the host's loss, and `0.0` removes it. Packets between two impaired hosts cross
+/// both losses. Uses nftables in the host's own network namespace, with the `nft` program:
+/// where it or the kernel's nf_tables is missing, [`HostError::Unsupported`] names the
+/// cause and the fix. Anything but a fraction from 0.0 to 1.0 (NaN included) is
+/// [`HostError::InvalidLoss`].
+pub fn impair(host: &str, loss: f64) -> Result<(), HostError> {
+    let ppm = super::loss::parts_per_million(loss)
+        .ok_or_else(|| HostError::InvalidLoss(loss.to_string()))?;
+    let client = client()?;
+    client.done(HostRequest::Impair {
+        host: client.index(host)?,
+        ppm,
+    })
+}
+
+/// Removes every partition, rate limit, delay and loss.
 pub fn heal() -> Result<(), HostError> {
     client()?.done(HostRequest::Heal)
 }

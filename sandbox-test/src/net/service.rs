@@ -334,6 +334,7 @@ fn answer(
                 delay: std::time::Duration::from_nanos(nanos),
             },
         )),
+        HostRequest::Impair { host, ppm } => shaped(network.impair(host, ppm)),
         HostRequest::Heal => match network.heal() {
             Ok(()) => (HostReply::Done, Vec::new()),
             Err(why) => refused(why),
