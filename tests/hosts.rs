@@ -494,7 +494,9 @@ fn sysfs_shows_this_hosts_interfaces() {
 fn sys_class_net_shows_each_hosts_own_interfaces() -> Result<(), HostError> {
     sysfs_shows_this_hosts_interfaces();
     for name in ["db", "cache"] {
-        let outcome = net::host(name)?.spawn(sysfs_shows_this_hosts_interfaces)?.wait()?;
+        let outcome = net::host(name)?
+            .spawn(sysfs_shows_this_hosts_interfaces)?
+            .wait()?;
         assert_eq!(outcome, Outcome::Passed, "on {name}");
     }
     Ok(())
@@ -579,7 +581,12 @@ fn udp_receive_buffer_drops() -> u64 {
         .split_whitespace()
         .position(|name| name == "RcvbufErrors")
         .unwrap();
-    values.split_whitespace().nth(column).unwrap().parse().unwrap()
+    values
+        .split_whitespace()
+        .nth(column)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// How many of db's datagrams reached app: read by the body, or dropped by its own full
@@ -635,7 +642,11 @@ fn impair_drops_that_share_of_a_hosts_packets_until_heal() -> Result<(), HostErr
     assert_eq!(datagrams_from_db(&db), all, "healed, datagrams were lost");
     net::impair("db", 1.0)?;
     net::impair("db", 0.0)?;
-    assert_eq!(datagrams_from_db(&db), all, "loss 0 did not remove the loss");
+    assert_eq!(
+        datagrams_from_db(&db),
+        all,
+        "loss 0 did not remove the loss"
+    );
     Ok(())
 }
 

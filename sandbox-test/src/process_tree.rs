@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn finds_its_own_children_by_their_parent() {
-        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
         let children = children_of(nix::unistd::getpid());
         let _ = child.kill();
         let _ = child.wait();

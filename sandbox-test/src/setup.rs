@@ -27,8 +27,8 @@ use crate::plan::Plan;
 use crate::protocol::{self, Message};
 use crate::step::{StepError, CHANNEL_FD};
 use crate::{
-    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, process_tree, seccomp,
-    step, time, trace,
+    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, process_tree,
+    seccomp, step, time, trace,
 };
 
 /// Exit code of a sandbox process that stopped because a step failed.
@@ -253,7 +253,6 @@ fn keeper(
     network: &net::hosts::Network,
     process: net::service::HostProcess,
 ) -> ! {
-    step.run("prepare to send the coverage counts", coverage::start());
     // prctl PR_SET_CHILD_SUBREAPER
     step.run("adopt the tree's orphans", process_tree::become_subreaper());
     let report = step.run(
@@ -271,6 +270,7 @@ fn keeper(
                 "close the init's descriptors",
                 net::service::close_all_but(report),
             );
+            step.run("prepare to send the coverage counts", coverage::start());
             process_tree::keep(pid, report);
             exit(0)
         }

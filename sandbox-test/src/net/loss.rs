@@ -99,14 +99,16 @@ fn apply(nft: &Path, ruleset: &Nftables<'_>) -> Result<(), LossError> {
             .stderr(Stdio::piped())
             .spawn()?;
         let payload = serde_json::to_vec(ruleset).map_err(std::io::Error::other)?;
-        let written = child.stdin.take().map(|mut stdin| stdin.write_all(&payload));
+        let written = child
+            .stdin
+            .take()
+            .map(|mut stdin| stdin.write_all(&payload));
         let output = child.wait_with_output()?;
         written.transpose()?;
         Ok(output)
     };
-    let output = run().map_err(|e| {
-        LossError::Failed(format!("cannot run {}: {e}", nft.display()))
-    })?;
+    let output =
+        run().map_err(|e| LossError::Failed(format!("cannot run {}: {e}", nft.display())))?;
     if output.status.success() {
         return Ok(());
     }
