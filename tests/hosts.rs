@@ -623,14 +623,28 @@ fn datagrams_from_db(db: &net::Host) -> u64 {
 fn impair_drops_that_share_of_a_hosts_packets_until_heal() -> Result<(), HostError> {
     let db = net::host("db")?;
     let all = u64::from(DATAGRAMS);
+    // A machine without nftables gets the diagnosis; the test then skips, unless
+    // SANDBOX_TEST_REQUIRE_PROGRAMS=1 (CI, which installs nftables).
+    match net::impair("db", 1.0) {
+        Err(HostError::Unsupported(why))
+            if std::env::var("SANDBOX_TEST_REQUIRE_PROGRAMS").as_deref() != Ok("1") =>
+        {
+            assert!(why.contains("Fix: "), "{why}");
+            println!("skipped: {why}");
+            return Ok(());
+        }
+        other => other?,
+    }
     net::impair("db", 0.0)?;
     assert_eq!(datagrams_from_db(&db), all, "loss 0 lost datagrams");
-    net::impair("db", 0.5)?;
-    let half = datagrams_from_db(&db);
-    println!("loss 0.5: {half} of {all} datagrams arrived");
+    // A quarter lost: about 1500 arrive (a standard deviation of 19); not 500, as they would
+    // if the comparison were the wrong way round.
+    net::impair("db", 0.25)?;
+    let most = datagrams_from_db(&db);
+    println!("loss 0.25: {most} of {all} datagrams arrived");
     assert!(
-        (all * 2 / 5..=all * 3 / 5).contains(&half),
-        "with a loss of 0.5, {half} of {all} datagrams arrived"
+        (all * 65 / 100..=all * 85 / 100).contains(&most),
+        "with a loss of 0.25, {most} of {all} datagrams arrived"
     );
     // A new loss replaces the old one.
     net::impair("db", 1.0)?;

@@ -9,8 +9,8 @@
 //! nft add table bridge sandbox_test
 //! nft add chain bridge sandbox_test forward '{ type filter hook forward priority 0; }'
 //! for each impaired host N, with its loss in parts per million:
-//!   nft add rule bridge sandbox_test forward iifname hostN numgen random mod 1000000 lt PPM drop
-//!   nft add rule bridge sandbox_test forward oifname hostN numgen random mod 1000000 lt PPM drop
+//!   nft add rule bridge sandbox_test forward iifname hostN numgen random mod 1000000 '<' PPM drop
+//!   nft add rule bridge sandbox_test forward oifname hostN numgen random mod 1000000 '<' PPM drop
 //! ```
 //!
 //! The ruleset is built with the `nftables` crate and applied by the `nft` program (its
@@ -138,7 +138,7 @@ fn chain() -> Chain<'static> {
     }
 }
 
-/// `IIFNAME/OIFNAME == port, numgen random mod 1000000 < ppm: drop`.
+/// `IIFNAME/OIFNAME == port, numgen random mod 1000000 <= ppm - 1: drop` (0 < ppm).
 fn drop_rule(key: MetaKey, port: &str, ppm: u32) -> Rule<'static> {
     let statements = [
         Some(Statement::Match(Match {
@@ -154,8 +154,10 @@ fn drop_rule(key: MetaKey, port: &str, ppm: u32) -> Rule<'static> {
                     ng_mod: PER_MILLION,
                     offset: None,
                 })),
-                right: Expression::Number(ppm),
-                op: Operator::LT,
+                // `<= ppm - 1` rather than `< ppm`: the crate's `Operator::LT` is spelt `>`
+                // in its JSON (0.6.3), `LEQ` is right.
+                right: Expression::Number(ppm - 1),
+                op: Operator::LEQ,
             })
         }),
         Some(Statement::Drop(None)),
@@ -265,6 +267,19 @@ mod tests {
             explain("Error: syntax error"),
             LossError::Failed(_)
         ));
+    }
+
+    #[test]
+    fn a_loss_drops_below_its_share_of_a_million() {
+        let json = serde_json::to_value(drop_rule(MetaKey::Iifname, "host2", 250_000)).unwrap();
+        let comparison = &json["expr"][1]["match"];
+        assert_eq!(comparison["op"], "<=", "{json}");
+        assert_eq!(comparison["left"]["numgen"]["mod"], PER_MILLION, "{json}");
+        assert_eq!(comparison["right"], 249_999, "{json}");
+        assert_eq!(json["expr"][0]["match"]["right"], "host2", "{json}");
+        // A loss of one drops every frame of the port, with no comparison.
+        let json = serde_json::to_value(drop_rule(MetaKey::Oifname, "host2", PER_MILLION)).unwrap();
+        assert_eq!(json["expr"].as_array().unwrap().len(), 2, "{json}");
     }
 
     #[test]
