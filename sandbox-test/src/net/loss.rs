@@ -155,7 +155,7 @@ fn drop_rule(key: MetaKey, port: &str, ppm: u32) -> Rule<'static> {
                     offset: None,
                 })),
                 // `<= ppm - 1` rather than `< ppm`: the crate's `Operator::LT` is spelt `>`
-                // in its JSON (0.6.3), `LEQ` is right.
+                // in its JSON (0.6.3; nftables-rs pull request #248), `LEQ` is right.
                 right: Expression::Number(ppm - 1),
                 op: Operator::LEQ,
             })
