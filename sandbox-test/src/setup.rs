@@ -12,9 +12,11 @@
 //! namespace) creates the namespaces; the *init* (pid 1 inside) sets up what lives in them
 //! and reaps; the *body* (pid 2) sheds its privileges and runs the test. With
 //! `net(hosts = [...])` the init also creates the hosts (`ip netns add` for each, a bridge,
-//! veth pairs), the body enters the first host, and on the body's request the init forks
-//! *host processes* that enter another host and then shed privileges as the body does. Every step is a
-//! named function of its concept's module; a step that fails ends the sandbox with a
+//! veth pairs), the body enters the first host, and on the body's request the init forks a
+//! *keeper* (a sub-reaper holding everything the spawned fn starts), which forks the *host
+//! process*: it enters another host, mounts that host's /sys in a mount namespace of its
+//! own, and sheds privileges as the body does. Every step is a named function of its
+//! concept's module; a step that fails ends the sandbox with a
 //! `SetupFailed` (or `Unsupported`) message and the body never runs.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

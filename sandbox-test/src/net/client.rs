@@ -166,10 +166,11 @@ impl Host {
     }
 
     /// Runs `function` in a new process on this host, as a body runs: same binary image,
-    /// same mount, pid and time namespaces, same seccomp policy and clock, with this
-    /// host's network and hostname. Its stdout and stderr join the test's output, each line
-    /// prefixed with `[NAME] `. Subprocesses it starts stay on the host; all of them die with
-    /// the sandbox.
+    /// the same files (a copy of the body's mounts), pid and time namespaces, seccomp policy
+    /// and clock, with this host's network and hostname. Its stdout and stderr join the
+    /// test's output, each line prefixed with `[NAME] `. It sees the host's own interfaces in `/sys/class/net`.
+    /// Subprocesses it starts stay on the host; all of them die with the sandbox, or with
+    /// [`Spawned::kill`].
     pub fn spawn<R: TestBody>(&self, function: fn() -> R) -> Result<Spawned, HostError> {
         let client = client()?;
         let (entry, func) = body::addresses(function);
@@ -227,8 +228,10 @@ impl Spawned {
         }
     }
 
-    /// Kills it (SIGKILL) and the subprocesses of its process group. Killing a process
-    /// that has already ended does nothing.
+    /// Kills it and everything it started (SIGKILL), also once it has returned: background
+    /// jobs, double forks and processes in a session of their own included (its keeper, a
+    /// child sub-reaper, holds the whole tree). When this returns they are gone. Killing
+    /// what has already ended does nothing.
     pub fn kill(&self) -> Result<(), HostError> {
         client()?.done(HostRequest::Kill { id: self.id })
     }
