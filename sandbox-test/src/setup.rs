@@ -16,8 +16,8 @@
 //! *keeper* (a sub-reaper holding everything the spawned fn starts), which forks the *host
 //! process*: it enters another host, mounts that host's /sys in a mount namespace of its
 //! own, and sheds privileges as the body does. Every step is a named function of its
-//! concept's module; a step that fails ends the sandbox with a
-//! `SetupFailed` (or `Unsupported`) message and the body never runs.
+//! concept's module; a step that fails ends the sandbox with a `SetupFailed` (or
+//! `Unsupported`) message and the body never runs.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 

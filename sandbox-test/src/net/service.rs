@@ -47,9 +47,9 @@ pub(crate) fn verdict_copy(process: &HostProcess) -> Result<OwnedFd, StepError> 
 /// Where a host process keeps its verdict socket: after the channel.
 const VERDICT_FD: RawFd = crate::step::CHANNEL_FD + 1;
 
-/// Setup step (host process, after entering its host; its keeper): keeps stdin, stdout, stderr, the
-/// channel and `verdict` (moved to fd 4), and closes the rest of what the init had open:
-/// the hosts' namespaces, other processes' pipes and sockets.
+/// Setup step (host process, after entering its host; its keeper): keeps stdin, stdout,
+/// stderr, the channel and `verdict` (moved to fd 4), and closes the rest of what the init
+/// had open: the hosts' namespaces, other processes' pipes and sockets.
 pub(crate) fn close_all_but(verdict: OwnedFd) -> Result<OwnedFd, StepError> {
     // Already there, it stays (dup3 refuses to copy a descriptor onto itself).
     if verdict.as_raw_fd() != VERDICT_FD {
