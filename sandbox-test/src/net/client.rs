@@ -168,9 +168,9 @@ impl Host {
     /// Runs `function` in a new process on this host, as a body runs: same binary image,
     /// the same files (a copy of the body's mounts), pid and time namespaces, seccomp policy
     /// and clock, with this host's network and hostname. Its stdout and stderr join the
-    /// test's output, each line prefixed with `[NAME] `. It sees the host's own interfaces in `/sys/class/net`.
-    /// Subprocesses it starts stay on the host; all of them die with the sandbox, or with
-    /// [`Spawned::kill`].
+    /// test's output, each line prefixed with `[NAME] `. It sees the host's own interfaces
+    /// in `/sys/class/net`. Subprocesses it starts stay on the host; all of them die with
+    /// the sandbox, or with [`Spawned::kill`].
     pub fn spawn<R: TestBody>(&self, function: fn() -> R) -> Result<Spawned, HostError> {
         let client = client()?;
         let (entry, func) = body::addresses(function);
