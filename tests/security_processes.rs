@@ -137,6 +137,52 @@ fn the_errno_supervisor_is_out_of_the_bodys_reach() {
     the_less_restricted_are_out_of_reach();
 }
 
+/// The body can signal the supervisor (same uid, same pid namespace): `kill(-1)` kills
+/// it. Every call only it answers would then wait forever; the test fails at once
+/// instead, and names why (not a timeout with no report).
+fn kills_everything_then_makes_the_forbidden_call() {
+    // SAFETY: kill(-1) reaches every process of the sandbox the body may signal.
+    assert_eq!(unsafe { libc::kill(-1, libc::SIGKILL) }, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: the call the policy refuses.
+    unsafe { libc::getppid() };
+    println!("the forbidden call came back");
+}
+
+#[test]
+fn a_killed_supervisor_fails_the_test_at_once() {
+    use sandbox_test::seccomp::{OnViolation, Rules};
+    use sandbox_test::Errno;
+    for mode in [OnViolation::Fail, OnViolation::Errno(Errno::EPERM)] {
+        let rules = Rules::new(["getppid"]).unwrap().on_violation(mode);
+        let report = Sandbox::new()
+            .seccomp_deny(rules)
+            .unwrap()
+            .timeout(Duration::from_secs(60))
+            .run(kills_everything_then_makes_the_forbidden_call);
+        assert_eq!(
+            report.outcome,
+            Outcome::SeccompSupervisorKilled,
+            "{mode:?}: {report:?}"
+        );
+        assert!(!report.stdout.text().contains("came back"), "{report:?}");
+    }
+}
+
+/// The control: a body that signals nothing runs beside a supervisor that leaves on its
+/// own, again and again, and passes (a supervisor's own end is never taken for a kill).
+#[test]
+fn a_supervisor_that_leaves_on_its_own_is_not_taken_for_killed() {
+    use sandbox_test::seccomp::Rules;
+    let sandbox = Sandbox::new()
+        .seccomp_deny(Rules::new(["mknod"]).unwrap())
+        .unwrap();
+    for _ in 0..50 {
+        let report = sandbox.run(|| {});
+        assert!(report.outcome.is_passed(), "{report:?}");
+    }
+}
+
 #[test]
 fn the_record_supervisor_is_out_of_the_bodys_reach() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 //! a typed `Sandbox::inject` call. Whether the syscall exists on the machine is known only
 //! at run time (libseccomp): an unknown one is a setup failure naming it.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, UnOp};
@@ -18,7 +18,8 @@ const KEYS: &str = "syscall = \"write\" or \"@group\", one of errno = \"ENOSPC\"
                     delay = \"300ms\", and optionally when = \"3+\", path = \"/glob/*\"";
 
 enum Fault {
-    Errno(i32),
+    /// An errno name, checked against the table (the generated code names the constant).
+    Errno(String),
     Retval(i64),
     Delay(std::time::Duration),
 }
@@ -98,7 +99,8 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
             }
             "errno" => {
                 let v = string_literal(&nv.value)?;
-                Fault::Errno(parse_errno(&v.value()).map_err(|e| spanned(&e, v.span()))?)
+                parse_errno(&v.value()).map_err(|e| spanned(&e, v.span()))?;
+                Fault::Errno(v.value())
             }
             "retval" => Fault::Retval(retval(&nv.value)?),
             "delay" => {
@@ -139,9 +141,10 @@ impl Model {
     /// `.inject(Inject::new(...)...)`.
     pub(crate) fn builder_call(&self) -> TokenStream {
         let syscall = &self.syscall;
-        let fault = match self.fault {
-            Fault::Errno(n) => {
-                quote!(::sandbox_test::Fault::Errno(::sandbox_test::Errno::from_raw(#n)))
+        let fault = match &self.fault {
+            Fault::Errno(name) => {
+                let name = Ident::new(name, Span::call_site());
+                quote!(::sandbox_test::Fault::Errno(::sandbox_test::Errno::#name))
             }
             Fault::Retval(v) => quote!(::sandbox_test::Fault::Retval(#v)),
             Fault::Delay(d) => {
@@ -183,7 +186,7 @@ mod tests {
         let c = call(
             r#"inject(syscall = "write", errno = "ENOSPC", when = "3+", path = "/var/lib/app/*")"#,
         );
-        assert!(c.contains("from_raw (28i32)"), "{c}");
+        assert!(c.contains("Errno :: ENOSPC"), "{c}");
         assert!(
             c.contains("from_parts (3u64 , :: core :: option :: Option :: None , 1u64)"),
             "{c}"

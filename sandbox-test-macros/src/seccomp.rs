@@ -6,7 +6,7 @@
 //! only known to libseccomp, which the proc-macro does not link: the runtime resolves the
 //! names when it compiles the filter, and an unknown one is a setup failure naming it.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprArray, LitStr, Meta};
@@ -174,8 +174,9 @@ impl Model {
                     OnViolation::Kill => quote!(Kill),
                     OnViolation::Errno => {
                         let name = lm.errno.as_ref().map_or("EPERM".to_owned(), LitStr::value);
-                        let number = parse_errno(&name).expect(checked);
-                        quote!(Errno(::sandbox_test::Errno::from_raw(#number)))
+                        parse_errno(&name).expect(checked);
+                        let name = Ident::new(&name, Span::call_site());
+                        quote!(Errno(::sandbox_test::Errno::#name))
                     }
                 };
                 let rules = quote!(
@@ -226,7 +227,7 @@ mod tests {
         assert!(calls.contains("seccomp_deny"), "{calls}");
         assert!(calls.contains("\"@mount\""), "{calls}");
         assert!(calls.contains("OnViolation :: Errno"), "{calls}");
-        assert!(calls.contains("Errno :: from_raw (13i32)"), "{calls}");
+        assert!(calls.contains("Errno :: EACCES"), "{calls}");
         let m = parse_str(r#"seccomp(profile = "tests/p.json")"#)
             .ok()
             .unwrap();

@@ -144,6 +144,11 @@ pub enum Outcome {
     /// "kill"`, or a profile's kill action): the process, the call and its arguments;
     /// every process of the sandbox was killed.
     KilledBySeccomp(Box<crate::seccomp::Violation>),
+    /// The seccomp supervisor, which answers the calls the policy refuses, traps or
+    /// injects, was killed while the body ran (a `kill(-1)` of a sandbox process is
+    /// the one way): such calls could no longer be checked, so every process of the
+    /// sandbox was killed and the test fails.
+    SeccompSupervisorKilled,
     /// A resource limit (`memory`, `pids`, `cpu`, `files`) is why the body died or
     /// failed: which limit, what enforced it, the evidence, and how the body ended.
     LimitExceeded {
@@ -250,6 +255,12 @@ impl fmt::Display for Outcome {
             Outcome::KilledBySeccomp(violation) => {
                 write!(f, "sandboxed test was killed by seccomp: {violation}")
             }
+            Outcome::SeccompSupervisorKilled => write!(
+                f,
+                "the sandbox's seccomp supervisor was killed while the test ran (a \
+                 `kill(-1)` in the sandbox?): the calls it answers could no longer be \
+                 checked, so every process of the sandbox was killed"
+            ),
             Outcome::LimitExceeded { hit, outcome } => {
                 write!(f, "sandboxed test hit its {hit}\n{outcome}")
             }

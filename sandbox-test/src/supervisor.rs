@@ -13,7 +13,7 @@ use crate::limits::{attribution, Enforcement};
 use crate::outcome::{ExitStatus, LiveOutput, Outcome, Output, Report, SetupFailure, Verdict};
 use crate::plan::Plan;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
-use crate::seccomp::report::Ending;
+use crate::seccomp::report::{Ending, SeccompEvent};
 
 /// How long to wait for a killed sandbox to be gone before giving up on it.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -33,6 +33,13 @@ struct Heard {
     garbled: Option<String>,
     /// With `SANDBOX_TEST_TRACE`: the sandbox's points and the test thread's.
     trace: Option<Vec<(String, u64)>>,
+    /// The seccomp supervisors that announced themselves: pid and pidfd (dropped once
+    /// the supervisor has exited).
+    seccomp_supervisors: Vec<(i32, Option<OwnedFd>)>,
+    /// Supervisors that said they leave on their own (no filtered task left).
+    seccomp_supervisors_done: Vec<i32>,
+    /// A supervisor died while the body ran, without saying so: killed.
+    seccomp_supervisor_lost: bool,
 }
 
 fn failure(step: &str, detail: impl Into<String>, errno: Option<Errno>) -> Report {
@@ -140,6 +147,8 @@ fn collect(
     let mut live_out = live.then(LiveOutput::stdout);
     let mut live_err = live.then(LiveOutput::stderr);
     let mut open = [Some(channel), Some(out), Some(err)];
+    // Seccomp supervisors seen to exit, not yet known to have said so first.
+    let mut exited: Vec<i32> = Vec::new();
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let deadline = Instant::now() + timeout;
     let mut killed_at: Option<Instant> = None;
@@ -151,7 +160,8 @@ fn collect(
         if killed_at.is_none() && now >= deadline {
             killed_at = Some(now);
         }
-        if let (Some(_), Some(pidfd), false) = (killed_at, &heard.pidfd, kill_sent) {
+        let kill_now = killed_at.is_some() || heard.seccomp_supervisor_lost;
+        if let (true, Some(pidfd), false) = (kill_now, &heard.pidfd, kill_sent) {
             kill(pidfd);
             kill_sent = true;
         }
@@ -167,9 +177,14 @@ fn collect(
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(100)),
         };
+        let watched = heard
+            .seccomp_supervisors
+            .iter()
+            .filter_map(|(_, fd)| fd.as_ref());
         let mut fds: Vec<PollFd> = open
             .iter()
             .flatten()
+            .chain(watched)
             .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
             .collect();
         let timeout = PollTimeout::try_from(wait.as_millis().clamp(1, i32::MAX as u128) as i32)
@@ -184,11 +199,13 @@ fn collect(
         let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(true)).collect();
         drop(fds);
         let mut ready = ready.into_iter();
+        let mut channel_ready = false;
         for (slot, index) in open.iter_mut().zip(0..) {
             let Some(fd) = slot else { continue };
             if !ready.next().unwrap_or(false) {
                 continue;
             }
+            channel_ready |= index == 0;
             let still_open = match index {
                 0 => receive(fd, &mut buffer, &mut heard),
                 1 => drain(fd, &mut stdout, live_out.as_mut()),
@@ -197,6 +214,18 @@ fn collect(
             if !still_open {
                 *slot = None;
             }
+        }
+        for (pid, pidfd) in &mut heard.seccomp_supervisors {
+            if pidfd.is_some() && ready.next().unwrap_or(false) {
+                *pidfd = None;
+                exited.push(*pid);
+            }
+        }
+        // A supervisor's last message is sent before it exits: once the channel holds
+        // nothing more, one gone without it while the body runs was killed.
+        if !channel_ready && heard.body_exit.is_none() && killed_at.is_none() {
+            exited.retain(|pid| !heard.seccomp_supervisors_done.contains(pid));
+            heard.seccomp_supervisor_lost |= !exited.is_empty();
         }
     }
     for live in [&mut live_out, &mut live_err].into_iter().flatten() {
@@ -265,6 +294,12 @@ fn receive(channel: &OwnedFd, buffer: &mut [u8], heard: &mut Heard) -> bool {
         Message::Unsupported { reason } => heard.unsupported = Some(reason),
         Message::Verdict(v) => heard.verdict = Some(v),
         Message::Note(note) => heard.notes.push(note),
+        Message::Seccomp(SeccompEvent::SupervisorUp { pid }) => {
+            heard.seccomp_supervisors.push((pid, fds.pop()))
+        }
+        Message::Seccomp(SeccompEvent::SupervisorDone { pid }) => {
+            heard.seccomp_supervisors_done.push(pid)
+        }
         Message::Seccomp(event) => heard.seccomp.push(event),
         Message::BodyUsage { cpu_time } => heard.body_cpu_time = Some(cpu_time),
         Message::BodyExited(status) => heard.body_exit = Some(status),
@@ -325,6 +360,9 @@ fn judge(heard: &Heard, timed_out: Option<Duration>, seccomp_ended: Option<Endin
         Some(Ending::Failed(v)) => return Outcome::SeccompViolation(Box::new(v)),
         Some(Ending::Killed(v)) => return Outcome::KilledBySeccomp(Box::new(v)),
         None => {}
+    }
+    if heard.seccomp_supervisor_lost {
+        return Outcome::SeccompSupervisorKilled;
     }
     match heard.body_exit {
         Some(exit) => match Outcome::of_process(heard.verdict.as_ref(), exit) {

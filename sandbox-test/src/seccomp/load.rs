@@ -47,7 +47,9 @@ pub fn apply(
     };
     let supervisor = if filter.notify.is_some() || filter.inject.is_some() {
         crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
-        Some(spawn_supervisor(filter, sink()?, own_pid_namespace)?)
+        let (handoff, pid) = spawn_supervisor(filter, sink()?, own_pid_namespace)?;
+        announce(&sink()?, pid)?;
+        Some((handoff, pid))
     } else {
         None
     };
@@ -201,6 +203,10 @@ fn spawn_supervisor(
                 }
                 None => 1,
             };
+            // Leaving on its own: said before the exit the test thread watches for.
+            // SAFETY: getpid cannot fail.
+            let pid = unsafe { libc::getpid() };
+            let _ = sink.send(&SeccompEvent::SupervisorDone { pid });
             // SAFETY: leave without running the parent's atexit handlers.
             unsafe { libc::_exit(status) };
         }
@@ -230,6 +236,26 @@ fn spawn_supervisor(
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
     Ok((handoff, supervisor))
+}
+
+/// In the body, before the filter exists: hands the test thread a pidfd of the
+/// supervisor, so that it sees the supervisor die (the body's `kill(-1)` can kill it,
+/// and the calls only it answers would then wait forever). Sent from here, not by the
+/// supervisor, so that no body code runs before the test thread watches.
+fn announce(sink: &EventSink, supervisor: libc::pid_t) -> Result<(), SeccompError> {
+    let pidfd =
+        crate::namespaces::pidfd_open(nix::unistd::Pid::from_raw(supervisor)).map_err(|errno| {
+            SeccompError::Load {
+                step: "pidfd_open (seccomp supervisor)",
+                errno: errno as i32,
+            }
+        })?;
+    let up = SeccompEvent::SupervisorUp { pid: supervisor };
+    sink.send_with_fd(&up, pidfd.as_raw_fd())
+        .map_err(|e| SeccompError::Load {
+            step: "announce the seccomp supervisor",
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        })
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SeccompError> {

@@ -68,6 +68,13 @@ pub(crate) enum SeccompEvent {
     Recorded { arch: u32, nr: i32 },
     /// An `inject(...)` rule hit a call.
     Injected(super::inject::RawInjection),
+    /// The supervisor is listening. Carries its pidfd, so the test thread sees it die:
+    /// a supervisor gone before the body (the body's `kill(-1)`) would leave every call
+    /// it must answer waiting.
+    /// `pid`: the supervisor's, in the sandbox (each body and spawned process has one).
+    SupervisorUp { pid: i32 },
+    /// The supervisor's last message: no filtered task is left, it leaves on its own.
+    SupervisorDone { pid: i32 },
 }
 
 /// This crate's sources: not the test author's code.
@@ -309,10 +316,31 @@ impl EventSink {
 
     /// Sends an event (allocates: not for signal handlers).
     pub(crate) fn send(&self, event: &SeccompEvent) -> std::io::Result<()> {
+        send_all(self.fd, &self.encode(event)?)
+    }
+
+    /// Sends an event with a descriptor (`SCM_RIGHTS`).
+    pub(crate) fn send_with_fd(&self, event: &SeccompEvent, fd: RawFd) -> std::io::Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let buf = self.encode(event)?;
+        let fds = [fd];
+        let iov = [std::io::IoSlice::new(&buf)];
+        sendmsg::<()>(
+            self.fd,
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map(drop)
+        .map_err(std::io::Error::from)
+    }
+
+    fn encode(&self, event: &SeccompEvent) -> std::io::Result<Vec<u8>> {
         let mut buf = self.prefix.clone();
         serde_json::to_writer(&mut buf, event).map_err(std::io::Error::other)?;
         buf.extend_from_slice(&self.suffix);
-        send_all(self.fd, &buf)
+        Ok(buf)
     }
 }
 
@@ -680,6 +708,7 @@ impl SeccompReport {
                     report.injected.push(raw.resolve());
                     continue;
                 }
+                SeccompEvent::SupervisorUp { .. } | SeccompEvent::SupervisorDone { .. } => continue,
             };
             if raw.errno.is_none() && ended.is_none() {
                 ended = Some((report.violations.len(), killed));
@@ -709,6 +738,16 @@ enum Caught {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The attribute writes `Errno::NAME` for every name of the table: each must be the
+    /// nix constant of that number on this target.
+    #[test]
+    fn every_errno_name_is_the_nix_constant_of_its_number() {
+        for (name, number) in crate::spec::seccomp::ERRNOS {
+            assert_eq!(format!("{:?}", nix::errno::Errno::from_raw(*number)), *name);
+            assert_eq!(errno_name(*number), Some(*name));
+        }
+    }
 
     #[test]
     fn handler_frames_format_is_the_serde_format() {
