@@ -685,3 +685,29 @@ fn a_loss_is_a_fraction_from_zero_to_one() {
         .assert_passed();
     assert_eq!(net::impair("db", 0.1), Err(HostError::NoHosts));
 }
+/// On db, under a seccomp filter with a supervisor: writes its pid, then sleeps.
+fn write_pid_and_sleep() {
+    std::fs::write("/tmp/filtered.pid", std::process::id().to_string()).unwrap();
+    std::thread::sleep(Duration::from_secs(100));
+}
+
+// `on_violation = "errno"` gives every process on a host a seccomp supervisor, unfiltered
+// in its tree: kill() ends the filtered processes, and the supervisor leaves by itself (a
+// killed supervisor would end the whole test).
+#[sandboxed(net(hosts = ["app", "db"]), seccomp(deny = ["ptrace"], on_violation = "errno"))]
+fn kill_leaves_the_seccomp_supervisor_to_leave_by_itself() -> Result<(), HostError> {
+    let spawned = net::host("db")?.spawn(write_pid_and_sleep)?;
+    let pid = pid_in("/tmp/filtered.pid");
+    spawned.kill()?;
+    assert!(!alive(pid), "{pid} survived kill()");
+    assert_eq!(
+        spawned.wait()?,
+        Outcome::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false
+        }
+    );
+    // The test goes on: nothing was killed that it needs.
+    assert_eq!(net::host("db")?.spawn(|| ())?.wait()?, Outcome::Passed);
+    Ok(())
+}

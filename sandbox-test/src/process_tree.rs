@@ -6,7 +6,8 @@
 //!
 //! ```sh
 //! prctl PR_SET_CHILD_SUBREAPER; fork the process
-//! until no child is left: reap; on SIGTERM: SIGKILL every child, reap, again
+//! until no child is left: reap; on SIGTERM: SIGKILL every child (but seccomp
+//! supervisors, which leave by themselves), reap, again
 //! ```
 //!
 //! The keeper reports how its process ended on the process's verdict socket, as the init
@@ -34,7 +35,11 @@ pub(crate) fn become_subreaper() -> Result<(), StepError> {
 /// The keeper's loop (its signals blocked, [`KILL_TREE`] and SIGCHLD among them): reaps
 /// every descendant that ends, sends `process`'s exit status on `report` when it ends, and
 /// returns once no descendant is left, or once [`KILL_TREE`] came and it killed them all.
-pub(crate) fn keep(process: Pid, report: OwnedFd) {
+/// `filtered`: `process` runs under a seccomp filter, so its only unfiltered descendants are
+/// its seccomp supervisors (forked before the filter); those are not killed but leave by
+/// themselves once the filtered tasks are gone, and say so to the test (a killed one would
+/// end the test as a supervisor killed under the body).
+pub(crate) fn keep(process: Pid, report: OwnedFd, filtered: bool) {
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGCHLD);
     signals.add(KILL_TREE);
@@ -49,7 +54,7 @@ pub(crate) fn keep(process: Pid, report: OwnedFd) {
             Reaped::SomeRunning => {}
         }
         if signals.wait() == Ok(KILL_TREE) {
-            kill_all(&mut ended);
+            kill_all(&mut ended, filtered);
             return;
         }
     }
@@ -75,12 +80,16 @@ fn reap(ended: &mut impl FnMut(Pid, ExitStatus)) -> Reaped {
 }
 
 /// SIGKILLs every child and reaps, until none is left: a killed process's own children
-/// become the keeper's as it dies, and are killed in the next round.
-fn kill_all(ended: &mut impl FnMut(Pid, ExitStatus)) {
+/// become the keeper's as it dies, and are killed in the next round. With `filtered`, the
+/// unfiltered children (seccomp supervisors) are left to leave by themselves.
+fn kill_all(ended: &mut impl FnMut(Pid, ExitStatus), filtered: bool) {
     let me = nix::unistd::getpid();
     let mut status = 0;
     loop {
         for child in children_of(me) {
+            if filtered && !under_seccomp(child) {
+                continue;
+            }
             let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
         }
         // SAFETY: waitpid with a valid out pointer.
@@ -104,6 +113,18 @@ fn children_of(parent: Pid) -> Vec<Pid> {
         .filter(|&pid| parent_of(pid) == Some(parent))
         .map(Pid::from_raw)
         .collect()
+}
+
+/// Whether `pid` runs under a seccomp filter (`Seccomp: 2` in its status); a process whose
+/// status cannot be read counts as filtered (it is gone, or going).
+fn under_seccomp(pid: Pid) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Seccomp:"))
+        .is_none_or(|mode| mode.trim() != "0")
 }
 
 /// The fourth field of `/proc/PID/stat`, after the command name in parentheses (which may
@@ -137,5 +158,11 @@ mod tests {
             parent_of(std::process::id() as i32),
             Some(nix::unistd::getppid())
         );
+    }
+
+    #[test]
+    fn a_process_that_is_gone_counts_as_filtered() {
+        // (tests/hosts.rs kills a tree with a seccomp supervisor in it.)
+        assert!(under_seccomp(Pid::from_raw(i32::MAX)));
     }
 }

@@ -273,7 +273,7 @@ fn keeper(
                 net::service::close_all_but(report),
             );
             step.run("prepare to send the coverage counts", coverage::start());
-            process_tree::keep(pid, report);
+            process_tree::keep(pid, report, plan.seccomp.is_some());
             exit(0)
         }
     }
