@@ -1,5 +1,5 @@
 //! Several hosts in one test: a key-value server on "db", a client on "app", a partition
-//! between them, and a heal.
+//! between them, a heal, and random packet loss.
 //!
 //! `cargo run --example hosts` runs the scenario in a sandbox and prints its report. As a
 //! test it is:
@@ -41,6 +41,7 @@ fn get(key: &str) -> std::io::Result<String> {
     let db = net::host("db").map_err(std::io::Error::other)?;
     let mut stream =
         TcpStream::connect_timeout(&(db.address(), 7000).into(), Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     writeln!(stream, "{key}")?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
@@ -65,6 +66,11 @@ fn client_survives_a_partition() -> Result<(), HostError> {
     println!("during the partition: {:?}", get("color"));
     net::heal()?;
     println!("after heal: {:?}", get("color"));
+    // One packet in five lost, each way: TCP retransmits, some requests time out.
+    net::impair("db", 0.2)?;
+    let answered = (0..5).filter(|_| get("color").is_ok()).count();
+    println!("with a loss of 0.2 on db: {answered} of 5 requests answered in time");
+    net::heal()?;
     server.kill()?;
     println!("the server ended: {}", server.wait()?);
     Ok(())

@@ -40,3 +40,16 @@ fn a_body_run_through_the_api_is_counted() {
         other => panic!("expected the body's Err, got {other:?}"),
     }
 }
+
+fn on_another_host() {
+    let name = nix::unistd::gethostname().unwrap(); // counted in the sandbox
+    assert_eq!(name, "db"); // counted in the sandbox
+}
+
+// A fn spawned on a host counts as a body does, and so does the body that spawned it.
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn a_fn_spawned_on_a_host_is_counted() -> Result<(), sandbox_test::net::HostError> {
+    let db = sandbox_test::net::host("db")?; // counted in the sandbox
+    assert_eq!(db.spawn(on_another_host)?.wait()?, Outcome::Passed); // counted in the sandbox
+    Ok(())
+}

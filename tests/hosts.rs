@@ -466,3 +466,248 @@ fn a_delay_needs_sch_netem_and_says_so_when_missing() -> Result<(), HostError> {
     ));
     Ok(())
 }
+
+/// On any host: `/sys/class/net` lists this host's own `lo` and `eth0` (the same MAC
+/// address and index as its network namespace gives), and /sys is read-only.
+fn sysfs_shows_this_hosts_interfaces() {
+    let listed: BTreeSet<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(listed, interface_names());
+    let mac = nix::ifaddrs::getifaddrs()
+        .unwrap()
+        .filter(|i| i.interface_name == "eth0")
+        .find_map(|i| i.address?.as_link_addr()?.addr())
+        .expect("eth0 has a link address");
+    let mac: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let shown = std::fs::read_to_string("/sys/class/net/eth0/address").unwrap();
+    assert_eq!(shown.trim(), mac.join(":"), "/sys shows another eth0");
+    let index = nix::net::if_::if_nametoindex("eth0").unwrap();
+    let shown = std::fs::read_to_string("/sys/class/net/eth0/ifindex").unwrap();
+    assert_eq!(shown.trim(), index.to_string());
+    let write = std::fs::write("/sys/class/net/eth0/mtu", "1400").unwrap_err();
+    assert_eq!(write.raw_os_error(), Some(libc::EROFS), "{write}");
+}
+
+#[sandboxed(net(hosts = ["app", "db", "cache"]))]
+fn sys_class_net_shows_each_hosts_own_interfaces() -> Result<(), HostError> {
+    sysfs_shows_this_hosts_interfaces();
+    for name in ["db", "cache"] {
+        let outcome = net::host(name)?
+            .spawn(sysfs_shows_this_hosts_interfaces)?
+            .wait()?;
+        assert_eq!(outcome, Outcome::Passed, "on {name}");
+    }
+    Ok(())
+}
+
+/// Starts two sleepers and returns: one in a shell's background, one in a session of its
+/// own (out of any process group of the spawned fn's); each writes its pid to /tmp.
+fn start_sleepers_and_return() {
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "sleep 1000 & echo $! >/tmp/background.pid; \
+             setsid sh -c 'echo $$ >/tmp/escaped.pid.tmp; mv /tmp/escaped.pid.tmp /tmp/escaped.pid; exec sleep 1000' &",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn pid_in(path: &str) -> nix::unistd::Pid {
+    for _ in 0..400 {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse() {
+                return nix::unistd::Pid::from_raw(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no pid in {path}");
+}
+
+fn alive(pid: nix::unistd::Pid) -> bool {
+    match nix::sys::signal::kill(pid, None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::ESRCH) => false,
+        Err(e) => panic!("kill({pid}, 0): {e}"),
+    }
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn kill_ends_what_a_spawned_fn_started_after_it_returned() -> Result<(), HostError> {
+    let spawned = net::host("db")?.spawn(start_sleepers_and_return)?;
+    assert_eq!(spawned.wait()?, Outcome::Passed);
+    let sleepers = [pid_in("/tmp/background.pid"), pid_in("/tmp/escaped.pid")];
+    assert!(sleepers.iter().all(|&pid| alive(pid)), "{sleepers:?}");
+    // The escaped one is in another session: no process group reaches both.
+    let session = |pid| nix::unistd::getsid(Some(pid)).unwrap();
+    assert_ne!(session(sleepers[0]), session(sleepers[1]));
+    spawned.kill()?;
+    // Gone when kill returns, and reaped (a zombie would still answer kill(pid, 0)).
+    for pid in sleepers {
+        assert!(!alive(pid), "{pid} survived kill()");
+    }
+    // Killing again, or what has ended, does nothing.
+    spawned.kill()?;
+    Ok(())
+}
+
+const DATAGRAMS: u32 = 2000;
+const UDP_PORT: u16 = 7003;
+
+/// On db: sends DATAGRAMS datagrams to app (the body), ten a millisecond. A lost datagram
+/// is lost silently, as on a wire.
+fn send_datagrams_to_app() {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let app = Ipv4Addr::new(net::SUBNET[0], net::SUBNET[1], net::SUBNET[2], 1);
+    for i in 0..DATAGRAMS {
+        socket.send_to(&i.to_be_bytes(), (app, UDP_PORT)).unwrap();
+        if i % 10 == 9 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// `RcvbufErrors` of this network namespace's UDP: datagrams that arrived but found the
+/// receive buffer full.
+fn udp_receive_buffer_drops() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap();
+    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp: "));
+    let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
+    let column = names
+        .split_whitespace()
+        .position(|name| name == "RcvbufErrors")
+        .unwrap();
+    values
+        .split_whitespace()
+        .nth(column)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// How many of db's datagrams reached app: read by the body, or dropped by its own full
+/// receive buffer (a busy machine), which is not the loss under test.
+fn datagrams_from_db(db: &net::Host) -> u64 {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", UDP_PORT)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let buffer_drops = udp_receive_buffer_drops();
+    let sender = db.spawn(send_datagrams_to_app).unwrap();
+    let sent = std::sync::atomic::AtomicBool::new(false);
+    let mut received = 0;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            assert_eq!(sender.wait().unwrap(), Outcome::Passed);
+            sent.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut datagram = [0u8; 8];
+        loop {
+            let all_sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+            match socket.recv(&mut datagram) {
+                Ok(_) => received += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && all_sent => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    });
+    received + udp_receive_buffer_drops() - buffer_drops
+}
+
+#[sandboxed(net(hosts = ["app", "db"]))]
+fn impair_drops_that_share_of_a_hosts_packets_until_heal() -> Result<(), HostError> {
+    let db = net::host("db")?;
+    let all = u64::from(DATAGRAMS);
+    // A machine without nftables gets the diagnosis; the test then skips, unless
+    // SANDBOX_TEST_REQUIRE_PROGRAMS=1 (CI, which installs nftables).
+    match net::impair("db", 1.0) {
+        Err(HostError::Unsupported(why))
+            if std::env::var("SANDBOX_TEST_REQUIRE_PROGRAMS").as_deref() != Ok("1") =>
+        {
+            assert!(why.contains("Fix: "), "{why}");
+            println!("skipped: {why}");
+            return Ok(());
+        }
+        other => other?,
+    }
+    net::impair("db", 0.0)?;
+    assert_eq!(datagrams_from_db(&db), all, "loss 0 lost datagrams");
+    // A quarter lost: about 1500 arrive (a standard deviation of 19); not 500, as they would
+    // if the comparison were the wrong way round.
+    net::impair("db", 0.25)?;
+    let most = datagrams_from_db(&db);
+    println!("loss 0.25: {most} of {all} datagrams arrived");
+    assert!(
+        (all * 65 / 100..=all * 85 / 100).contains(&most),
+        "with a loss of 0.25, {most} of {all} datagrams arrived"
+    );
+    // A new loss replaces the old one.
+    net::impair("db", 1.0)?;
+    assert_eq!(datagrams_from_db(&db), 0, "loss 1 let datagrams through");
+    // Both ways: app's connect to db is not even refused (nothing listens there), it is lost.
+    let lost = reaches(db.address(), PORT).unwrap_err();
+    assert_eq!(lost.kind(), std::io::ErrorKind::TimedOut, "{lost}");
+    net::heal()?;
+    assert_eq!(datagrams_from_db(&db), all, "healed, datagrams were lost");
+    net::impair("db", 1.0)?;
+    net::impair("db", 0.0)?;
+    assert_eq!(
+        datagrams_from_db(&db),
+        all,
+        "loss 0 did not remove the loss"
+    );
+    Ok(())
+}
+
+fn bad_losses_are_refused() {
+    for bad in [-0.1, 1.5, f64::NAN, f64::INFINITY] {
+        let error = net::impair("db", bad).unwrap_err();
+        assert_eq!(error, HostError::InvalidLoss(bad.to_string()));
+        assert!(error.to_string().contains("fraction from 0.0"), "{error}");
+    }
+    assert!(matches!(
+        net::impair("nowhere", 0.1),
+        Err(HostError::UnknownHost { .. })
+    ));
+}
+
+#[test]
+fn a_loss_is_a_fraction_from_zero_to_one() {
+    Sandbox::new()
+        .hosts(["app", "db"])
+        .unwrap()
+        .run(bad_losses_are_refused)
+        .assert_passed();
+    assert_eq!(net::impair("db", 0.1), Err(HostError::NoHosts));
+}
+/// On db, under a seccomp filter with a supervisor: writes its pid, then sleeps.
+fn write_pid_and_sleep() {
+    std::fs::write("/tmp/filtered.pid", std::process::id().to_string()).unwrap();
+    std::thread::sleep(Duration::from_secs(100));
+}
+
+// `on_violation = "errno"` gives every process on a host a seccomp supervisor, unfiltered
+// in its tree: kill() ends the filtered processes, and the supervisor leaves by itself (a
+// killed supervisor would end the whole test).
+#[sandboxed(net(hosts = ["app", "db"]), seccomp(deny = ["ptrace"], on_violation = "errno"))]
+fn kill_leaves_the_seccomp_supervisor_to_leave_by_itself() -> Result<(), HostError> {
+    let spawned = net::host("db")?.spawn(write_pid_and_sleep)?;
+    let pid = pid_in("/tmp/filtered.pid");
+    spawned.kill()?;
+    assert!(!alive(pid), "{pid} survived kill()");
+    assert_eq!(
+        spawned.wait()?,
+        Outcome::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false
+        }
+    );
+    // The test goes on: nothing was killed that it needs.
+    assert_eq!(net::host("db")?.spawn(|| ())?.wait()?, Outcome::Passed);
+    Ok(())
+}

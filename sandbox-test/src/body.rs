@@ -183,8 +183,9 @@ pub(crate) fn catch_panics() -> Result<(), StepError> {
 }
 
 /// Runs the body `function` through its trampoline `entry` (both from [`addresses`]) and
-/// reports its verdict on `channel`. Never returns.
-pub(crate) fn run(entry: usize, function: usize, channel: BorrowedFd<'_>) -> ! {
+/// reports its verdict on `verdict_to` (the channel, for the body; the body's socket, for a
+/// host process). Its coverage counts go to the test process on the channel. Never returns.
+pub(crate) fn run(entry: usize, function: usize, verdict_to: BorrowedFd<'_>) -> ! {
     // SAFETY: `entry` is `call::<R>` of this very image (see `addresses`).
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(entry) };
     let verdict = match std::panic::catch_unwind(|| entry(function)) {
@@ -205,9 +206,11 @@ pub(crate) fn run(entry: usize, function: usize, channel: BorrowedFd<'_>) -> ! {
     };
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    if protocol::send(channel, &Message::Verdict(verdict), &[]).is_err() {
+    if protocol::send(verdict_to, &Message::Verdict(verdict), &[]).is_err() {
         crate::step::exit(124);
     }
+    // SAFETY: the channel is open on its number in every sandbox process (`setup.rs`).
+    let channel = unsafe { BorrowedFd::borrow_raw(crate::step::CHANNEL_FD) };
     if crate::coverage::send(channel) {
         // An instrumented build: `exit` would run the profile runtime's exit handler, which
         // writes a file from inside the sandbox (and makes system calls the seccomp filter

@@ -134,6 +134,10 @@ static OUTBOX: Mutex<Option<Outbox>> = Mutex::new(None);
 /// its own. (The fork returns twice but was counted once: the line of the child's arm of
 /// the fork shows the parent's count; everything after it counts right.)
 pub(crate) fn forget_inherited() {
+    // The parent's outbox (shared with it through MAP_SHARED) is not this process's. Closed
+    // now, while its number surely still names the parent's memfd: a later step may close
+    // the process's descriptors and reuse that number.
+    drop(OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).take());
     if let Some(counters) = counters() {
         reset(&counters);
     }
@@ -143,7 +147,7 @@ pub(crate) fn forget_inherited() {
 /// an uninstrumented build.
 pub(crate) fn start() -> Result<(), StepError> {
     let mut outbox = OUTBOX.lock().unwrap_or_else(|e| e.into_inner());
-    // The parent's outbox (shared with it through MAP_SHARED) is not this process's.
+    // The parent's outbox, where `forget_inherited` did not already drop it.
     drop(outbox.take());
     let Some(counters) = counters() else {
         return Ok(());

@@ -82,6 +82,15 @@ pub(crate) fn mount_sysfs() -> Result<(), StepError> {
         .map_err(mount_error("mounting sysfs on /sys"))
 }
 
+/// Host process step, on its host: `unshare --mount` (a copy of the sandbox's mounts: the
+/// same files) and [`mount_sysfs`] there, so that `/sys/class/net` lists the host's own
+/// interfaces (the init mounted the first host's, the body's). Read-only like the first,
+/// and locked with the rest by the process's mount lock.
+pub(crate) fn mount_own_sysfs() -> Result<(), StepError> {
+    crate::namespaces::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    mount_sysfs()
+}
+
 /// `mount -t tmpfs tmpfs /dev/shm`: POSIX shared memory of the sandbox's own, as its
 /// SysV IPC is, and writable on the read-only host. A host without /dev/shm is left so.
 pub(crate) fn mount_private_shm() -> Result<(), StepError> {

@@ -227,6 +227,7 @@ mod namespaces;
 pub mod net;
 mod outcome;
 mod plan;
+mod process_tree;
 mod protocol;
 mod sandbox;
 pub mod seccomp;

@@ -5,15 +5,19 @@
 //! The namespace itself is created by the sandbox's `unshare` (see `needs_namespace`);
 //! this module configures it from inside, with plain ioctls and rtnetlink (no `ip` binary
 //! needed). `hosts` creates the hosts, `service` is the init's side of them, `client` the
-//! body's, `etc_hosts` the sandbox's `/etc/hosts`.
+//! body's, `loss` their random packet loss (nftables), `etc_hosts` the sandbox's
+//! `/etc/hosts`.
 
 pub(crate) mod client;
 pub(crate) mod etc_hosts;
 pub(crate) mod hosts;
+mod loss;
 mod netlink;
 pub(crate) mod service;
 
-pub use client::{delay, heal, host, hosts, limit_rate, partition, Host, HostError, Spawned};
+pub use client::{
+    delay, heal, host, hosts, impair, limit_rate, partition, Host, HostError, Spawned,
+};
 pub use hosts::SUBNET;
 
 use std::fmt;

@@ -12,10 +12,12 @@
 //! namespace) creates the namespaces; the *init* (pid 1 inside) sets up what lives in them
 //! and reaps; the *body* (pid 2) sheds its privileges and runs the test. With
 //! `net(hosts = [...])` the init also creates the hosts (`ip netns add` for each, a bridge,
-//! veth pairs), the body enters the first host, and on the body's request the init forks
-//! *host processes* that enter another host and then shed privileges as the body does. Every step is a
-//! named function of its concept's module; a step that fails ends the sandbox with a
-//! `SetupFailed` (or `Unsupported`) message and the body never runs.
+//! veth pairs), the body enters the first host, and on the body's request the init forks a
+//! *keeper* (a sub-reaper holding everything the spawned fn starts), which forks the *host
+//! process*: it enters another host, mounts that host's /sys in a mount namespace of its
+//! own, and sheds privileges as the body does. Every step is a named function of its
+//! concept's module; a step that fails ends the sandbox with a `SetupFailed` (or
+//! `Unsupported`) message and the body never runs.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -27,8 +29,8 @@ use crate::plan::Plan;
 use crate::protocol::{self, Message};
 use crate::step::{StepError, CHANNEL_FD, STATUS_FD};
 use crate::{
-    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, seccomp, step, time,
-    trace,
+    body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, process_tree,
+    seccomp, step, time, trace,
 };
 use nix::sched::CloneFlags;
 
@@ -328,7 +330,8 @@ fn body_process(plan: &Plan, step: &Steps) -> ! {
     body::run(plan.entry, plan.body, step.channel)
 }
 
-/// Forks a process on a host for `net::Host::spawn`; the child never returns.
+/// Forks the keeper of a process on a host for `net::Host::spawn`; returns the keeper's pid
+/// (the child never returns).
 fn fork_host_process(
     plan: &Plan,
     step: &Steps,
@@ -336,11 +339,43 @@ fn fork_host_process(
     process: net::service::HostProcess,
 ) -> Result<Pid, StepError> {
     match namespaces::fork()? {
-        Some(pid) => Ok(pid),
+        Some(keeper) => Ok(keeper),
+        None => {
+            coverage::forget_inherited();
+            keeper(plan, step, network, process)
+        }
+    }
+}
+
+/// A host process's keeper: a sub-reaper that forks it, so that what it starts stays in its
+/// tree; reports how it ended, reaps the tree, and kills it all on `Spawned::kill`.
+fn keeper(
+    plan: &Plan,
+    step: &Steps,
+    network: &net::hosts::Network,
+    process: net::service::HostProcess,
+) -> ! {
+    // prctl PR_SET_CHILD_SUBREAPER
+    step.run("adopt the tree's orphans", process_tree::become_subreaper());
+    let report = step.run(
+        "keep the verdict socket",
+        net::service::verdict_copy(&process),
+    );
+    match step.run("fork the host process", namespaces::fork()) {
         None => {
             coverage::forget_inherited();
             step.run("close the init's status socket", close_status());
             host_process(plan, step, network, process)
+        }
+        Some(pid) => {
+            drop(process);
+            let report = step.run(
+                "close the init's descriptors",
+                net::service::close_all_but(report),
+            );
+            step.run("prepare to send the coverage counts", coverage::start());
+            process_tree::keep(pid, report, plan.seccomp.is_some());
+            exit(0)
         }
     }
 }
@@ -362,6 +397,8 @@ fn host_process(
     );
     step.run("lead a process group", namespaces::new_process_group());
     step.run("enter the host", network.enter(process.host));
+    // unshare --mount; mount -t sysfs sysfs /sys: the host's own interfaces
+    step.run("mount the host's /sys", filesystem::mount_own_sysfs());
     let verdict = step.run(
         "close the init's descriptors",
         net::service::close_all_but(process.verdict),

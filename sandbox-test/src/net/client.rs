@@ -33,6 +33,8 @@ pub enum HostError {
     AlreadyWaited,
     /// This kernel cannot do it: the cause and the fix.
     Unsupported(String),
+    /// A loss for [`impair`] that is not a fraction from 0.0 to 1.0: the value given.
+    InvalidLoss(String),
 }
 
 impl fmt::Display for HostError {
@@ -53,6 +55,11 @@ impl fmt::Display for HostError {
             HostError::Channel(why) => write!(f, "cannot reach the sandbox's init: {why}"),
             HostError::AlreadyWaited => write!(f, "this process was already waited for"),
             HostError::Unsupported(why) => write!(f, "unsupported here: {why}"),
+            HostError::InvalidLoss(given) => write!(
+                f,
+                "a loss is a fraction from 0.0 (no packet lost) to 1.0 (every packet lost), \
+                 not {given}"
+            ),
         }
     }
 }
@@ -159,10 +166,11 @@ impl Host {
     }
 
     /// Runs `function` in a new process on this host, as a body runs: same binary image,
-    /// same mount, pid and time namespaces, same seccomp policy and clock, with this
-    /// host's network and hostname. Its stdout and stderr join the test's output, each line
-    /// prefixed with `[NAME] `. Subprocesses it starts stay on the host; all of them die with
-    /// the sandbox.
+    /// the same files (a copy of the body's mounts), pid and time namespaces, seccomp policy
+    /// and clock, with this host's network and hostname. Its stdout and stderr join the
+    /// test's output, each line prefixed with `[NAME] `. It sees the host's own interfaces
+    /// in `/sys/class/net`. Subprocesses it starts stay on the host; all of them die with
+    /// the sandbox, or with [`Spawned::kill`].
     pub fn spawn<R: TestBody>(&self, function: fn() -> R) -> Result<Spawned, HostError> {
         let client = client()?;
         let (entry, func) = body::addresses(function);
@@ -220,8 +228,10 @@ impl Spawned {
         }
     }
 
-    /// Kills it (SIGKILL) and the subprocesses of its process group. Killing a process
-    /// that has already ended does nothing.
+    /// Kills it and everything it started (SIGKILL), also once it has returned: background
+    /// jobs, double forks and processes in a session of their own included (its keeper, a
+    /// child sub-reaper, holds the whole tree). When this returns they are gone. Killing
+    /// what has already ended does nothing.
     pub fn kill(&self) -> Result<(), HostError> {
         client()?.done(HostRequest::Kill { id: self.id })
     }
@@ -264,7 +274,24 @@ pub fn delay(host: &str, delay: std::time::Duration) -> Result<(), HostError> {
     })
 }
 
-/// Removes every partition, rate limit and delay.
+/// Drops each packet `host` sends or receives on its link, at random, with the probability
+/// `loss` (0.0 to 1.0: `0.1` loses one packet in ten, each way), until [`heal`]; a new call
+/// replaces the host's loss, and `0.0` removes it. Packets between two impaired hosts cross
+/// both losses. Uses nftables in the host's own network namespace, with the `nft` program:
+/// where it or the kernel's nf_tables is missing, [`HostError::Unsupported`] names the
+/// cause and the fix. Anything but a fraction from 0.0 to 1.0 (NaN included) is
+/// [`HostError::InvalidLoss`].
+pub fn impair(host: &str, loss: f64) -> Result<(), HostError> {
+    let ppm = super::loss::parts_per_million(loss)
+        .ok_or_else(|| HostError::InvalidLoss(loss.to_string()))?;
+    let client = client()?;
+    client.done(HostRequest::Impair {
+        host: client.index(host)?,
+        ppm,
+    })
+}
+
+/// Removes every partition, rate limit, delay and loss.
 pub fn heal() -> Result<(), HostError> {
     client()?.done(HostRequest::Heal)
 }

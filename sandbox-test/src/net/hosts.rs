@@ -14,8 +14,10 @@
 //! A partition is a set of `unreachable` routes: each host of one side gets one to each
 //! host of the other side, so a packet between them is refused by its sender's routing,
 //! both ways. IPv6 is off on `eth0`, so that no link-local address goes around a partition.
+//! A rate limit or a delay is a queueing discipline on both ends of a host's link; random
+//! loss is an nftables rule on the bridge (`loss`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
@@ -52,7 +54,7 @@ pub(crate) enum HostRequest {
         entry: usize,
         func: usize,
     },
-    /// SIGKILL a spawned process and its process group.
+    /// SIGKILL a spawned process and everything it started.
     Kill { id: u32 },
     /// Cut every host of `a` from every host of `b`.
     Partition { a: Vec<usize>, b: Vec<usize> },
@@ -60,6 +62,8 @@ pub(crate) enum HostRequest {
     LimitRate { host: usize, bytes_per_second: u32 },
     /// Shape what leaves and reaches `host`: this late.
     Delay { host: usize, nanos: u64 },
+    /// Drop what leaves and reaches `host` at random, `ppm` packets in a million (0: none).
+    Impair { host: usize, ppm: u32 },
     /// Remove every partition and every shaping.
     Heal,
 }
@@ -94,6 +98,8 @@ pub(crate) struct Network {
     cut: BTreeSet<(usize, usize)>,
     /// The hosts whose links carry a queueing discipline.
     shaped: BTreeSet<usize>,
+    /// The hosts that lose packets at random, with their loss in parts per million.
+    impaired: BTreeMap<usize, u32>,
 }
 
 fn namespace_of_self(kind: &str) -> Result<OwnedFd, StepError> {
@@ -128,6 +134,7 @@ impl Network {
             own_uts: namespace_of_self("uts")?,
             cut: BTreeSet::new(),
             shaped: BTreeSet::new(),
+            impaired: BTreeMap::new(),
         };
         for name in names {
             let host = network.new_host(name)?;
@@ -238,7 +245,7 @@ impl Network {
         Ok(())
     }
 
-    /// Removes every partition and every shaping.
+    /// Removes every partition, shaping and loss.
     pub(crate) fn heal(&mut self) -> Result<(), String> {
         while let Some(&(from, to)) = self.cut.first() {
             self.route(from, to, false)?;
@@ -252,6 +259,36 @@ impl Network {
                 .map_err(|e| e.to_string())?;
             self.shaped.remove(&host);
         }
+        if !self.impaired.is_empty() {
+            super::loss::set(&[]).map_err(|e| e.to_string())?;
+            self.impaired.clear();
+        }
+        Ok(())
+    }
+
+    /// Drops, at random, `ppm` in a million of the packets `host` sends and of those it
+    /// receives, in place of the loss set before; 0 removes it. `Err(Ok(why))`: refused;
+    /// `Err(Err(why))`: this machine cannot (no `nft`, no nf_tables).
+    pub(crate) fn impair(&mut self, host: usize, ppm: u32) -> Result<(), Result<String, String>> {
+        let mut impaired = self.impaired.clone();
+        if ppm == 0 {
+            impaired.remove(&host);
+        } else {
+            impaired.insert(host, ppm);
+        }
+        if impaired == self.impaired {
+            return Ok(());
+        }
+        let ports: Vec<(String, u32)> = impaired
+            .iter()
+            .map(|(&host, &ppm)| (outer_link(host), ppm))
+            .collect();
+        match super::loss::set(&ports) {
+            Ok(()) => {}
+            Err(super::loss::LossError::Unsupported(why)) => return Err(Err(why)),
+            Err(super::loss::LossError::Failed(why)) => return Err(Ok(why)),
+        }
+        self.impaired = impaired;
         Ok(())
     }
 

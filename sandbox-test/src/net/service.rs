@@ -36,18 +36,29 @@ pub(crate) fn install_output(process: &HostProcess) -> Result<(), StepError> {
     Ok(())
 }
 
+/// Keeper step: its own copy of the process's verdict socket, for the exit status.
+pub(crate) fn verdict_copy(process: &HostProcess) -> Result<OwnedFd, StepError> {
+    process.verdict.try_clone().map_err(|e| {
+        let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        StepError::Sys("duplicating the verdict socket".into(), errno)
+    })
+}
+
 /// Where a host process keeps its verdict socket: after the channel.
 const VERDICT_FD: RawFd = crate::step::CHANNEL_FD + 1;
 
-/// Setup step (host process, after entering its host): keeps stdin, stdout, stderr, the
-/// channel and `verdict` (moved to fd 4), and closes the rest of what the init had open:
-/// the hosts' namespaces, other processes' pipes and sockets.
+/// Setup step (host process, after entering its host; its keeper): keeps stdin, stdout,
+/// stderr, the channel and `verdict` (moved to fd 4), and closes the rest of what the init
+/// had open: the hosts' namespaces, other processes' pipes and sockets.
 pub(crate) fn close_all_but(verdict: OwnedFd) -> Result<OwnedFd, StepError> {
-    nix::unistd::dup3(
-        verdict.as_raw_fd(),
-        VERDICT_FD,
-        nix::fcntl::OFlag::O_CLOEXEC,
-    )?;
+    // Already there, it stays (dup3 refuses to copy a descriptor onto itself).
+    if verdict.as_raw_fd() != VERDICT_FD {
+        nix::unistd::dup3(
+            verdict.as_raw_fd(),
+            VERDICT_FD,
+            nix::fcntl::OFlag::O_CLOEXEC,
+        )?;
+    }
     std::mem::forget(verdict);
     // SAFETY: closes fds above the five kept; the process owns nothing else it still uses
     // (the `OwnedFd`s of the init's tables are never dropped in this process).
@@ -66,11 +77,10 @@ pub(crate) fn socket_pair() -> Result<(OwnedFd, OwnedFd), StepError> {
     )?)
 }
 
-/// One spawned process the init has not reaped yet.
+/// One spawned process whose keeper the init has not reaped yet (the keeper reports the
+/// process's exit status, and leaves once its whole tree is gone).
 struct Spawned {
-    pid: Pid,
-    /// The init's copy of the process's verdict socket: its exit status goes there.
-    verdict: OwnedFd,
+    keeper: Pid,
 }
 
 /// One output pipe of a spawned process, copied line by line with a prefix.
@@ -138,7 +148,7 @@ fn shaped(result: Result<(), Result<String, String>>) -> (HostReply, Vec<OwnedFd
     (reply, Vec::new())
 }
 
-/// Forks a host process; returns its pid (the child never returns).
+/// Forks a host process's keeper; returns its pid (the child never returns).
 pub(crate) type Fork<'a> = dyn FnMut(&Network, HostProcess) -> Result<Pid, StepError> + 'a;
 
 /// The init's loop for a sandbox with hosts: like `namespaces::reap_and_forward`, it reaps
@@ -237,14 +247,8 @@ fn handle_signals(
             crate::namespaces::reap_children(|pid, status| {
                 if pid == body {
                     body_status = Some(status);
-                } else if let Some(id) = spawned
-                    .iter()
-                    .find(|(_, s)| s.pid == pid)
-                    .map(|(id, _)| *id)
-                {
-                    let process = spawned.remove(&id).expect("found above");
-                    let _ =
-                        protocol::send(process.verdict.as_fd(), &Message::BodyExited(status), &[]);
+                } else {
+                    spawned.retain(|_, s| s.keeper != pid);
                 }
             });
             body_status
@@ -281,10 +285,6 @@ fn answer(
                     Ok(pipes) => pipes,
                     Err(errno) => return refused(format!("cannot create the pipes: {errno}")),
                 };
-            let process_copy = match process_end.try_clone() {
-                Ok(fd) => fd,
-                Err(e) => return refused(format!("cannot duplicate a socket: {e}")),
-            };
             let process = HostProcess {
                 host,
                 entry,
@@ -293,7 +293,7 @@ fn answer(
                 stdout: out_write,
                 stderr: err_write,
             };
-            let pid = match fork(network, process) {
+            let keeper = match fork(network, process) {
                 Ok(pid) => pid,
                 Err(e) => return refused(format!("cannot fork a process on `{name}`: {e:?}")),
             };
@@ -311,20 +311,15 @@ fn answer(
                     pending: Vec::new(),
                 });
             }
-            spawned.insert(
-                id,
-                Spawned {
-                    pid,
-                    verdict: process_copy,
-                },
-            );
+            spawned.insert(id, Spawned { keeper });
             (HostReply::Spawned { id }, vec![body_end])
         }
         HostRequest::Kill { id } => {
-            if let Some(process) = spawned.get(&id) {
-                // Its process group first (the subprocesses it started), then itself.
-                let _ = nix::sys::signal::killpg(process.pid, Signal::SIGKILL);
-                let _ = nix::sys::signal::kill(process.pid, Signal::SIGKILL);
+            if let Some(process) = spawned.remove(&id) {
+                // Its keeper kills the whole tree, reaps it and leaves: once it is reaped,
+                // nothing the process started is left.
+                let _ = nix::sys::signal::kill(process.keeper, crate::process_tree::KILL_TREE);
+                crate::namespaces::wait_for(process.keeper);
             }
             (HostReply::Done, Vec::new())
         }
@@ -342,6 +337,7 @@ fn answer(
                 delay: std::time::Duration::from_nanos(nanos),
             },
         )),
+        HostRequest::Impair { host, ppm } => shaped(network.impair(host, ppm)),
         HostRequest::Heal => match network.heal() {
             Ok(()) => (HostReply::Done, Vec::new()),
             Err(why) => refused(why),
