@@ -80,10 +80,11 @@ pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds)
 }
 
 /// Entry of a first process the fork server prepares ahead of a request (for a plan that
-/// `unshares_alone` these namespaces): it creates the namespaces, says so, and waits. What
-/// it does before the request is the same for every test, and each prepared process takes
-/// one request. A failure there only ends it: the fork server then forks the first
-/// process afresh for the request, which reports the failure.
+/// `unshares_alone` these namespaces): it creates the namespaces and forks the init, which
+/// says so and waits for the request. What they do before the request is the same for every
+/// test, and each prepared process takes one request. A failure there only ends it: the
+/// fork server then forks the first process afresh for the request, which reports the
+/// failure.
 pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags) -> ! {
     // Only the socket to the fork server stays open, on fd 3 until the request's fds
     // replace it: nothing of the fork server's other sandboxes.
@@ -91,12 +92,33 @@ pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags
         .and_then(|_| kernel::close_from(CHANNEL_FD + 1))
         .map_err(StepError::from)
         .and_then(|()| namespaces::die_with_parent(fork_server))
-        .and_then(|()| first_process_namespaces(flags));
+        .and_then(|()| first_process_namespaces(flags))
+        .and_then(|()| namespaces::Lifeline::new());
     // Closed by `close_from` (unless it was on fd 3 already).
     std::mem::forget(socket);
-    // SAFETY: fd 3 is the socket to the fork server, dup'ed there above.
+    let Ok(lifeline) = prepared else {
+        exit(SETUP_FAILED)
+    };
+    // --fork, ahead of the request: the init takes it.
+    match namespaces::fork() {
+        // Its counts so far are this process's, which never sends them: no
+        // `coverage::forget_inherited`.
+        Ok(None) => prepared_init(flags, lifeline),
+        Ok(Some(init)) => {
+            // The init's socket now.
+            let _ = nix::unistd::close(CHANNEL_FD);
+            stay_with_the_init(init, lifeline)
+        }
+        Err(_) => exit(SETUP_FAILED),
+    }
+}
+
+/// The init a prepared first process forked: says `Prepared` to the fork server, takes the
+/// request, and runs the init's steps for it.
+fn prepared_init(flags: CloneFlags, lifeline: namespaces::Lifeline) -> ! {
+    // SAFETY: fd 3 is the socket to the fork server (`prepared_main`).
     let socket = unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) };
-    let request = match prepared {
+    let request = match lifeline.die_with_parent() {
         Ok(()) => protocol::send(socket, &Message::Prepared, &[])
             .and_then(|()| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE])),
         Err(_) => exit(SETUP_FAILED),
@@ -106,11 +128,7 @@ pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags
         _ => None,
     };
     let Some(fds) = fds else { exit(SETUP_FAILED) };
-    let (plan, step) = take_request(
-        fds,
-        &[("prepared first process: take the request", trace::now())],
-    );
-    step.run("prepare to send the coverage counts", coverage::start());
+    let (plan, step) = take_request(fds, &[("prepared init: take the request", trace::now())]);
     step.run(
         "check the plan fits the prepared namespaces",
         match plan.unshares_alone() {
@@ -121,7 +139,7 @@ pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags
             ))),
         },
     );
-    fork_the_init(&plan, &step)
+    init(&plan, &step)
 }
 
 /// Reads the plan and installs the request's fds (closing every other one); with the
@@ -182,40 +200,34 @@ fn first_process_namespaces(flags: CloneFlags) -> Result<(), StepError> {
     namespaces::map_root_user(ids)
 }
 
-/// The first process's last steps: the time namespace, then the init.
+/// The first process's last step: the init.
 fn fork_the_init(plan: &Plan, step: &Steps) -> ! {
-    // --time --monotonic ... --boottime ...: only when the test moves those clocks, and
-    // before any process enters the time namespace
-    if plan.time.needs_namespace() {
-        step.run("unshare the time namespace", time::unshare_namespace());
-        step.run(
-            "set the time namespace offsets",
-            time::set_namespace_offsets(&plan.time),
-        );
-    }
     // --fork: the next process is pid 1 of the new pid namespace
     let lifeline = step.run("create the init's lifeline", namespaces::Lifeline::new());
     match step.run("fork the init", namespaces::fork()) {
         None => {
             coverage::forget_inherited();
-            init(plan, step, lifeline)
+            step.run("die with the first process", lifeline.die_with_parent());
+            init(plan, step)
         }
-        Some(init) => {
-            // Holding the lifeline's write end until the init is gone is what keeps it alive.
-            let status = namespaces::wait_for(init);
-            drop(lifeline);
-            exit(match status {
-                crate::outcome::ExitStatus::Code(code) => code,
-                crate::outcome::ExitStatus::Signal { .. } => SETUP_FAILED,
-            })
-        }
+        Some(init) => stay_with_the_init(init, lifeline),
     }
 }
 
+/// The first process, once it forked the init: stays until the init exits (holding the
+/// lifeline's write end is what keeps the init alive), and exits as it did.
+fn stay_with_the_init(init: Pid, lifeline: namespaces::Lifeline) -> ! {
+    let status = namespaces::wait_for(init);
+    drop(lifeline);
+    exit(match status {
+        crate::outcome::ExitStatus::Code(code) => code,
+        crate::outcome::ExitStatus::Signal { .. } => SETUP_FAILED,
+    })
+}
+
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
-fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
+fn init(plan: &Plan, step: &Steps) -> ! {
     step.run("prepare to send the coverage counts", coverage::start());
-    step.run("die with the first process", lifeline.die_with_parent());
     // The init keeps privileges the body sheds: out of the body's ptrace and /proc/1/mem.
     step.run(
         "keep the init out of reach",
@@ -269,6 +281,15 @@ fn init(plan: &Plan, step: &Steps, lifeline: namespaces::Lifeline) -> ! {
             net::service::socket_pair(),
         )
     });
+    // --time --monotonic ... --boottime ...: only when the test moves those clocks; the
+    // body, and every process forked after it, is the first to enter the time namespace
+    if plan.time.needs_namespace() {
+        step.run("unshare the time namespace", time::unshare_namespace());
+        step.run(
+            "set the time namespace offsets",
+            time::set_namespace_offsets(&plan.time),
+        );
+    }
     let forwarded = step.run(
         "block the signals init forwards",
         namespaces::block_forwarded_signals(),

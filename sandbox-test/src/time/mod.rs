@@ -371,7 +371,7 @@ impl From<TimeError> for StepError {
     }
 }
 
-/// Step of the sandbox's first process, after the user namespace and before it forks:
+/// Step of the init, before it forks the body (the first process to enter the namespace):
 /// `unshare --time`. A kernel without time namespaces is diagnosed, not a setup failure.
 pub(crate) fn unshare_namespace() -> Result<(), StepError> {
     namespace::unshare().map_err(|errno| match errno {
@@ -389,7 +389,7 @@ pub(crate) fn unshare_namespace() -> Result<(), StepError> {
     })
 }
 
-/// Step of the sandbox's first process, right after it unshared the time namespace and
+/// Step of the init, right after it unshared the time namespace and
 /// before it forks: `--monotonic ... --boottime ...`.
 pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
     Ok(namespace::write_namespace_offsets(
