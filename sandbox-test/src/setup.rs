@@ -228,6 +228,16 @@ fn stay_with_the_init(init: Pid, lifeline: namespaces::Lifeline) -> ! {
 /// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps) -> ! {
     step.run("prepare to send the coverage counts", coverage::start());
+    // --time --monotonic ... --boottime ...: only when the test moves those clocks. The
+    // init stays outside; the body, and every process forked after it, enters. Before the
+    // init is not dumpable (its /proc/self/timens_offsets would then be the host root's).
+    if plan.time.needs_namespace() {
+        step.run("unshare the time namespace", time::unshare_namespace());
+        step.run(
+            "set the time namespace offsets",
+            time::set_namespace_offsets(&plan.time),
+        );
+    }
     // The init keeps privileges the body sheds: out of the body's ptrace and /proc/1/mem.
     step.run(
         "keep the init out of reach",
@@ -281,15 +291,6 @@ fn init(plan: &Plan, step: &Steps) -> ! {
             net::service::socket_pair(),
         )
     });
-    // --time --monotonic ... --boottime ...: only when the test moves those clocks; the
-    // body, and every process forked after it, is the first to enter the time namespace
-    if plan.time.needs_namespace() {
-        step.run("unshare the time namespace", time::unshare_namespace());
-        step.run(
-            "set the time namespace offsets",
-            time::set_namespace_offsets(&plan.time),
-        );
-    }
     let forwarded = step.run(
         "block the signals init forwards",
         namespaces::block_forwarded_signals(),
