@@ -10,7 +10,9 @@
 //!
 //! Three processes: the *first process* (forked by the fork server, still in the host's pid
 //! namespace) creates the namespaces; the *init* (pid 1 inside) sets up what lives in them
-//! and reaps; the *body* (pid 2) sheds its privileges and runs the test. With
+//! and reaps; the *body* (pid 2) sheds its privileges and runs the test. A first process
+//! the fork server prepares ahead of a request forks its init before the request comes
+//! (`prepared_main`), and that init takes it. With
 //! `net(hosts = [...])` the init also creates the hosts (`ip netns add` for each, a bridge,
 //! veth pairs), the body enters the first host, and on the body's request the init forks a
 //! *keeper* (a sub-reaper holding everything the spawned fn starts), which forks the *host
