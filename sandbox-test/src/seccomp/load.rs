@@ -39,28 +39,26 @@ pub fn apply(
     wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
     own_pid_namespace: bool,
 ) -> Result<Option<String>, SeccompError> {
-    let sink = || {
-        EventSink::new(channel, &wrap).map_err(|_| SeccompError::Load {
-            step: "encoding seccomp events in the protocol",
-            errno: libc::EINVAL,
-        })
-    };
     let supervisor = if filter.notify.is_some() || filter.inject.is_some() {
         crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
-        let (handoff, pid) = spawn_supervisor(filter, sink()?, own_pid_namespace)?;
-        announce(&sink()?, pid)?;
-        Some((handoff, pid))
+        let sink = EventSink::new(channel, &wrap).map_err(|_| SeccompError::Load {
+            step: "encoding seccomp events in the protocol",
+            errno: libc::EINVAL,
+        })?;
+        let (handoff, pid) = spawn_supervisor(filter, &sink, own_pid_namespace)?;
+        announce(&sink, pid)?;
+        // The handler takes the supervisor's requests about the body's own violations
+        // (every mode but record) and injected faults.
+        let asks =
+            filter.notify.is_some_and(|r| r != NotifyReply::Continue) || filter.inject.is_some();
+        if asks {
+            install_sigsys_handler(sink, pid)?;
+        }
+        Some(handoff)
     } else {
         None
     };
-    // The handler takes the supervisor's requests about the body's own violations
-    // (every mode but record) and injected faults.
-    let asks = filter.notify.is_some_and(|r| r != NotifyReply::Continue) || filter.inject.is_some();
-    if let (Some((_, pid)), true) = (&supervisor, asks) {
-        install_sigsys_handler(sink()?, *pid)?;
-    }
     let (listener, note) = load_bpf(filter, supervisor.is_some())?;
-    let supervisor = supervisor.map(|(handoff, _)| handoff);
     if let (Some(handoff), Some(listener)) = (supervisor, listener) {
         // Tell the supervisor the listener's number; it takes the descriptor itself with
         // pidfd_getfd(2). The listener stays open here (close-on-exec) so that it is still
@@ -156,7 +154,7 @@ impl Handoff {
 /// and the supervisor's pid.
 fn spawn_supervisor(
     filter: &CompiledFilter,
-    sink: EventSink,
+    sink: &EventSink,
     own_pid_namespace: bool,
 ) -> Result<(Handoff, libc::pid_t), SeccompError> {
     let handoff = Handoff::new()?;
