@@ -35,11 +35,11 @@ struct Heard {
     trace: Option<Vec<(String, u64)>>,
     /// The init said every process of the sandbox but itself is gone.
     nothing_left: bool,
-    /// The seccomp supervisors that announced themselves: pid and pidfd (dropped once
-    /// the supervisor has exited).
-    seccomp_supervisors: Vec<(i32, Option<OwnedFd>)>,
-    /// Supervisors that said they leave on their own (no filtered task left).
-    seccomp_supervisors_done: Vec<i32>,
+    /// The seccomp supervisors watched: announced, not yet said to leave, not yet seen
+    /// to exit (pid and pidfd).
+    seccomp_supervisors: Vec<(i32, OwnedFd)>,
+    /// Supervisors seen to exit before their last message was read.
+    seccomp_supervisors_exited: Vec<i32>,
     /// A supervisor died while the body ran, without saying so: killed.
     seccomp_supervisor_lost: bool,
 }
@@ -158,8 +158,6 @@ fn collect(
     let mut live_out = live.then(LiveOutput::stdout);
     let mut live_err = live.then(LiveOutput::stderr);
     let mut open = [Some(channel), Some(status), Some(out), Some(err)];
-    // Seccomp supervisors seen to exit, not yet known to have said so first.
-    let mut exited: Vec<i32> = Vec::new();
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let deadline = Instant::now() + timeout;
     let mut killed_at: Option<Instant> = None;
@@ -196,10 +194,7 @@ fn collect(
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(100)),
         };
-        let watched = heard
-            .seccomp_supervisors
-            .iter()
-            .filter_map(|(_, fd)| fd.as_ref());
+        let watched = heard.seccomp_supervisors.iter().map(|(_, fd)| fd);
         let mut fds: Vec<PollFd> = open
             .iter()
             .flatten()
@@ -221,6 +216,15 @@ fn collect(
         }
         let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(true)).collect();
         drop(fds);
+        // The watched supervisors come after the open slots; read which exited before a
+        // message below changes the list.
+        let slots = open.iter().flatten().count();
+        let gone: Vec<i32> = heard
+            .seccomp_supervisors
+            .iter()
+            .zip(&ready[slots..])
+            .filter_map(|((pid, _), exited)| exited.then_some(*pid))
+            .collect();
         let mut ready = ready.into_iter();
         // Whether a message waited on the channel or the init's status socket.
         let mut message_ready = false;
@@ -240,18 +244,22 @@ fn collect(
                 *slot = None;
             }
         }
-        for (pid, pidfd) in &mut heard.seccomp_supervisors {
-            if pidfd.is_some() && ready.next().unwrap_or(false) {
-                *pidfd = None;
-                exited.push(*pid);
+        // One whose last message came in this round is no longer watched.
+        for pid in gone {
+            if let Some(at) = heard
+                .seccomp_supervisors
+                .iter()
+                .position(|(p, _)| *p == pid)
+            {
+                heard.seccomp_supervisors.swap_remove(at);
+                heard.seccomp_supervisors_exited.push(pid);
             }
         }
         // A supervisor's last message is sent before it exits, and the init says the body
         // ended before it kills what is left: once neither socket holds anything more, a
         // supervisor gone without its last message while the body runs was killed.
         if !message_ready && heard.body_exit.is_none() && killed_at.is_none() {
-            exited.retain(|pid| !heard.seccomp_supervisors_done.contains(pid));
-            heard.seccomp_supervisor_lost |= !exited.is_empty();
+            heard.seccomp_supervisor_lost |= !heard.seccomp_supervisors_exited.is_empty();
         }
     }
     for live in [&mut live_out, &mut live_err].into_iter().flatten() {
@@ -351,11 +359,12 @@ fn receive_from_sandbox(message: Message, mut fds: Vec<OwnedFd>, heard: &mut Hea
         Message::Unsupported { reason } => heard.unsupported = Some(reason),
         Message::Verdict(v) => heard.verdict = Some(v),
         Message::Note(note) => heard.notes.push(note),
-        Message::Seccomp(SeccompEvent::SupervisorUp { pid }) => {
-            heard.seccomp_supervisors.push((pid, fds.pop()))
-        }
+        Message::Seccomp(SeccompEvent::SupervisorUp { pid }) => heard
+            .seccomp_supervisors
+            .extend(fds.pop().map(|pidfd| (pid, pidfd))),
         Message::Seccomp(SeccompEvent::SupervisorDone { pid }) => {
-            heard.seccomp_supervisors_done.push(pid)
+            heard.seccomp_supervisors.retain(|(p, _)| *p != pid);
+            heard.seccomp_supervisors_exited.retain(|p| *p != pid);
         }
         Message::Seccomp(event) => heard.seccomp.push(event),
         Message::SandboxExited(status) => heard.sandbox_exit = Some(status),
