@@ -5,7 +5,7 @@ pub(crate) mod isolation;
 pub(crate) mod mountinfo;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -39,12 +39,12 @@ impl Workdir {
         }
     }
 
-    /// The directory the body starts in, when it is a given one.
-    pub(crate) fn path(&self) -> Option<PathBuf> {
+    /// The directory the body starts in, when it is a given one (a plan's workdir is
+    /// never `Inherit`: [`Workdir::at_run_time`] made it a path).
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
-            Workdir::Inherit => std::env::current_dir().ok(),
-            Workdir::Path(path) => Some(path.clone()),
-            Workdir::Temp => None,
+            Workdir::Path(path) => Some(path),
+            Workdir::Inherit | Workdir::Temp => None,
         }
     }
 }
@@ -102,7 +102,8 @@ pub(crate) fn mount_private_shm() -> Result<(), StepError> {
         .map_err(mount_error("mounting a tmpfs on /dev/shm"))
 }
 
-const SHM: &str = "/dev/shm";
+/// Where the sandbox's private shared memory is mounted.
+pub(crate) const SHM: &str = "/dev/shm";
 
 /// The kernel's knobs under /proc: read-only in every sandbox, whatever the filesystem
 /// options. When the test runs as root, root inside is root outside for their permission
@@ -139,9 +140,9 @@ pub(crate) fn protect_kernel_interfaces() -> Result<(), StepError> {
 
 /// The running executable's path, looked up once per process (the executable does not
 /// move while it runs); the fork server looks it up before it forks any sandbox.
-fn executable() -> Option<PathBuf> {
+fn executable() -> Option<&'static Path> {
     static EXE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    EXE.get_or_init(|| std::env::current_exe().ok()).clone()
+    EXE.get_or_init(|| std::env::current_exe().ok()).as_deref()
 }
 
 /// Fork server, once: what every sandbox's mounts need from the host and inherits.
@@ -163,11 +164,15 @@ pub(crate) fn mount_private_tmp(
     let exe = executable();
     let cwd = workdir.path();
     let mut keep: Vec<PathBuf> = Vec::new();
-    let candidates = build_dirs.iter().cloned().chain(cwd).chain(exe);
+    let candidates = build_dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(cwd)
+        .chain(exe);
     for path in candidates.filter(|p| p.starts_with("/tmp")) {
         if !keep.iter().any(|k| path.starts_with(k)) {
-            keep.retain(|k| !k.starts_with(&path));
-            keep.push(path);
+            keep.retain(|k| !k.starts_with(path));
+            keep.push(path.to_path_buf());
         }
     }
     // O_PATH handles taken before the tmpfs hides the paths.

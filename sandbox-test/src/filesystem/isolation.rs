@@ -57,6 +57,8 @@ pub struct FsIsolation {
     pub expose: Vec<HostSocket>,
     /// The test's package directory as the attribute saw it at compile time (used when
     /// `CARGO_MANIFEST_DIR` is not set at run time, e.g. a test binary run by hand).
+    /// Resolved in the parent (into [`FsPlan::build_dirs`]): not sent to the sandbox.
+    #[serde(skip)]
     pub package_dir: Option<PathBuf>,
 }
 
@@ -90,8 +92,9 @@ pub struct Bind {
 impl FsIsolation {
     /// Resolves, in the parent, what the init needs from the parent's environment: the
     /// host control sockets that exist (minus the exposed ones) and, on the default
-    /// read-only host, the package and target directories.
-    pub(crate) fn resolve(&self, workdir: &Workdir) -> FsPlan {
+    /// read-only host, the package and target directories. `workdir` is the option,
+    /// `at_run_time` what [`Workdir::at_run_time`] made of it.
+    pub(crate) fn resolve(&self, workdir: &Workdir, at_run_time: &Workdir) -> FsPlan {
         let env = |key: &str| std::env::var(key).ok();
         let mut runtime_dirs: Vec<PathBuf> = env("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
@@ -114,8 +117,18 @@ impl FsIsolation {
             .collect();
         host_sockets.sort();
         host_sockets.dedup();
+        // The package directory's real path, looked up at most once.
+        let package = std::cell::OnceCell::new();
+        let package = || {
+            package
+                .get_or_init(|| {
+                    package_dir(self.package_dir.as_deref())
+                        .and_then(|dir| std::fs::canonicalize(dir).ok())
+                })
+                .as_deref()
+        };
         let build_dirs = match self.host {
-            HostAccess::BuildDirsWritable => build_dirs(self.package_dir.as_deref()),
+            HostAccess::BuildDirsWritable => build_dirs(package()),
             HostAccess::ReadOnly | HostAccess::Writable => Vec::new(),
         }
         .into_iter()
@@ -130,11 +143,10 @@ impl FsIsolation {
                 Workdir::Path(path) => Some(path.clone()),
                 // The directory the caller moved to, unless it is (in) the package
                 // directory, cargo's default, which `readonly_root` closes.
-                Workdir::Inherit => std::env::current_dir().ok().filter(|cwd| {
-                    let package = package_dir(self.package_dir.as_deref())
-                        .and_then(|dir| std::fs::canonicalize(dir).ok());
-                    !package.is_some_and(|package| cwd.starts_with(package))
-                }),
+                Workdir::Inherit => at_run_time
+                    .path()
+                    .filter(|cwd| !package().is_some_and(|package| cwd.starts_with(package)))
+                    .map(Path::to_path_buf),
                 Workdir::Temp => None,
             },
         }
@@ -149,10 +161,10 @@ impl FsIsolation {
     }
 }
 
-/// The package directory (`CARGO_MANIFEST_DIR` at run time, else `compiled`, what the
-/// attribute saw at compile time) and the cargo target directory, those that exist.
-fn build_dirs(compiled: Option<&Path>) -> Vec<PathBuf> {
-    let package = package_dir(compiled);
+/// The package directory (its real path, from [`package_dir`]) and the cargo target
+/// directory, those that exist.
+fn build_dirs(package: Option<&Path>) -> Vec<PathBuf> {
+    let package = package.map(Path::to_owned);
     // Both the directory cargo was told about and the one this executable lives in: they
     // differ when the binaries were moved (a nextest archive run with CARGO_TARGET_DIR
     // still set from the build).
@@ -180,12 +192,8 @@ fn package_dir(compiled: Option<&Path>) -> Option<PathBuf> {
 /// does not move while it runs).
 fn exe_target_dir() -> Option<&'static Path> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|exe| target_dir_of(&exe))
-    })
-    .as_deref()
+    DIR.get_or_init(|| super::executable().and_then(target_dir_of))
+        .as_deref()
 }
 
 /// The cargo target directory a test executable lives in: cargo puts test binaries in
@@ -249,8 +257,6 @@ impl std::error::Error for FsError {}
 const SANDBOX_PROC: &str = "/proc";
 /// The sandbox's private tmpfs, where bind targets may be created.
 const SANDBOX_TMP: &str = "/tmp";
-/// The sandbox's private POSIX shared memory.
-const SANDBOX_SHM: &str = "/dev/shm";
 
 /// Init step, after /proc, /tmp and /dev/shm are mounted: [`apply`] with the sandbox's own
 /// writable places (/proc, /tmp, /dev/shm, an explicit workdir).
@@ -258,7 +264,7 @@ pub(crate) fn apply_in_sandbox(plan: &FsPlan) -> Result<(), StepError> {
     let mut writable = vec![
         Path::new(SANDBOX_PROC),
         Path::new(SANDBOX_TMP),
-        Path::new(SANDBOX_SHM),
+        Path::new(super::SHM),
     ];
     writable.extend(plan.given_workdir.as_deref());
     writable.extend(plan.build_dirs.iter().map(PathBuf::as_path));

@@ -321,6 +321,7 @@ impl Sandbox {
             errno: None,
             detail,
         })?;
+        let workdir = self.workdir_at_run_time()?;
         Ok(Plan {
             entry,
             body,
@@ -330,10 +331,10 @@ impl Sandbox {
                 .unwrap_or_else(|| Self::HOSTNAME.to_owned()),
             hosts: self.hosts.clone(),
             env: body::environment_for_plan(env),
-            workdir: self.workdir_at_run_time()?,
             seccomp: seccomp::plan_filter(&self.seccomp, &self.injections)?,
             net: self.net,
-            fs: self.fs.resolve(&self.workdir),
+            fs: self.fs.resolve(&self.workdir, &workdir),
+            workdir,
             limits,
             time,
             trace: crate::trace::enabled(),
