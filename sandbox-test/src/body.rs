@@ -66,18 +66,8 @@ pub(crate) fn environment_for_plan(
 /// `env -i KEY=VALUE ...`: the body's whole environment, as the parent decided it
 /// (`None`: the inherited one, unchanged).
 pub(crate) fn set_environment(env: Option<&[(OsString, OsString)]>) -> Result<(), StepError> {
+    // `Some` only when it differs from the inherited one (`environment_for_plan`).
     let Some(env) = env else { return Ok(()) };
-    // Usually the environment the fork server inherited is already the one asked for:
-    // comparing is cheaper than rewriting every variable.
-    let mut current = std::env::vars_os();
-    let unchanged = env.iter().all(|(key, value)| {
-        current
-            .next()
-            .is_some_and(|(k, v)| k == *key && v == *value)
-    }) && current.next().is_none();
-    if unchanged {
-        return Ok(());
-    }
     for (key, _) in std::env::vars_os() {
         std::env::remove_var(key);
     }

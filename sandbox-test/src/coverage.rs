@@ -152,11 +152,12 @@ pub(crate) fn start() -> Result<(), StepError> {
     let Some(counters) = counters() else {
         return Ok(());
     };
-    let memfd = nix::sys::memfd::memfd_create(
-        c"sandbox-test-coverage",
-        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-    )
-    .map_err(|e| StepError::Sys("memfd_create".into(), e))?;
+    let memfd = OwnedFd::from(
+        crate::kernel::anonymous_file(c"sandbox-test-coverage").map_err(|e| {
+            let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            StepError::Sys("memfd_create".into(), errno)
+        })?,
+    );
     nix::unistd::ftruncate(&memfd, counters.total_len() as libc::off_t)
         .map_err(|e| StepError::Sys("ftruncate".into(), e))?;
     let length = NonZeroUsize::new(counters.total_len())

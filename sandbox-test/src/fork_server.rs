@@ -116,6 +116,9 @@ fn serve(server: OwnedFd) {
     crate::time::prepare_for_sandboxes();
     crate::seccomp::report::prepare_for_sandboxes();
     crate::filesystem::prepare_for_sandboxes();
+    // Looked up once, here, rather than in every sandbox.
+    let _ = crate::coverage::counters();
+    let server_pid = getpid();
     // Without pidfds no sandbox can be watched: every request gets the diagnosis instead.
     let pidfds = crate::kernel::check_pidfds();
     let mut buffer = vec![0u8; MAX_MESSAGE];
@@ -157,7 +160,7 @@ fn serve(server: OwnedFd) {
         if let Some((flags, _)) = to_prepare.filter(|(_, at)| Instant::now() >= *at) {
             to_prepare = None;
             if !prepared.iter().any(|p| p.flags == flags) {
-                prepared.extend(prepare(flags));
+                prepared.extend(prepare(server_pid, flags));
             }
         }
         for index in exited.into_iter().rev() {
@@ -186,8 +189,10 @@ fn serve(server: OwnedFd) {
                     let sandbox = match unshare
                         .and_then(|flags| prepared.iter().position(|p| p.flags == flags && p.ready))
                     {
-                        Some(index) => hand_over(prepared.swap_remove(index), fds, &pidfds),
-                        None => fork_sandbox(fds, &pidfds),
+                        Some(index) => {
+                            hand_over(server_pid, prepared.swap_remove(index), fds, &pidfds)
+                        }
+                        None => fork_sandbox(server_pid, fds, &pidfds),
                     };
                     live.extend(sandbox);
                     if let Some(flags) = unshare.filter(|flags| {
@@ -195,7 +200,7 @@ fn serve(server: OwnedFd) {
                     }) {
                         // Another kind waiting is prepared now, this one a little later.
                         if let Some((other, _)) = to_prepare.filter(|(other, _)| *other != flags) {
-                            prepared.extend(prepare(other));
+                            prepared.extend(prepare(server_pid, other));
                         }
                         to_prepare = Some((flags, Instant::now() + PREPARE_AFTER));
                     }
@@ -209,7 +214,7 @@ fn serve(server: OwnedFd) {
 }
 
 /// Forks a first process that creates the namespaces `flags` and waits for a request.
-fn prepare(flags: i32) -> Option<Prepared> {
+fn prepare(server: Pid, flags: i32) -> Option<Prepared> {
     let (socket, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -217,9 +222,6 @@ fn prepare(flags: i32) -> Option<Prepared> {
         SockFlag::SOCK_CLOEXEC,
     )
     .ok()?;
-    let server = getpid();
-    // Looked up once, here, rather than in every sandbox.
-    let _ = crate::coverage::counters();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() }.ok()? {
         ForkResult::Child => {
@@ -240,8 +242,7 @@ fn prepare(flags: i32) -> Option<Prepared> {
             match prepared {
                 Ok(prepared) => Some(prepared),
                 Err(_) => {
-                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(child, None);
+                    kill_and_reap(child);
                     None
                 }
             }
@@ -251,19 +252,29 @@ fn prepare(flags: i32) -> Option<Prepared> {
 
 /// Ends a prepared first process that will not be used, and reaps it.
 fn discard(prepared: Prepared) {
-    let _ = nix::sys::signal::kill(prepared.pid, nix::sys::signal::Signal::SIGKILL);
-    let _ = reap(prepared.pidfd.as_fd(), prepared.pid);
+    kill_and_reap(prepared.pid);
+}
+
+/// SIGKILLs our child `pid` and reaps it.
+fn kill_and_reap(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
 }
 
 /// Hands one `Spawn` request to a prepared first process; forks one afresh if it is gone.
-fn hand_over(prepared: Prepared, fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
+fn hand_over(
+    server: Pid,
+    prepared: Prepared,
+    fds: Vec<OwnedFd>,
+    pidfds: &Result<(), String>,
+) -> Option<Live> {
     let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     let request = Message::Spawn {
         unshare: Some(prepared.flags),
     };
     if raw.len() != 5 || protocol::send(prepared.socket.as_fd(), &request, &raw).is_err() {
         discard(prepared);
-        return fork_sandbox(fds, pidfds);
+        return fork_sandbox(server, fds, pidfds);
     }
     let channel = fds.into_iter().nth(1)?;
     spawned(prepared.pid, prepared.pidfd, channel)
@@ -285,40 +296,31 @@ fn spawned(pid: Pid, pidfd: OwnedFd, channel: OwnedFd) -> Option<Live> {
 }
 
 /// Forks the sandbox's first process for one `Spawn` request.
-fn fork_sandbox(fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
+fn fork_sandbox(server: Pid, fds: Vec<OwnedFd>, pidfds: &Result<(), String>) -> Option<Live> {
     let fds = crate::setup::SandboxFds::from_request(fds)?;
-    let channel = fds.channel.try_clone().ok()?;
     if let Err(reason) = pidfds {
         let reason = reason.clone();
-        let _ = protocol::send(channel.as_fd(), &Message::Unsupported { reason }, &[]);
+        let _ = protocol::send(fds.channel.as_fd(), &Message::Unsupported { reason }, &[]);
         return None;
     }
-    let server = getpid();
-    // Looked up once, here, rather than in every sandbox.
-    let _ = crate::coverage::counters();
     let requested_at = crate::trace::now();
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             crate::coverage::forget_inherited();
-            drop(channel);
             crate::setup::sandbox_main(server, requested_at, fds)
         }
         Ok(ForkResult::Parent { child }) => match crate::namespaces::pidfd_open(child) {
-            Ok(pidfd) => {
-                drop(fds);
-                spawned(child, pidfd, channel)
-            }
+            Ok(pidfd) => spawned(child, pidfd, fds.channel),
             Err(errno) => {
                 // Cannot happen for a child we have not reaped; kill it rather than lose it.
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(child, None);
-                fail(&channel, "open a pidfd for the sandbox", errno);
+                kill_and_reap(child);
+                fail(&fds.channel, "open a pidfd for the sandbox", errno);
                 None
             }
         },
         Err(errno) => {
-            fail(&channel, "fork the sandbox", errno);
+            fail(&fds.channel, "fork the sandbox", errno);
             None
         }
     }

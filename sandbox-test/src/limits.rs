@@ -261,7 +261,7 @@ fn set(kind: LimitKind, soft: u64, hard: u64) -> Result<(), LimitError> {
 /// Before Linux 5.14, `RLIMIT_NPROC` counted every task of the real uid on the host, so
 /// `pids` would count the host's processes too: that is diagnosed instead.
 pub(crate) fn leave_exempt_real_uid(enforcement: &Enforcement) -> Result<(), LimitError> {
-    if enforcement.cgroup.is_some() || enforcement.limits.pids.is_none() {
+    if !needs_own_user_namespace(enforcement) {
         return Ok(());
     }
     let (major, minor) = crate::kernel::running_version();

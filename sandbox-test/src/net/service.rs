@@ -60,9 +60,9 @@ pub(crate) fn close_all_but(verdict: OwnedFd) -> Result<OwnedFd, StepError> {
         )?;
     }
     std::mem::forget(verdict);
-    // SAFETY: closes fds above the five kept; the process owns nothing else it still uses
-    // (the `OwnedFd`s of the init's tables are never dropped in this process).
-    Errno::result(unsafe { libc::close_range(VERDICT_FD as u32 + 1, u32::MAX, 0) })?;
+    // Closes fds above the five kept; the process owns nothing else it still uses (the
+    // `OwnedFd`s of the init's tables are never dropped in this process).
+    crate::kernel::close_from(VERDICT_FD + 1)?;
     // SAFETY: VERDICT_FD was just made a duplicate of the verdict socket.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(VERDICT_FD) })
 }
