@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, LitStr, Meta, UnOp};
 
 use crate::model::{key_values, one_of, string_literal};
 use crate::spec::duration::parse_duration;
-use crate::spec::inject::{check_injectable, When};
+use crate::spec::inject::{check_injectable, When, ACTION_KEYS};
 use crate::spec::seccomp::{parse_errno, SyscallItem};
 
 const KEYS: &str = "syscall = \"write\" or \"@group\", one of errno = \"ENOSPC\" | retval = N | \
@@ -114,8 +114,8 @@ pub(crate) fn parse(meta: &Meta) -> syn::Result<Model> {
                 ))
             }
         };
-        let choose = "give exactly one of errno, retval, delay";
-        one_of(&mut fault, key, action, nv.path.span(), choose)?;
+        let choose = format!("give exactly one of {}", ACTION_KEYS.join(", "));
+        one_of(&mut fault, key, action, nv.path.span(), &choose)?;
     }
     let Some(syscall) = syscall else {
         return Err(syn::Error::new(

@@ -346,14 +346,14 @@ fn scmp(action: Action) -> ScmpAction {
 /// Docker's `clone3` → ENOSYS are not violations).
 fn profile(path: &std::path::Path) -> Result<CompiledFilter, SeccompError> {
     let evaluated = profile::load(path)?;
-    let as_written = profile_filter(path, &evaluated, false)?.finish()?;
     let loaded = profile_filter(path, &evaluated, true)?;
-    let notifies = loaded.notifies;
-    let mut loaded = loaded.finish()?;
-    if notifies {
-        loaded.notify = Some(NotifyReply::AsWritten);
-        loaded.as_written = as_written.bpf;
+    if !loaded.notifies {
+        // Nothing notifies: the loaded filter is the profile as written.
+        return loaded.finish();
     }
+    let mut loaded = loaded.finish()?;
+    loaded.notify = Some(NotifyReply::AsWritten);
+    loaded.as_written = profile_filter(path, &evaluated, false)?.finish()?.bpf;
     Ok(loaded)
 }
 
