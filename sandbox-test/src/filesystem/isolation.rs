@@ -302,10 +302,13 @@ pub fn apply(plan: &FsPlan, sandbox_writable: &[&Path], scratch: &[&Path]) -> Re
                 .filter(|b| !b.read_only)
                 .map(|b| b.target.as_path()),
         );
-        make_root_readonly(&keep)?;
-        // Opening a kept path again (/tmp) opened the `:ro` binds below it too.
+        // The scratch tmpfs (/tmp) is opened alone: what is mounted below it came from the
+        // host (a build directory, the workdir or the executable bound back, a bind), and
+        // is writable only if kept itself.
+        make_root_readonly(&keep, scratch)?;
+        // Opening a kept path again opened the `:ro` binds below it too.
         for bind in config.bind.iter().filter(|b| b.read_only) {
-            remount_readonly_under(&bind.target, &[])?;
+            remount_readonly_under(&bind.target, &[], &[])?;
         }
     }
     Ok(())
@@ -373,7 +376,7 @@ pub fn mount_binds(binds: &[Bind], private: &[&Path]) -> Result<(), FsError> {
             errno,
         })?;
         if bind.read_only {
-            remount_readonly_under(&bind.target, &[])?;
+            remount_readonly_under(&bind.target, &[], &[])?;
         }
     }
     Ok(())
@@ -398,7 +401,8 @@ fn create_target(target: &Path, directory: bool, private: &[&Path]) -> Result<()
 /// its writability when the mount it lives on becomes read-only. Where the kernel has
 /// `mount_setattr` (5.12), one recursive call closes the whole tree and one per kept path
 /// opens it again; elsewhere each mount is remounted.
-pub fn make_root_readonly(keep: &[&Path]) -> Result<(), FsError> {
+/// `alone`: kept paths opened without the mounts below them.
+pub fn make_root_readonly(keep: &[&Path], alone: &[&Path]) -> Result<(), FsError> {
     // Read only if some kept path cannot say itself whether it is a mount's root.
     let mut mounts: Option<Vec<mountinfo::MountInfo>> = None;
     for path in keep {
@@ -432,7 +436,7 @@ pub fn make_root_readonly(keep: &[&Path]) -> Result<(), FsError> {
         }
     }
     match set_readonly_recursive(Path::new("/"), true) {
-        Err(Errno::ENOSYS) => return remount_readonly_under(Path::new("/"), keep),
+        Err(Errno::ENOSYS) => return remount_readonly_under(Path::new("/"), keep, alone),
         result => result.map_err(|errno| FsError::Mount {
             action: "make read-only (mount_setattr)",
             path: "/".into(),
@@ -440,7 +444,12 @@ pub fn make_root_readonly(keep: &[&Path]) -> Result<(), FsError> {
         })?,
     }
     for path in keep {
-        match set_readonly_recursive(path, false) {
+        let flags = if alone.contains(path) {
+            0
+        } else {
+            libc::AT_RECURSIVE
+        };
+        match set_readonly(path, false, flags) {
             Ok(()) => {}
             // A mount below that was read-only on the host, which the kernel locked when
             // it copied it into the sandbox: open the others one by one; it stays as it is
@@ -517,12 +526,19 @@ fn reopen_each_under(base: &Path) -> Result<(), FsError> {
 }
 
 /// Remounts every mount at or below `base` read-only, skipping mounts at or below a path
-/// in `keep` and mounts that are shadowed by a later mount (not reachable by path).
-pub fn remount_readonly_under(base: &Path, keep: &[&Path]) -> Result<(), FsError> {
+/// in `keep` (only at it for a path also in `alone`) and mounts that are shadowed by a
+/// later mount (not reachable by path).
+pub fn remount_readonly_under(base: &Path, keep: &[&Path], alone: &[&Path]) -> Result<(), FsError> {
     let mounts = mountinfo::read().map_err(FsError::Mounts)?;
+    let kept = |point: &Path| {
+        keep.iter().any(|kept| match alone.contains(kept) {
+            true => point == *kept,
+            false => point.starts_with(kept),
+        })
+    };
     for entry in &mounts {
         let point = entry.mount_point.as_path();
-        if !point.starts_with(base) || keep.iter().any(|kept| point.starts_with(kept)) {
+        if !point.starts_with(base) || kept(point) {
             continue;
         }
         match mount_id_at(point) {
@@ -687,7 +703,8 @@ mod tests {
         let kept = tempfile::tempdir().unwrap();
         in_private_mounts(|| {
             // The sandbox keeps its own /proc writable; so does this test.
-            make_root_readonly(&[kept.path(), Path::new("/proc")]).map_err(|e| e.to_string())?;
+            make_root_readonly(&[kept.path(), Path::new("/proc")], &[])
+                .map_err(|e| e.to_string())?;
             expect_errno(
                 std::fs::write(&file, "changed"),
                 libc::EROFS,
