@@ -362,6 +362,12 @@ impl LiveOutput {
 
     /// Writes what is complete of `bytes` (invalid UTF-8 replaced).
     pub(crate) fn write(&mut self, bytes: &[u8]) {
+        // The usual case: nothing cut before, and whole text now.
+        if self.pending.is_empty() {
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                return self.emit(text);
+            }
+        }
         let text = self.complete_text(bytes);
         self.emit(&text);
     }

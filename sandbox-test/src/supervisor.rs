@@ -188,8 +188,7 @@ fn collect(
             break;
         }
         let wait = match killed_at {
-            _ if ended => Duration::ZERO,
-            None => deadline - now,
+            None => deadline.saturating_duration_since(now),
             Some(at) => (at + KILL_GRACE)
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(100)),
@@ -202,6 +201,7 @@ fn collect(
             .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
             .collect();
         let timeout = match ended {
+            // All is queued: read it without waiting.
             true => PollTimeout::ZERO,
             false => PollTimeout::try_from(wait.as_millis().clamp(1, i32::MAX as u128) as i32)
                 .unwrap_or(PollTimeout::MAX),
