@@ -251,16 +251,18 @@ pub(crate) fn kill_and_reap_the_rest() {
     }
 }
 
-/// Reaps every child that has exited, telling `reaped` each pid and status.
-pub(crate) fn reap_children(mut reaped: impl FnMut(Pid, ExitStatus)) {
+/// Reaps every child that has exited, telling `reaped` each pid and status. Returns
+/// whether a child is still running (false: none is left).
+pub(crate) fn reap_children(mut reaped: impl FnMut(Pid, ExitStatus)) -> bool {
     let mut status = 0;
     loop {
         // SAFETY: reaping our own children.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            return;
+        match unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } {
+            0 => return true,
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return false,
+            pid => reaped(Pid::from_raw(pid), ExitStatus::from_wait_status(status)),
         }
-        reaped(Pid::from_raw(pid), ExitStatus::from_wait_status(status));
     }
 }
 

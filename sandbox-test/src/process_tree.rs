@@ -49,32 +49,12 @@ pub(crate) fn keep(process: Pid, report: OwnedFd, filtered: bool) {
         }
     };
     loop {
-        match reap(&mut ended) {
-            Reaped::NoChildLeft => return,
-            Reaped::SomeRunning => {}
+        if !crate::namespaces::reap_children(&mut ended) {
+            return;
         }
         if signals.wait() == Ok(KILL_TREE) {
             kill_all(&mut ended, filtered);
             return;
-        }
-    }
-}
-
-enum Reaped {
-    NoChildLeft,
-    SomeRunning,
-}
-
-/// Reaps every child that has ended, without waiting.
-fn reap(ended: &mut impl FnMut(Pid, ExitStatus)) -> Reaped {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid with a valid out pointer.
-        match unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } {
-            0 => return Reaped::SomeRunning,
-            -1 if Errno::last() == Errno::EINTR => continue,
-            -1 => return Reaped::NoChildLeft,
-            pid => ended(Pid::from_raw(pid), ExitStatus::from_wait_status(status)),
         }
     }
 }

@@ -202,7 +202,7 @@ fn spawn_supervisor(
                     filter.notify,
                     &as_written,
                     inject,
-                    &sink,
+                    sink,
                     violations,
                 );
                 0
