@@ -229,22 +229,15 @@ fn string_list(meta: &Meta) -> syn::Result<Vec<LitStr>> {
 
 /// `net(hosts = ["app", "db"])`: the names, checked by the runtime's own rules.
 fn hosts(list: &syn::MetaList) -> syn::Result<Vec<LitStr>> {
-    let items = list
-        .parse_args_with(syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated)?;
+    const TAKES: &str = "`net(...)` takes `hosts = [\"name\", ...]`";
     let mut names = None;
-    for item in &items {
-        match item.path().get_ident().map(|i| i.to_string()).as_deref() {
-            Some("hosts") if names.is_none() => names = Some(host_names(item)?),
-            Some("hosts") => return Err(syn::Error::new(item.span(), "`hosts` is given twice")),
-            _ => {
-                return Err(syn::Error::new(
-                    item.path().span(),
-                    "`net(...)` takes `hosts = [\"name\", ...]`",
-                ))
-            }
+    for (key, nv) in crate::model::key_values(list, TAKES)? {
+        match key.as_str() {
+            "hosts" => names = Some(host_names(&Meta::NameValue(nv))?),
+            _ => return Err(syn::Error::new(nv.path.span(), TAKES)),
         }
     }
-    names.ok_or_else(|| syn::Error::new(list.span(), "`net(...)` takes `hosts = [\"name\", ...]`"))
+    names.ok_or_else(|| syn::Error::new(list.span(), TAKES))
 }
 
 fn host_names(meta: &Meta) -> syn::Result<Vec<LitStr>> {
