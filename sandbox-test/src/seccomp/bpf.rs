@@ -38,6 +38,11 @@ impl Program {
         )
     }
 
+    /// Its instructions.
+    pub(crate) fn into_instructions(self) -> Vec<libc::sock_filter> {
+        self.0
+    }
+
     /// The `SECCOMP_RET_*` value the filter returns for `data`.
     pub(crate) fn run(&self, data: &libc::seccomp_data) -> Result<u32, BadProgram> {
         let mut packet = [0u8; 64];

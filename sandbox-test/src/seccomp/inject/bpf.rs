@@ -1,4 +1,4 @@
-//! The injection filter around a policy's BPF, and a classic-BPF interpreter.
+//! The injection filter around a policy's BPF.
 //!
 //! One filter, one listener: a process may have only one notification listener in its
 //! filter chain, and the policy may already need it (errno mode, record, a profile's errno
@@ -13,13 +13,7 @@
 //! (`seccomp::bpf::Program`, the interpreter the supervisor also runs profiles with).
 
 /// `struct sock_filter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Insn {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
+pub(crate) type Insn = libc::sock_filter;
 
 const INSN_SIZE: usize = std::mem::size_of::<libc::sock_filter>();
 /// The kernel's limit on a classic BPF program.
@@ -46,15 +40,7 @@ const OFF_ARG0: u32 = 16;
 
 /// Decodes `struct sock_filter[]` bytes.
 pub(crate) fn decode(bytes: &[u8]) -> Vec<Insn> {
-    bytes
-        .chunks_exact(INSN_SIZE)
-        .map(|c| Insn {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect()
+    crate::seccomp::bpf::Program::from_bytes(bytes).into_instructions()
 }
 
 /// Encodes instructions as `struct sock_filter[]` bytes.
