@@ -125,22 +125,28 @@ impl<'a> Injector<'a> {
             return Some(continue_response(req.id));
         }
         let tid = req.pid as i32;
-        let own_code = is_bodys_own_code(self.body, tid);
+        // The first matching rule whose `when` this call hits (counted below).
+        let chosen = matching
+            .iter()
+            .copied()
+            .find(|&(i, _)| self.when[i].hits(self.counts[i] + 1));
+        // Asked of /proc only for a fault whose stack the body's handler sends.
+        let own_code = chosen.is_some_and(|(i, _)| {
+            !matches!(self.plan.rules[i].fault, Fault::Delay(_))
+                && is_bodys_own_code(self.body, tid)
+        });
         // The path was read from a process that may have died meanwhile, its pid reused:
         // only a notification still pending proves it was the caller's.
         if !still_waiting(listener, req.id) {
             return None;
         }
-        let mut chosen = None;
-        for &(i, layout) in &matching {
+        for &(i, _) in &matching {
             self.counts[i] += 1;
-            if chosen.is_none() && self.when[i].hits(self.counts[i]) {
-                chosen = Some((i, layout, self.counts[i]));
-            }
         }
-        let Some((i, layout, call)) = chosen else {
+        let Some((i, layout)) = chosen else {
             return Some(continue_response(req.id));
         };
+        let call = self.counts[i];
         let rule = &self.plan.rules[i];
         let _ = sink.send(&SeccompEvent::Injected(RawInjection {
             rule: i,
