@@ -297,6 +297,11 @@ fn init(plan: &Plan, step: &Steps) -> ! {
         "block the signals init forwards",
         namespaces::block_forwarded_signals(),
     );
+    // The page the body shares with its seccomp supervisor, forked right after it.
+    let supervision = step.run(
+        "prepare the seccomp supervisor",
+        seccomp::load::prepare_supervisor(plan.seccomp.as_ref()),
+    );
     match step.run("fork the body", namespaces::fork()) {
         None => {
             coverage::forget_inherited();
@@ -312,9 +317,16 @@ fn init(plan: &Plan, step: &Steps) -> ! {
                     net::client::connect(&plan.hosts, body_end),
                 );
             }
-            body_process(plan, step)
+            body_process(plan, step, supervision.as_ref())
         }
         Some(body) => {
+            // While the body takes its steps: the body waits for it only before its filter.
+            if let (Some(filter), Some(handoff)) = (&plan.seccomp, supervision) {
+                step.run(
+                    "fork the seccomp supervisor",
+                    seccomp::load::start_supervisor(filter, handoff, body, step.channel, encode),
+                );
+            }
             let status = match (&mut network, control) {
                 (Some(network), Some((init_end, body_end))) => {
                     drop(body_end);
@@ -344,10 +356,11 @@ fn init(plan: &Plan, step: &Steps) -> ! {
     }
 }
 
-/// Pid 2: sheds everything the test should not have, then runs the body.
-fn body_process(plan: &Plan, step: &Steps) -> ! {
+/// Pid 2: sheds everything the test should not have, then runs the body. `supervision`:
+/// the page shared with the seccomp supervisor the init forks.
+fn body_process(plan: &Plan, step: &Steps, supervision: Option<&seccomp::load::Handoff>) -> ! {
     step.run("prepare to send the coverage counts", coverage::start());
-    shed_privileges(plan, step);
+    shed_privileges(plan, step, supervision);
     if step.trace {
         let _ = protocol::send(step.channel, &Message::Trace(trace::points()), &[]);
     }
@@ -428,13 +441,14 @@ fn host_process(
         net::service::close_all_but(process.verdict),
     );
     step.run("prepare to send the coverage counts", coverage::start());
-    shed_privileges(plan, step);
+    // Its seccomp supervisor, if any, it forks itself.
+    shed_privileges(plan, step, None);
     body::run(process.entry, process.func, verdict.as_fd())
 }
 
 /// The body's steps (and a host process's): everything above needs root in the user
 /// namespace; nothing after does.
-fn shed_privileges(plan: &Plan, step: &Steps) {
+fn shed_privileges(plan: &Plan, step: &Steps, supervision: Option<&seccomp::load::Handoff>) {
     // Undo what the init set for itself: the body's own /proc/self belongs to it again
     // (a user namespace of its own writes its maps there), and its subprocesses can be
     // traced and dumped as usual.
@@ -474,13 +488,16 @@ fn shed_privileges(plan: &Plan, step: &Steps) {
     // Last, so that nothing of the harness's own preparation runs under the filter.
     let note = step.run(
         "load the seccomp filter",
-        seccomp::load::load_in_body(plan.seccomp.as_ref(), step.channel, |event| {
-            serde_json::to_vec(&Message::Seccomp(event.clone())).unwrap_or_default()
-        }),
+        seccomp::load::load_in_body(plan.seccomp.as_ref(), supervision, step.channel, encode),
     );
     if let Some(note) = note {
         let _ = protocol::send(step.channel, &Message::Note(note), &[]);
     }
+}
+
+/// A seccomp event as the protocol's message.
+fn encode(event: &seccomp::SeccompEvent) -> Vec<u8> {
+    serde_json::to_vec(&Message::Seccomp(event.clone())).unwrap_or_default()
 }
 
 /// Runs steps, reporting the first failure on the channel and ending the process.

@@ -2,8 +2,14 @@
 //! around it (the SIGSYS handler, the notification supervisor), and loads the BPF that
 //! the parent compiled. The filter is inherited by every thread and subprocess the body
 //! starts.
+//!
+//! The body's notification supervisor is forked by the sandbox's init, right after the
+//! body ([`prepare_supervisor`], [`start_supervisor`]): its fork runs while the body takes
+//! its own steps, and the body only waits, before its filter, until the test thread was
+//! told of it. A process the filter is loaded in any other way (a host process, the unit
+//! tests' [`apply`]) forks its own.
 
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::bpf::Program;
@@ -12,6 +18,7 @@ use super::record::supervise;
 use super::report::{install_sigsys_handler, EventSink, SeccompEvent};
 use super::violation::Violations;
 use super::SeccompError;
+use crate::step::StepError;
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -39,14 +46,44 @@ pub fn apply(
     wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
     own_pid_namespace: bool,
 ) -> Result<Option<String>, SeccompError> {
-    let supervisor = if filter.notify.is_some() || filter.inject.is_some() {
-        crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
-        let sink = EventSink::new(channel, &wrap).map_err(|_| SeccompError::Load {
-            step: "encoding seccomp events in the protocol",
-            errno: libc::EINVAL,
-        })?;
-        let (handoff, pid) = spawn_supervisor(filter, &sink, own_pid_namespace)?;
-        announce(&sink, pid)?;
+    apply_with(
+        filter,
+        channel,
+        wrap,
+        Supervisor::Fork { own_pid_namespace },
+    )
+}
+
+/// Where the notification supervisor of a filter that needs one comes from.
+enum Supervisor<'a> {
+    /// The caller forks it (see [`spawn_supervisor`]).
+    Fork { own_pid_namespace: bool },
+    /// The sandbox's init forked it ([`start_supervisor`]); this is the page they share.
+    Started(&'a Handoff),
+}
+
+/// [`apply`], with the supervisor from `supervisor`.
+fn apply_with(
+    filter: &CompiledFilter,
+    channel: RawFd,
+    wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
+    supervisor: Supervisor<'_>,
+) -> Result<Option<String>, SeccompError> {
+    let handoff = if needs_supervisor(filter) {
+        let sink = event_sink(channel, &wrap)?;
+        let (handoff, pid) = match supervisor {
+            Supervisor::Fork { own_pid_namespace } => {
+                crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
+                let (handoff, pid) = spawn_supervisor(filter, &sink, own_pid_namespace)?;
+                announce(&sink, pid)?;
+                (handoff, pid)
+            }
+            Supervisor::Started(handoff) => (*handoff, handoff.wait_announced()),
+        };
+        // Under Yama's ptrace_scope=1 the supervisor may take a descriptor of the body only
+        // if the body says so; without Yama this fails harmlessly.
+        // SAFETY: plain prctl.
+        unsafe { libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0) };
         // The handler takes the supervisor's requests about the body's own violations
         // (every mode but record) and injected faults.
         let asks =
@@ -58,8 +95,8 @@ pub fn apply(
     } else {
         None
     };
-    let (listener, note) = load_bpf(filter, supervisor.is_some())?;
-    if let (Some(handoff), Some(listener)) = (supervisor, listener) {
+    let (listener, note) = load_bpf(filter, handoff.is_some())?;
+    if let (Some(handoff), Some(listener)) = (handoff, listener) {
         // Tell the supervisor the listener's number; it takes the descriptor itself with
         // pidfd_getfd(2). The listener stays open here (close-on-exec) so that it is still
         // there when the supervisor takes it.
@@ -68,17 +105,46 @@ pub fn apply(
     Ok(note)
 }
 
+/// Whether `filter` has calls only a notification supervisor answers.
+fn needs_supervisor(filter: &CompiledFilter) -> bool {
+    filter.notify.is_some() || filter.inject.is_some()
+}
+
+fn event_sink(
+    channel: RawFd,
+    wrap: &impl Fn(&SeccompEvent) -> Vec<u8>,
+) -> Result<EventSink, SeccompError> {
+    EventSink::new(channel, wrap).map_err(|_| SeccompError::Load {
+        step: "encoding seccomp events in the protocol",
+        errno: libc::EINVAL,
+    })
+}
+
 /// A shared page through which the body tells the supervisor the listener's number
 /// without a syscall: from the moment the filter is loaded, any call may be one that only
-/// the supervisor can answer (an injected `write`), and it is not listening yet.
-struct Handoff {
-    slot: &'static AtomicI32,
+/// the supervisor can answer (an injected `write`), and it is not listening yet. When the
+/// init forks the supervisor, the init also says there that the test thread was told of
+/// it.
+#[derive(Clone, Copy)]
+pub(crate) struct Handoff {
+    page: &'static Page,
+}
+
+/// The shared page's words (futex words, in a `MAP_SHARED` page: waits and wakes are
+/// shared between processes).
+#[repr(C)]
+struct Page {
+    /// The listener's number in the body; -1 until the filter is loaded.
+    listener: AtomicI32,
+    /// The supervisor's pid, once the test thread was told of it; 0 until then.
+    announced: AtomicI32,
 }
 
 impl Handoff {
     fn new() -> Result<Self, SeccompError> {
         // SAFETY: a fresh anonymous shared mapping; never unmapped (one page for the
-        // body's life), so the 'static reference stays valid in both processes.
+        // body's life), so the 'static reference stays valid in every process that
+        // inherits it.
         let page = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -95,19 +161,49 @@ impl Handoff {
                 errno: errno(),
             });
         }
-        // SAFETY: the page is zeroed, aligned and lives as long as the process.
-        let slot = unsafe { &*(page as *const AtomicI32) };
-        slot.store(-1, Ordering::Release);
-        Ok(Self { slot })
+        // SAFETY: the page is zeroed, aligned and lives as long as the process; `Page`
+        // is two atomics, for which zero bytes are a valid value.
+        let page = unsafe { &*(page as *const Page) };
+        page.listener.store(-1, Ordering::Release);
+        Ok(Self { page })
     }
 
     /// In the body: a plain store, then a futex wake. The wake only saves the supervisor
     /// its next timeout: if the filter stops it (an injected `futex`), the supervisor
     /// still finds the number within a millisecond and answers it.
     fn publish(&self, listener: RawFd) {
-        self.slot.store(listener, Ordering::Release);
-        // SAFETY: FUTEX_WAKE on a word of a shared mapping that stays mapped.
-        unsafe { libc::syscall(libc::SYS_futex, self.slot.as_ptr(), libc::FUTEX_WAKE, 1) };
+        self.page.listener.store(listener, Ordering::Release);
+        wake(&self.page.listener);
+    }
+
+    /// In the init, once the test thread was told of the supervisor `pid`: lets the body
+    /// load its filter, and the supervisor start.
+    fn announce(&self, pid: libc::pid_t) {
+        self.page.announced.store(pid, Ordering::Release);
+        wake(&self.page.announced);
+    }
+
+    /// In the body and the init's supervisor: waits until the init announced the
+    /// supervisor; returns its pid. The init either announces it or exits, and the
+    /// kernel then kills every process of its pid namespace, this one with them.
+    fn wait_announced(&self) -> libc::pid_t {
+        loop {
+            let pid = self.page.announced.load(Ordering::Acquire);
+            if pid != 0 {
+                return pid;
+            }
+            // SAFETY: FUTEX_WAIT (shared: the word is in a MAP_SHARED page) while the word
+            // is still 0, no timeout.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.page.announced.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    0,
+                    std::ptr::null::<libc::timespec>(),
+                )
+            };
+        }
     }
 
     /// In the supervisor: waits for the number, or for the body to exit (its filter
@@ -118,7 +214,7 @@ impl Handoff {
             tv_nsec: 1_000_000,
         };
         loop {
-            let number = self.slot.load(Ordering::Acquire);
+            let number = self.page.listener.load(Ordering::Acquire);
             if number >= 0 {
                 return Some(number);
             }
@@ -127,7 +223,7 @@ impl Handoff {
             unsafe {
                 libc::syscall(
                     libc::SYS_futex,
-                    self.slot.as_ptr(),
+                    self.page.listener.as_ptr(),
                     libc::FUTEX_WAIT,
                     -1,
                     &timeout as *const libc::timespec,
@@ -139,19 +235,87 @@ impl Handoff {
                 revents: 0,
             };
             // SAFETY: one valid pollfd; a pidfd is readable once the process exited.
-            if self.slot.load(Ordering::Acquire) < 0 && unsafe { libc::poll(&mut pfd, 1, 0) } > 0 {
+            if self.page.listener.load(Ordering::Acquire) < 0
+                && unsafe { libc::poll(&mut pfd, 1, 0) } > 0
+            {
                 return None;
             }
         }
     }
 }
 
-/// Forks the supervisor before the filter exists (so it is not filtered). In a sandbox
-/// (`own_pid_namespace`) it is cloned with `CLONE_PARENT`: a child of the sandbox's init,
-/// which reaps it, not of the body, so that the body's own `wait(-1)` never sees it; one
-/// fork, and the body waits for nobody. Outside one (the unit tests) it is the caller's
-/// child. Returns the handoff through which the body will tell it the listener's number,
-/// and the supervisor's pid.
+fn wake(word: &AtomicI32) {
+    // SAFETY: FUTEX_WAKE on a word of a shared mapping that stays mapped.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+}
+
+/// In the sandbox's init, before it forks the body: the page the body and its supervisor
+/// will share, when the plan's filter has calls only a supervisor answers (`None`
+/// otherwise).
+pub(crate) fn prepare_supervisor(
+    filter: Option<&CompiledFilter>,
+) -> Result<Option<Handoff>, StepError> {
+    if !filter.is_some_and(needs_supervisor) {
+        return Ok(None);
+    }
+    crate::kernel::check_pidfd_getfd().map_err(StepError::Unsupported)?;
+    Handoff::new().map(Some).map_err(step_error)
+}
+
+/// In the sandbox's init, right after it forked `body`: forks the body's supervisor (its
+/// child, reaped by it), hands the test thread a pidfd of it on `channel` (so that it sees
+/// the supervisor die: the body's `kill(-1)` can kill it, and the calls only it answers
+/// would then wait forever), then lets the body load its filter: no body code runs
+/// before the test thread watches. The supervisor starts as the init is: not dumpable,
+/// so out of the body's reach from its first instant; it keeps only the channel, sheds
+/// the capabilities it never needs, and waits for the announcement before it says
+/// anything itself.
+pub(crate) fn start_supervisor(
+    filter: &CompiledFilter,
+    handoff: Handoff,
+    body: nix::unistd::Pid,
+    channel: BorrowedFd<'_>,
+    wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
+) -> Result<(), StepError> {
+    let sink = event_sink(channel.as_raw_fd(), &wrap).map_err(step_error)?;
+    let Some(supervisor) = crate::namespaces::fork()? else {
+        let ready = leave_the_init(channel)
+            .and_then(|()| {
+                crate::namespaces::unblock_signals(&crate::namespaces::forwarded_signals())
+            })
+            .and_then(|()| crate::capabilities::drop_all());
+        if ready.is_err() {
+            // Gone before a word: the test thread, told of it, ends the test as
+            // `SeccompSupervisorKilled`.
+            crate::step::exit(1)
+        }
+        handoff.wait_announced();
+        supervisor_main(filter, handoff, body.as_raw(), &sink, true)
+    };
+    announce(&sink, supervisor.as_raw()).map_err(step_error)?;
+    handoff.announce(supervisor.as_raw());
+    Ok(())
+}
+
+/// In the supervisor the init forked: closes every descriptor of the init's but the
+/// channel (the status socket above all: it is the init's alone).
+fn leave_the_init(channel: BorrowedFd<'_>) -> Result<(), StepError> {
+    let channel = channel.as_raw_fd();
+    (0..channel).for_each(|fd| {
+        // SAFETY: the supervisor never uses the init's standard descriptors.
+        unsafe { libc::close(fd) };
+    });
+    crate::kernel::close_from(channel + 1)?;
+    Ok(())
+}
+
+/// Forks the supervisor before the filter exists (so it is not filtered), in a process
+/// whose init did not ([`start_supervisor`]). In a sandbox (`own_pid_namespace`: a host
+/// process) it is cloned with `CLONE_PARENT`: a child of the process's parent, which reaps
+/// it, not of the process, so that its own `wait(-1)` never sees it; one fork, and the
+/// process waits for nobody. Outside one (the unit tests) it is the caller's child.
+/// Returns the handoff through which the caller will tell it the listener's number, and
+/// the supervisor's pid.
 fn spawn_supervisor(
     filter: &CompiledFilter,
     sink: &EventSink,
@@ -192,30 +356,7 @@ fn spawn_supervisor(
             libc::close(1);
             libc::close(2);
         }
-        let status = match take_listener(&handoff, body) {
-            Some(listener) => {
-                let violations = Violations::new(body, own_pid_namespace);
-                let as_written = Program::from_bytes(&filter.as_written);
-                let inject = filter.inject.as_ref();
-                supervise(
-                    &listener,
-                    filter.notify,
-                    &as_written,
-                    inject,
-                    sink,
-                    violations,
-                );
-                0
-            }
-            // The body ended before it loaded the filter.
-            None => 1,
-        };
-        // Leaving on its own: said before the exit the test thread watches for.
-        // SAFETY: getpid cannot fail.
-        let pid = unsafe { libc::getpid() };
-        let _ = sink.send(&SeccompEvent::SupervisorDone { pid });
-        // SAFETY: leaving the supervisor without the test binary's exit handlers.
-        unsafe { libc::_exit(status) };
+        supervisor_main(filter, handoff, body, sink, own_pid_namespace)
     }
     let dumpable = crate::capabilities::set_dumpable(true);
     let supervisor = cloned? as libc::pid_t;
@@ -223,17 +364,48 @@ fn spawn_supervisor(
         step: "prctl(PR_SET_DUMPABLE, 1) (seccomp supervisor)",
         errno: errno(),
     })?;
-    // Under Yama's ptrace_scope=1 the supervisor may take a descriptor of the body only if
-    // the body says so; without Yama this fails harmlessly.
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
     Ok((handoff, supervisor))
 }
 
-/// In the body, before the filter exists: hands the test thread a pidfd of the
-/// supervisor, so that it sees the supervisor die (the body's `kill(-1)` can kill it,
-/// and the calls only it answers would then wait forever). Sent from here, not by the
-/// supervisor, so that no body code runs before the test thread watches.
+/// The supervisor, however it was forked: takes the listener from `body` once it is
+/// published, answers the notifications until no filtered task is left, says so, and
+/// leaves.
+fn supervisor_main(
+    filter: &CompiledFilter,
+    handoff: Handoff,
+    body: libc::pid_t,
+    sink: &EventSink,
+    own_pid_namespace: bool,
+) -> ! {
+    let status = match take_listener(&handoff, body) {
+        Some(listener) => {
+            let violations = Violations::new(body, own_pid_namespace);
+            let as_written = Program::from_bytes(&filter.as_written);
+            let inject = filter.inject.as_ref();
+            supervise(
+                &listener,
+                filter.notify,
+                &as_written,
+                inject,
+                sink,
+                violations,
+            );
+            0
+        }
+        // The body ended before it loaded the filter.
+        None => 1,
+    };
+    // Leaving on its own: said before the exit the test thread watches for.
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    let _ = sink.send(&SeccompEvent::SupervisorDone { pid });
+    // SAFETY: leaving the supervisor without the test binary's exit handlers.
+    unsafe { libc::_exit(status) }
+}
+
+/// Before the filter exists (in the init that forked the supervisor, or in the process
+/// that did): hands the test thread a pidfd of the supervisor, so that it sees the
+/// supervisor die before any filtered call of the body.
 fn announce(sink: &EventSink, supervisor: libc::pid_t) -> Result<(), SeccompError> {
     let pidfd =
         crate::namespaces::pidfd_open(nix::unistd::Pid::from_raw(supervisor)).map_err(|errno| {
@@ -330,19 +502,35 @@ fn load_bpf(
 
 /// The last setup step, in the body process right before the body: loads the plan's
 /// filter, reporting events on `channel` as `encode` writes them (the protocol's message).
+/// `started`: the page shared with the supervisor the init forked for this process
+/// ([`start_supervisor`]); without it, a filter that needs a supervisor forks its own.
 pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
-    channel: std::os::fd::BorrowedFd<'_>,
+    started: Option<&Handoff>,
+    channel: BorrowedFd<'_>,
     encode: impl Fn(&SeccompEvent) -> Vec<u8>,
-) -> Result<Option<String>, crate::step::StepError> {
+) -> Result<Option<String>, StepError> {
     let Some(filter) = filter else {
         return Ok(None);
     };
-    apply(filter, channel.as_raw_fd(), encode, true).map_err(|e| match e {
+    match started {
+        Some(handoff) => apply_with(
+            filter,
+            channel.as_raw_fd(),
+            encode,
+            Supervisor::Started(handoff),
+        ),
+        None => apply(filter, channel.as_raw_fd(), encode, true),
+    }
+    .map_err(step_error)
+}
+
+fn step_error(e: SeccompError) -> StepError {
+    match e {
         SeccompError::Load { errno, .. } => {
-            crate::step::StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
+            StepError::Sys(e.to_string(), nix::errno::Errno::from_raw(errno))
         }
-        SeccompError::Unsupported(reason) => crate::step::StepError::Unsupported(reason),
-        _ => crate::step::StepError::Other(e.to_string()),
-    })
+        SeccompError::Unsupported(reason) => StepError::Unsupported(reason),
+        _ => StepError::Other(e.to_string()),
+    }
 }
