@@ -297,10 +297,10 @@ fn init(plan: &Plan, step: &Steps) -> ! {
         "block the signals init forwards",
         namespaces::block_forwarded_signals(),
     );
-    // The page the body shares with its seccomp supervisor, forked right after it.
+    // What the body shares with its seccomp supervisor, forked right after it.
     let supervision = step.run(
         "prepare the seccomp supervisor",
-        seccomp::load::prepare_supervisor(plan.seccomp.as_ref()),
+        seccomp::load::prepare_supervisor(plan.seccomp.as_ref(), step.channel, encode),
     );
     match step.run("fork the body", namespaces::fork()) {
         None => {
@@ -317,14 +317,14 @@ fn init(plan: &Plan, step: &Steps) -> ! {
                     net::client::connect(&plan.hosts, body_end),
                 );
             }
-            body_process(plan, step, supervision.as_ref())
+            body_process(plan, step, supervision)
         }
         Some(body) => {
             // While the body takes its steps: the body waits for it only before its filter.
-            if let (Some(filter), Some(handoff)) = (&plan.seccomp, supervision) {
+            if let (Some(filter), Some(supervision)) = (&plan.seccomp, &supervision) {
                 step.run(
                     "fork the seccomp supervisor",
-                    seccomp::load::start_supervisor(filter, handoff, body, step.channel, encode),
+                    seccomp::load::start_supervisor(filter, supervision, body),
                 );
             }
             let status = match (&mut network, control) {
@@ -357,8 +357,8 @@ fn init(plan: &Plan, step: &Steps) -> ! {
 }
 
 /// Pid 2: sheds everything the test should not have, then runs the body. `supervision`:
-/// the page shared with the seccomp supervisor the init forks.
-fn body_process(plan: &Plan, step: &Steps, supervision: Option<&seccomp::load::Handoff>) -> ! {
+/// what it shares with the seccomp supervisor the init forks after it.
+fn body_process(plan: &Plan, step: &Steps, supervision: Option<seccomp::load::Supervision>) -> ! {
     step.run("prepare to send the coverage counts", coverage::start());
     shed_privileges(plan, step, supervision);
     if step.trace {
@@ -448,7 +448,7 @@ fn host_process(
 
 /// The body's steps (and a host process's): everything above needs root in the user
 /// namespace; nothing after does.
-fn shed_privileges(plan: &Plan, step: &Steps, supervision: Option<&seccomp::load::Handoff>) {
+fn shed_privileges(plan: &Plan, step: &Steps, supervision: Option<seccomp::load::Supervision>) {
     // Undo what the init set for itself: the body's own /proc/self belongs to it again
     // (a user namespace of its own writes its maps there), and its subprocesses can be
     // traced and dumped as usual.

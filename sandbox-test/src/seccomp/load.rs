@@ -55,11 +55,11 @@ pub fn apply(
 }
 
 /// Where the notification supervisor of a filter that needs one comes from.
-enum Supervisor<'a> {
+enum Supervisor {
     /// The caller forks it (see [`spawn_supervisor`]).
     Fork { own_pid_namespace: bool },
-    /// The sandbox's init forked it ([`start_supervisor`]); this is the page they share.
-    Started(&'a Handoff),
+    /// The sandbox's init forked it ([`start_supervisor`]).
+    Started(Supervision),
 }
 
 /// [`apply`], with the supervisor from `supervisor`.
@@ -67,18 +67,20 @@ fn apply_with(
     filter: &CompiledFilter,
     channel: RawFd,
     wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
-    supervisor: Supervisor<'_>,
+    supervisor: Supervisor,
 ) -> Result<Option<String>, SeccompError> {
     let handoff = if needs_supervisor(filter) {
-        let sink = event_sink(channel, &wrap)?;
-        let (handoff, pid) = match supervisor {
+        let (handoff, pid, sink) = match supervisor {
             Supervisor::Fork { own_pid_namespace } => {
                 crate::kernel::check_pidfd_getfd().map_err(SeccompError::Unsupported)?;
+                let sink = event_sink(channel, &wrap)?;
                 let (handoff, pid) = spawn_supervisor(filter, &sink, own_pid_namespace)?;
                 announce(&sink, pid)?;
-                (handoff, pid)
+                (handoff, pid, sink)
             }
-            Supervisor::Started(handoff) => (*handoff, handoff.wait_announced()),
+            Supervisor::Started(Supervision { handoff, sink }) => {
+                (handoff, handoff.wait_announced(), sink)
+            }
         };
         // Under Yama's ptrace_scope=1 the supervisor may take a descriptor of the body only
         // if the body says so; without Yama this fails harmlessly.
@@ -126,7 +128,7 @@ fn event_sink(
 /// init forks the supervisor, the init also says there that the test thread was told of
 /// it.
 #[derive(Clone, Copy)]
-pub(crate) struct Handoff {
+struct Handoff {
     page: &'static Page,
 }
 
@@ -249,17 +251,28 @@ fn wake(word: &AtomicI32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }
 
-/// In the sandbox's init, before it forks the body: the page the body and its supervisor
-/// will share, when the plan's filter has calls only a supervisor answers (`None`
-/// otherwise).
+/// What the body and the supervisor the init forks for it share, made in the init before
+/// it forks the body: the page, and the wrapping of events into messages on the channel.
+pub(crate) struct Supervision {
+    handoff: Handoff,
+    sink: EventSink,
+}
+
+/// In the sandbox's init, before it forks the body: what the body and its supervisor will
+/// share, when the plan's filter has calls only a supervisor answers (`None` otherwise).
+/// Events go to `channel`, each wrapped by `wrap` into one protocol message.
 pub(crate) fn prepare_supervisor(
     filter: Option<&CompiledFilter>,
-) -> Result<Option<Handoff>, StepError> {
+    channel: BorrowedFd<'_>,
+    wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
+) -> Result<Option<Supervision>, StepError> {
     if !filter.is_some_and(needs_supervisor) {
         return Ok(None);
     }
     crate::kernel::check_pidfd_getfd().map_err(StepError::Unsupported)?;
-    Handoff::new().map(Some).map_err(step_error)
+    let handoff = Handoff::new().map_err(step_error)?;
+    let sink = event_sink(channel.as_raw_fd(), &wrap).map_err(step_error)?;
+    Ok(Some(Supervision { handoff, sink }))
 }
 
 /// In the sandbox's init, right after it forked `body`: forks the body's supervisor (its
@@ -272,14 +285,12 @@ pub(crate) fn prepare_supervisor(
 /// anything itself.
 pub(crate) fn start_supervisor(
     filter: &CompiledFilter,
-    handoff: Handoff,
+    supervision: &Supervision,
     body: nix::unistd::Pid,
-    channel: BorrowedFd<'_>,
-    wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
 ) -> Result<(), StepError> {
-    let sink = event_sink(channel.as_raw_fd(), &wrap).map_err(step_error)?;
+    let Supervision { handoff, sink } = supervision;
     let Some(supervisor) = crate::namespaces::fork()? else {
-        let ready = leave_the_init(channel)
+        let ready = leave_the_init(sink.fd())
             .and_then(|()| {
                 crate::namespaces::unblock_signals(&crate::namespaces::forwarded_signals())
             })
@@ -290,17 +301,16 @@ pub(crate) fn start_supervisor(
             crate::step::exit(1)
         }
         handoff.wait_announced();
-        supervisor_main(filter, handoff, body.as_raw(), &sink, true)
+        supervisor_main(filter, *handoff, body.as_raw(), sink, true)
     };
-    announce(&sink, supervisor.as_raw()).map_err(step_error)?;
+    announce(sink, supervisor.as_raw()).map_err(step_error)?;
     handoff.announce(supervisor.as_raw());
     Ok(())
 }
 
 /// In the supervisor the init forked: closes every descriptor of the init's but the
 /// channel (the status socket above all: it is the init's alone).
-fn leave_the_init(channel: BorrowedFd<'_>) -> Result<(), StepError> {
-    let channel = channel.as_raw_fd();
+fn leave_the_init(channel: RawFd) -> Result<(), StepError> {
     (0..channel).for_each(|fd| {
         // SAFETY: the supervisor never uses the init's standard descriptors.
         unsafe { libc::close(fd) };
@@ -502,11 +512,11 @@ fn load_bpf(
 
 /// The last setup step, in the body process right before the body: loads the plan's
 /// filter, reporting events on `channel` as `encode` writes them (the protocol's message).
-/// `started`: the page shared with the supervisor the init forked for this process
+/// `started`: what this process shares with the supervisor the init forked for it
 /// ([`start_supervisor`]); without it, a filter that needs a supervisor forks its own.
 pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
-    started: Option<&Handoff>,
+    started: Option<Supervision>,
     channel: BorrowedFd<'_>,
     encode: impl Fn(&SeccompEvent) -> Vec<u8>,
 ) -> Result<Option<String>, StepError> {
@@ -514,11 +524,11 @@ pub(crate) fn load_in_body(
         return Ok(None);
     };
     match started {
-        Some(handoff) => apply_with(
+        Some(supervision) => apply_with(
             filter,
             channel.as_raw_fd(),
             encode,
-            Supervisor::Started(handoff),
+            Supervisor::Started(supervision),
         ),
         None => apply(filter, channel.as_raw_fd(), encode, true),
     }
