@@ -354,7 +354,12 @@ fn steps_child(variant: &str, runs: usize) {
         "host" => sandboxed_host_network,
         "docker" => sandboxed_docker_profile,
         "off" => sandboxed_without_seccomp,
-        other => panic!("unknown variant {other} (default, host, docker, off)"),
+        "floor" => floor_with_net,
+        "floor-host" => floor_without_net,
+        "plain" => plain,
+        other => {
+            panic!("unknown variant {other} (default, host, docker, off, floor, floor-host, plain)")
+        }
     };
     for _ in 0..runs {
         time_once(one);

@@ -22,6 +22,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
 
 use crate::outcome::{ExitStatus, SetupFailure};
+use crate::plan::Preparation;
 use crate::protocol::{self, ChannelError, Message, MAX_MESSAGE};
 
 /// The test process's end of the server socket, or -1.
@@ -100,10 +101,16 @@ struct Live {
 /// fork), and a one-threaded suite's next request, a test later, finds it ready.
 const PREPARE_AFTER: Duration = Duration::from_micros(300);
 
+/// How many first processes of one kind the server keeps prepared: two, so that two test
+/// threads asking at once both find one (a request that finds none pays for the
+/// namespaces on its own path).
+const PREPARED_PER_KIND: usize = 2;
+
 /// A first process forked ahead of a request (`setup::prepared_main`): its namespaces
-/// created, it waits on `socket` for one request whose plan unshares `flags`.
+/// created and its init's steps before the plan done, the init waits on `socket` for one
+/// request of the same `Preparation`.
 struct Prepared {
-    flags: i32,
+    kind: Preparation,
     pid: Pid,
     pidfd: OwnedFd,
     socket: OwnedFd,
@@ -123,15 +130,15 @@ fn serve(server: OwnedFd) {
     let pidfds = crate::kernel::check_pidfds();
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let mut live: Vec<Live> = Vec::new();
-    // At most one prepared first process per set of namespaces, forked after the first
-    // request for it, and again each time one is taken: it creates its namespaces while
-    // the test that took the previous one runs (on the core a one-threaded suite leaves
-    // idle). A set whose preparation failed is not prepared again.
+    // Up to `PREPARED_PER_KIND` prepared first processes per kind, forked after the first
+    // request of that kind, and again each time one is taken: it creates its namespaces
+    // while the test that took the previous one runs (on the core a one-threaded suite
+    // leaves idle). A kind whose preparation failed is not prepared again.
     let mut prepared: Vec<Prepared> = Vec::new();
-    let mut unpreparable: Vec<i32> = Vec::new();
-    // The kind to prepare next, and when: a little after the request that used the last
+    let mut unpreparable: Vec<Preparation> = Vec::new();
+    // The kinds to prepare next, and when: a little after the request that used the last
     // one, so that the fork does not delay that request's own first process.
-    let mut to_prepare: Option<(i32, Instant)> = None;
+    let mut to_prepare: Vec<(Preparation, Instant)> = Vec::new();
     loop {
         let mut fds = vec![PollFd::new(server.as_fd(), PollFlags::POLLIN)];
         fds.extend(
@@ -144,7 +151,10 @@ fn serve(server: OwnedFd) {
                 .map(|p| PollFd::new(p.socket.as_fd(), PollFlags::POLLIN)),
         );
         let timeout = to_prepare
-            .map(|(_, at)| TimeSpec::from_duration(at.saturating_duration_since(Instant::now())));
+            .iter()
+            .map(|(_, at)| *at)
+            .min()
+            .map(|at| TimeSpec::from_duration(at.saturating_duration_since(Instant::now())));
         match ppoll(&mut fds, timeout, None) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
@@ -157,10 +167,12 @@ fn serve(server: OwnedFd) {
             .filter(|&i| fds[i + 1 + live.len()].any().unwrap_or(false))
             .collect();
         drop(fds);
-        if let Some((flags, _)) = to_prepare.filter(|(_, at)| Instant::now() >= *at) {
-            to_prepare = None;
-            if !prepared.iter().any(|p| p.flags == flags) {
-                prepared.extend(prepare(server_pid, flags));
+        let now = Instant::now();
+        let due = to_prepare.iter().filter(|(_, at)| now >= *at).count();
+        to_prepare.sort_by_key(|(_, at)| *at);
+        for (kind, _) in to_prepare.drain(..due).collect::<Vec<_>>() {
+            if !unpreparable.contains(&kind) {
+                prepared.extend(prepare(server_pid, kind));
             }
         }
         for index in exited.into_iter().rev() {
@@ -178,16 +190,16 @@ fn serve(server: OwnedFd) {
                 // It failed (or said something else): gone, and not prepared again.
                 _ => {
                     let failed = prepared.swap_remove(index);
-                    unpreparable.push(failed.flags);
+                    unpreparable.push(failed.kind);
                     discard(failed);
                 }
             }
         }
         if request_ready {
             match protocol::receive(server.as_fd(), &mut buffer) {
-                Ok((Message::Spawn { unshare }, fds)) => {
-                    let sandbox = match unshare
-                        .and_then(|flags| prepared.iter().position(|p| p.flags == flags && p.ready))
+                Ok((Message::Spawn { prepared: kind }, fds)) => {
+                    let sandbox = match kind
+                        .and_then(|kind| prepared.iter().position(|p| p.kind == kind && p.ready))
                     {
                         Some(index) => {
                             hand_over(server_pid, prepared.swap_remove(index), fds, &pidfds)
@@ -195,14 +207,14 @@ fn serve(server: OwnedFd) {
                         None => fork_sandbox(server_pid, fds, &pidfds),
                     };
                     live.extend(sandbox);
-                    if let Some(flags) = unshare.filter(|flags| {
-                        !unpreparable.contains(flags) && !prepared.iter().any(|p| p.flags == *flags)
-                    }) {
-                        // Another kind waiting is prepared now, this one a little later.
-                        if let Some((other, _)) = to_prepare.filter(|(other, _)| *other != flags) {
-                            prepared.extend(prepare(server_pid, other));
-                        }
-                        to_prepare = Some((flags, Instant::now() + PREPARE_AFTER));
+                    if let Some(kind) = kind.filter(|kind| !unpreparable.contains(kind)) {
+                        let have = prepared.iter().filter(|p| p.kind == kind).count()
+                            + to_prepare.iter().filter(|(k, _)| *k == kind).count();
+                        let at = Instant::now() + PREPARE_AFTER;
+                        to_prepare.extend(
+                            std::iter::repeat((kind, at))
+                                .take(PREPARED_PER_KIND.saturating_sub(have)),
+                        );
                     }
                 }
                 Ok(_) | Err(ChannelError::Garbled(_)) => {}
@@ -213,8 +225,9 @@ fn serve(server: OwnedFd) {
     }
 }
 
-/// Forks a first process that creates the namespaces `flags` and waits for a request.
-fn prepare(server: Pid, flags: i32) -> Option<Prepared> {
+/// Forks a first process that creates the namespaces of `kind`, whose init does its steps
+/// before the plan and waits for a request.
+fn prepare(server: Pid, kind: Preparation) -> Option<Prepared> {
     let (socket, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -227,13 +240,12 @@ fn prepare(server: Pid, flags: i32) -> Option<Prepared> {
         ForkResult::Child => {
             crate::coverage::forget_inherited();
             drop(socket);
-            let flags = nix::sched::CloneFlags::from_bits_truncate(flags);
-            crate::setup::prepared_main(server, theirs, flags)
+            crate::setup::prepared_main(server, theirs, kind)
         }
         ForkResult::Parent { child } => {
             drop(theirs);
             let prepared = crate::namespaces::pidfd_open(child).map(|pidfd| Prepared {
-                flags,
+                kind,
                 pid: child,
                 pidfd,
                 socket,
@@ -270,7 +282,7 @@ fn hand_over(
 ) -> Option<Live> {
     let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     let request = Message::Spawn {
-        unshare: Some(prepared.flags),
+        prepared: Some(prepared.kind),
     };
     if raw.len() != 5 || protocol::send(prepared.socket.as_fd(), &request, &raw).is_err() {
         discard(prepared);

@@ -42,13 +42,41 @@ pub(crate) struct Plan {
     pub trace: bool,
 }
 
+/// What a sandbox's first process and init do before they read the plan: the namespaces
+/// the first process creates, and whether the init brings up `lo` in a network namespace
+/// of its own and mounts its /sys (`net = "loopback"` without hosts). With the mounts
+/// every sandbox has (/proc, /dev/shm), that is the same for every plan of one
+/// `Preparation`, so the fork server prepares ahead a first process and init that did it,
+/// and the init takes the next request of the same `Preparation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Preparation {
+    /// The namespaces (clone flags) the first process unshares.
+    pub unshare: i32,
+    /// `lo` up and /sys mounted in the init's own network namespace, before the plan.
+    pub loopback: bool,
+}
+
+impl Preparation {
+    pub(crate) fn flags(self) -> nix::sched::CloneFlags {
+        nix::sched::CloneFlags::from_bits_truncate(self.unshare)
+    }
+}
+
 impl Plan {
-    /// The namespaces the first process unshares, when no step of it before the `unshare`
-    /// depends on the plan (no cgroup to enter, no `pids` rlimit that changes the real
-    /// uid): then a first process prepared ahead with these namespaces can run the plan.
-    pub(crate) fn unshares_alone(&self) -> Option<nix::sched::CloneFlags> {
+    /// What the first process and the init do before the plan (see [`Preparation`]).
+    pub(crate) fn preparation(&self) -> Preparation {
+        Preparation {
+            unshare: crate::net::namespace_flags(crate::namespaces::ALL, self.net).bits(),
+            loopback: self.net == crate::net::NetMode::Loopback && self.hosts.is_empty(),
+        }
+    }
+
+    /// The preparation, when no step of the first process before the `unshare` depends on
+    /// the plan (no cgroup to enter, no `pids` rlimit that changes the real uid): then a
+    /// first process prepared ahead can run the plan.
+    pub(crate) fn prepared_ahead(&self) -> Option<Preparation> {
         (self.limits.cgroup.is_none() && self.limits.limits.pids.is_none())
-            .then(|| crate::net::namespace_flags(crate::namespaces::ALL, self.net))
+            .then(|| self.preparation())
     }
 
     /// Writes the plan to a fresh memfd, ready to hand over.

@@ -22,12 +22,15 @@ pub(crate) const MAX_MESSAGE: usize = 192 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Message {
     /// Test thread → fork server: fork a sandbox. Carries five fds: the plan (a memfd),
-    /// the channel, the status socket, stdout, stderr. `unshare`: the namespaces (clone
-    /// flags) the first process creates, when the plan needs no step of it before that
-    /// (`Plan::unshares_alone`): then a first process the server prepared ahead with those
-    /// namespaces may take the request (the server hands it the same message and fds).
-    Spawn { unshare: Option<i32> },
-    /// Prepared first process → fork server: its namespaces exist, it waits for a `Spawn`.
+    /// the channel, the status socket, stdout, stderr. `prepared`: what the first process
+    /// and the init do before the plan, when the plan needs no step of theirs before that
+    /// (`Plan::prepared_ahead`): then an init the server prepared ahead so may take the
+    /// request (the server hands it the same message and fds).
+    Spawn {
+        prepared: Option<crate::plan::Preparation>,
+    },
+    /// Prepared init → fork server: its namespaces exist and its steps before the plan are
+    /// done; it waits for a `Spawn`.
     Prepared,
     /// Fork server → test thread: the sandbox's first process exists. Carries its pidfd.
     Spawned { pid: i32 },

@@ -27,7 +27,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::outcome::SetupFailure;
-use crate::plan::Plan;
+use crate::plan::{Plan, Preparation};
 use crate::protocol::{self, Message};
 use crate::step::{StepError, CHANNEL_FD, STATUS_FD};
 use crate::{
@@ -81,20 +81,20 @@ pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds)
     first_process(&plan, &step)
 }
 
-/// Entry of a first process the fork server prepares ahead of a request (for a plan that
-/// `unshares_alone` these namespaces): it creates the namespaces and forks the init, which
-/// says so and waits for the request. What they do before the request is the same for every
-/// test, and each prepared process takes one request. A failure there only ends it: the
-/// fork server then forks the first process afresh for the request, which reports the
-/// failure.
-pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags) -> ! {
+/// Entry of a first process the fork server prepares ahead of a request (for a plan of
+/// this `Preparation`, `Plan::prepared_ahead`): it creates the namespaces and forks the
+/// init, which runs its steps before the plan, says so and waits for the request. What they
+/// do before the request is the same for every test of the kind, and each prepared process
+/// takes one request. A failure there only ends it: the fork server then forks the first
+/// process afresh for the request, which reports the failure.
+pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, kind: Preparation) -> ! {
     // Only the socket to the fork server stays open, on fd 3 until the request's fds
     // replace it: nothing of the fork server's other sandboxes.
     let prepared = nix::unistd::dup2(socket.as_raw_fd(), CHANNEL_FD)
         .and_then(|_| kernel::close_from(CHANNEL_FD + 1))
         .map_err(StepError::from)
         .and_then(|()| namespaces::die_with_parent(fork_server))
-        .and_then(|()| first_process_namespaces(flags))
+        .and_then(|()| first_process_namespaces(kind.flags()))
         .and_then(|()| namespaces::Lifeline::new());
     // Closed by `close_from` (unless it was on fd 3 already).
     std::mem::forget(socket);
@@ -105,7 +105,7 @@ pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags
     match namespaces::fork() {
         // Its counts so far are this process's, which never sends them: no
         // `coverage::forget_inherited`.
-        Ok(None) => prepared_init(flags, lifeline),
+        Ok(None) => prepared_init(kind, lifeline),
         Ok(Some(init)) => {
             // The init's socket now.
             let _ = nix::unistd::close(CHANNEL_FD);
@@ -115,16 +115,25 @@ pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, flags: CloneFlags
     }
 }
 
-/// The init a prepared first process forked: says `Prepared` to the fork server, takes the
-/// request, and runs the init's steps for it.
-fn prepared_init(flags: CloneFlags, lifeline: namespaces::Lifeline) -> ! {
+/// The init a prepared first process forked: runs its steps before the plan, says
+/// `Prepared` to the fork server, takes the request, and runs the init's steps for it.
+fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
     // SAFETY: fd 3 is the socket to the fork server (`prepared_main`).
     let socket = unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) };
-    let request = match lifeline.die_with_parent() {
-        Ok(()) => protocol::send(socket, &Message::Prepared, &[])
-            .and_then(|()| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE])),
-        Err(_) => exit(SETUP_FAILED),
-    };
+    if lifeline.die_with_parent().is_err() {
+        exit(SETUP_FAILED)
+    }
+    // Until the request, a failed step is said to the fork server, which then prepares
+    // this kind no more (the request's own init reports it).
+    init_before_the_plan(
+        kind,
+        &Steps {
+            channel: socket,
+            trace: false,
+        },
+    );
+    let request = protocol::send(socket, &Message::Prepared, &[])
+        .and_then(|()| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE]));
     let fds = match request {
         Ok((Message::Spawn { .. }, fds)) => SandboxFds::from_request(fds),
         _ => None,
@@ -133,11 +142,11 @@ fn prepared_init(flags: CloneFlags, lifeline: namespaces::Lifeline) -> ! {
     let (plan, step) = take_request(fds, &[("prepared init: take the request", trace::now())]);
     step.run(
         "check the plan fits the prepared namespaces",
-        match plan.unshares_alone() {
-            Some(needed) if needed == flags => Ok(()),
+        match plan.prepared_ahead() {
+            Some(needed) if needed == kind => Ok(()),
             needed => Err(StepError::Other(format!(
                 "the fork server handed a plan that needs {needed:?} to a first process \
-                 prepared with {flags:?}"
+                 prepared with {kind:?}"
             ))),
         },
     );
@@ -210,6 +219,7 @@ fn fork_the_init(plan: &Plan, step: &Steps) -> ! {
         None => {
             coverage::forget_inherited();
             step.run("die with the first process", lifeline.die_with_parent());
+            init_before_the_plan(plan.preparation(), step);
             init(plan, step)
         }
         Some(init) => stay_with_the_init(init, lifeline),
@@ -227,8 +237,27 @@ fn stay_with_the_init(init: Pid, lifeline: namespaces::Lifeline) -> ! {
     })
 }
 
-/// Pid 1 of the sandbox: sets up what lives in the new namespaces, forks the body, reaps.
+/// Pid 1's first steps, which depend on nothing of the plan but its `Preparation`: a
+/// prepared init runs them before its request.
+fn init_before_the_plan(kind: Preparation, step: &Steps) {
+    // --mount-proc, and a private /dev/shm
+    step.run("make mounts private", filesystem::make_mounts_private());
+    step.run("mount /proc", filesystem::mount_proc());
+    step.run("mount a private /dev/shm", filesystem::mount_private_shm());
+    if kind.loopback {
+        // The init's own network namespace: its /sys, and ip link set lo up
+        step.run("mount /sys", filesystem::mount_sysfs());
+        step.run(
+            "configure the network",
+            net::configure(net::NetMode::Loopback).map_err(StepError::from),
+        );
+    }
+}
+
+/// Pid 1 of the sandbox, once its steps before the plan are done: sets up what lives in
+/// the new namespaces for the plan, forks the body, reaps.
 fn init(plan: &Plan, step: &Steps) -> ! {
+    let prepared = plan.preparation();
     step.run("prepare to send the coverage counts", coverage::start());
     // --time --monotonic ... --boottime ...: only when the test moves those clocks. The
     // init stays outside; the body, and every process forked after it, enters. Before the
@@ -245,13 +274,10 @@ fn init(plan: &Plan, step: &Steps) -> ! {
         "keep the init out of reach",
         capabilities::set_dumpable(false),
     );
-    // --mount-proc, and a private /tmp
-    step.run("make mounts private", filesystem::make_mounts_private());
-    step.run("mount /proc", filesystem::mount_proc());
     // net(hosts = [...]): ip netns add, ip link add ... type veth/bridge, ip address add
     let mut network = (!plan.hosts.is_empty())
         .then(|| step.run("create the hosts", net::hosts::Network::create(&plan.hosts)));
-    if net::needs_namespace(plan.net) {
+    if net::needs_namespace(plan.net) && !prepared.loopback {
         // With hosts, the first host's: the body's.
         let sysfs = match &network {
             None => filesystem::mount_sysfs(),
@@ -269,7 +295,6 @@ fn init(plan: &Plan, step: &Steps) -> ! {
     ) {
         let _ = protocol::send(step.channel, &Message::Note(note), &[]);
     }
-    step.run("mount a private /dev/shm", filesystem::mount_private_shm());
     // hide the host's control sockets; hide, bind; the read-only host (but for the build
     // directories, writable, readonly_root, writable_host)
     step.run(
@@ -282,11 +307,13 @@ fn init(plan: &Plan, step: &Steps) -> ! {
     );
     // hostname sandbox
     step.run("set the hostname", namespaces::set_hostname(&plan.hostname));
-    // ip link set lo up (net = "loopback")
-    step.run(
-        "configure the network",
-        net::configure(plan.net).map_err(StepError::from),
-    );
+    // ip link set lo up (net = "loopback" with hosts: the init's namespace)
+    if !prepared.loopback {
+        step.run(
+            "configure the network",
+            net::configure(plan.net).map_err(StepError::from),
+        );
+    }
     let control = network.as_ref().map(|_| {
         step.run(
             "open the hosts' control socket",

@@ -108,8 +108,8 @@ pub(crate) fn supervise_traced(
         out_write.as_raw_fd(),
         err_write.as_raw_fd(),
     ];
-    let unshare = plan.unshares_alone().map(|flags| flags.bits());
-    if let Err(e) = protocol::send(server, &Message::Spawn { unshare }, &fds) {
+    let prepared = plan.prepared_ahead();
+    if let Err(e) = protocol::send(server, &Message::Spawn { prepared }, &fds) {
         return failure(
             "ask the fork server for a sandbox",
             format!("the fork server is gone: {e}"),

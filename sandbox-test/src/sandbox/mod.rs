@@ -373,7 +373,8 @@ mod tests {
         let names: Vec<&str> = points.iter().map(|(name, _)| name.as_str()).collect();
         // A first process forked for the request creates the namespaces and forks the
         // init; one the fork server prepared ahead (after an earlier sandbox of this
-        // process) had done both, and its init takes the request.
+        // process) had done both, and its init, its steps before the plan (/proc among
+        // them), takes the request.
         let fresh = names.contains(&"fork server: fork the first process");
         let first = match fresh {
             true => "fork the init",
@@ -385,7 +386,7 @@ mod tests {
         for point in [
             first,
             "read the plan",
-            "mount /proc",
+            "mount a private /tmp",
             "fork the body",
             "load the seccomp filter",
             "test thread: heard the verdict",
@@ -394,8 +395,8 @@ mod tests {
             assert!(names.contains(&point), "no {point:?} in {names:?}");
         }
         let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
-        assert!(position(first) < position("mount /proc"));
-        assert!(position("mount /proc") < position("load the seccomp filter"));
+        assert!(position(first) < position("mount a private /tmp"));
+        assert!(position("mount a private /tmp") < position("load the seccomp filter"));
         let sandbox: Vec<u64> = points
             .iter()
             .filter(|(name, _)| !name.starts_with("test thread"))
@@ -460,6 +461,54 @@ mod tests {
             Sandbox::new().run(leaves_state_behind).assert_passed();
         }
         panic!("no request went to a prepared first process");
+    }
+
+    /// Whether a TCP connection to a listener on 127.0.0.1 works: `lo` is up.
+    fn loopback_works() -> bool {
+        let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            return false;
+        };
+        std::net::TcpStream::connect(listener.local_addr().unwrap()).is_ok()
+    }
+
+    fn expects_loopback_up() {
+        assert!(
+            loopback_works(),
+            "lo is down in a net = \"loopback\" sandbox"
+        );
+    }
+
+    fn expects_loopback_down() {
+        assert!(!loopback_works(), "lo is up in a net = \"none\" sandbox");
+    }
+
+    /// `net = "loopback"` and `net = "none"` unshare the same namespaces, but a prepared
+    /// init brings `lo` up before the plan only for the first: each kind is prepared and
+    /// taken apart, and a `none` sandbox never gets an init prepared for `loopback`.
+    #[test]
+    fn prepared_inits_serve_only_plans_of_their_own_preparation() {
+        let mut prepared = 0;
+        for round in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let (mode, body): (_, fn()) = match round % 2 {
+                0 => (NetMode::Loopback, expects_loopback_up),
+                _ => (NetMode::None, expects_loopback_down),
+            };
+            let mut plan = Sandbox::new().net(mode).plan(body).unwrap();
+            plan.trace = true;
+            let (report, points) =
+                supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
+            report.assert_passed();
+            let points = points.expect("a traced plan brings its points back");
+            let took_prepared = points
+                .iter()
+                .any(|(name, _)| name == "prepared init: take the request");
+            prepared += usize::from(took_prepared && mode == NetMode::None);
+        }
+        assert!(
+            prepared > 0,
+            "no net = \"none\" request went to a prepared init"
+        );
     }
 
     #[test]
