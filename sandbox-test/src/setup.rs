@@ -512,10 +512,16 @@ fn shed_privileges(plan: &Plan, step: &Steps, supervision: Option<seccomp::load:
         limits::apply_rlimits(&plan.limits).map_err(StepError::from),
     );
     step.run("catch the body's panics", body::catch_panics());
+    // Before any filtered call, the test thread watches the seccomp supervisor the init
+    // forked while the body took the steps above.
+    let supervisor = step.run(
+        "wait for the seccomp supervisor",
+        seccomp::load::wait_for_supervisor(supervision),
+    );
     // Last, so that nothing of the harness's own preparation runs under the filter.
     let note = step.run(
         "load the seccomp filter",
-        seccomp::load::load_in_body(plan.seccomp.as_ref(), supervision, step.channel, encode),
+        seccomp::load::load_in_body(plan.seccomp.as_ref(), supervisor, step.channel, encode),
     );
     if let Some(note) = note {
         let _ = protocol::send(step.channel, &Message::Note(note), &[]);

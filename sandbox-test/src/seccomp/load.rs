@@ -58,8 +58,8 @@ pub fn apply(
 enum Supervisor {
     /// The caller forks it (see [`spawn_supervisor`]).
     Fork { own_pid_namespace: bool },
-    /// The sandbox's init forked it ([`start_supervisor`]).
-    Started(Supervision),
+    /// The sandbox's init forked it ([`start_supervisor`]) and announced it.
+    Started(Announced),
 }
 
 /// [`apply`], with the supervisor from `supervisor`.
@@ -78,9 +78,10 @@ fn apply_with(
                 announce(&sink, pid)?;
                 (handoff, pid, sink)
             }
-            Supervisor::Started(Supervision { handoff, sink }) => {
-                (handoff, handoff.wait_announced(), sink)
-            }
+            Supervisor::Started(Announced {
+                supervision: Supervision { handoff, sink },
+                pid,
+            }) => (handoff, pid, sink),
         };
         // Under Yama's ptrace_scope=1 the supervisor may take a descriptor of the body only
         // if the body says so; without Yama this fails harmlessly.
@@ -275,6 +276,23 @@ pub(crate) fn prepare_supervisor(
     Ok(Some(Supervision { handoff, sink }))
 }
 
+/// The supervisor the init forked for this process, once the test thread was told of it.
+pub(crate) struct Announced {
+    supervision: Supervision,
+    pid: libc::pid_t,
+}
+
+/// In the body, before its filter: waits until the init announced the supervisor it forked
+/// for it ([`start_supervisor`]) to the test thread; most often it already has.
+pub(crate) fn wait_for_supervisor(
+    supervision: Option<Supervision>,
+) -> Result<Option<Announced>, StepError> {
+    Ok(supervision.map(|supervision| {
+        let pid = supervision.handoff.wait_announced();
+        Announced { supervision, pid }
+    }))
+}
+
 /// In the sandbox's init, right after it forked `body`: forks the body's supervisor (its
 /// child, reaped by it), hands the test thread a pidfd of it on `channel` (so that it sees
 /// the supervisor die: the body's `kill(-1)` can kill it, and the calls only it answers
@@ -289,6 +307,9 @@ pub(crate) fn start_supervisor(
     body: nix::unistd::Pid,
 ) -> Result<(), StepError> {
     let Supervision { handoff, sink } = supervision;
+    // The init is not dumpable already; said again so that the supervisor's first instant
+    // does not depend on where the init's steps put that.
+    crate::capabilities::set_dumpable(false)?;
     let Some(supervisor) = crate::namespaces::fork()? else {
         let ready = leave_the_init(sink.fd())
             .and_then(|()| {
@@ -512,11 +533,11 @@ fn load_bpf(
 
 /// The last setup step, in the body process right before the body: loads the plan's
 /// filter, reporting events on `channel` as `encode` writes them (the protocol's message).
-/// `started`: what this process shares with the supervisor the init forked for it
-/// ([`start_supervisor`]); without it, a filter that needs a supervisor forks its own.
+/// `started`: the supervisor the init forked for this process ([`wait_for_supervisor`]);
+/// without it, a filter that needs a supervisor forks its own.
 pub(crate) fn load_in_body(
     filter: Option<&CompiledFilter>,
-    started: Option<Supervision>,
+    started: Option<Announced>,
     channel: BorrowedFd<'_>,
     encode: impl Fn(&SeccompEvent) -> Vec<u8>,
 ) -> Result<Option<String>, StepError> {
@@ -524,11 +545,11 @@ pub(crate) fn load_in_body(
         return Ok(None);
     };
     match started {
-        Some(supervision) => apply_with(
+        Some(announced) => apply_with(
             filter,
             channel.as_raw_fd(),
             encode,
-            Supervisor::Started(supervision),
+            Supervisor::Started(announced),
         ),
         None => apply(filter, channel.as_raw_fd(), encode, true),
     }

@@ -48,10 +48,10 @@ impl Violations {
         Self {
             body,
             // kill(-1) only where it cannot reach past the sandbox. `own_pid_namespace` is
-            // passed only by the setup's body step, which runs after the body's process
-            // was forked into a fresh pid namespace; the body forked the supervisor (a
-            // sibling, with CLONE_PARENT), so it is in that namespace, and kill(-1) there reaches only that
-            // namespace's processes. `body == 2` checks that the body is that namespace's
+            // passed only for the setup's body (and a host process), which was forked into
+            // a fresh pid namespace; the supervisor is its sibling (forked by the
+            // sandbox's init, or cloned with CLONE_PARENT), so it is in that namespace, and
+            // kill(-1) there reaches only that namespace's processes. `body == 2` checks that the body is that namespace's
             // second process (it is not proof alone: in a container's pid namespace pid 2
             // may be an ordinary process).
             own_pid_namespace: own_pid_namespace && body == 2,
