@@ -128,6 +128,25 @@ fn errno_mode_goes_on_and_lists_every_violation() {
     );
 }
 
+/// With a `pids` limit the body enters a user namespace of its own, below the one its
+/// supervisor (forked by the sandbox's init, with no capability) lives in: the supervisor
+/// still takes the body's listener, reads its calls and answers them.
+#[test]
+fn a_body_in_a_user_namespace_of_its_own_is_supervised_too() {
+    let report = deny(&["getppid", "uname"], OnViolation::Errno(Errno::EACCES))
+        .pids(32)
+        .unwrap()
+        .run(denied_twice_with_eacces);
+    assert!(report.outcome.is_passed(), "{}", report.outcome);
+    let calls: Vec<_> = report
+        .seccomp
+        .violations
+        .iter()
+        .map(|v| (v.syscall.as_str(), v.pid))
+        .collect();
+    assert_eq!(calls, [("getppid", 2), ("uname", 2)]);
+}
+
 #[sandboxed(seccomp(deny = ["getppid", "uname"], on_violation = "errno", errno = "EACCES"))]
 fn errno_mode_through_the_attribute() {
     denied_twice_with_eacces();
