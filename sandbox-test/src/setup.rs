@@ -12,7 +12,8 @@
 //! namespace) creates the namespaces; the *init* (pid 1 inside) sets up what lives in them
 //! and reaps; the *body* (pid 2) sheds its privileges and runs the test. A first process
 //! the fork server prepares ahead of a request forks its init before the request comes
-//! (`prepared_main`), and that init takes it. With
+//! (`prepared_main`); that init runs its steps that need no plan, forks the body, which
+//! waits for its `Start` (`waiting_body`), and takes the request. With
 //! `net(hosts = [...])` the init also creates the hosts (`ip netns add` for each, a bridge,
 //! veth pairs), the body enters the first host, and on the body's request the init forks a
 //! *keeper* (a sub-reaper holding everything the spawned fn starts), which forks the *host
@@ -29,7 +30,7 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::{Plan, Preparation};
 use crate::protocol::{self, Message};
-use crate::step::{StepError, CHANNEL_FD, STATUS_FD};
+use crate::step::{StepError, CHANNEL_FD, PLAN_FD, STATUS_FD, WAITING_BODY_FD};
 use crate::{
     body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, process_tree,
     seccomp, step, time, trace,
@@ -43,8 +44,8 @@ const SETUP_FAILED: i32 = 125;
 pub(crate) struct SandboxFds {
     pub plan: OwnedFd,
     pub channel: OwnedFd,
-    /// Where the init reports the body's end (`STATUS_FD`).
-    pub status: OwnedFd,
+    /// Where the init reports the body's end (`STATUS_FD`); none for a body.
+    pub status: Option<OwnedFd>,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
 }
@@ -56,7 +57,7 @@ impl SandboxFds {
         Some(SandboxFds {
             plan,
             channel,
-            status,
+            status: Some(status),
             stdout,
             stderr,
         })
@@ -66,8 +67,9 @@ impl SandboxFds {
 /// Entry of the sandbox's first process, right after the fork server forked it.
 pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds) -> ! {
     let started_at = trace::now();
-    let (plan, step) = take_request(
+    let (plan, step, _) = take_request(
         fds,
+        Keep::Status,
         &[
             ("fork server: fork the first process", requested_at),
             ("first process: start", started_at),
@@ -90,14 +92,12 @@ pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds)
 pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, kind: Preparation) -> ! {
     // Only the socket to the fork server stays open, on fd 3 until the request's fds
     // replace it: nothing of the fork server's other sandboxes.
-    let prepared = nix::unistd::dup2(socket.as_raw_fd(), CHANNEL_FD)
+    let prepared = kernel::move_fd(socket, CHANNEL_FD)
         .and_then(|_| kernel::close_from(CHANNEL_FD + 1))
         .map_err(StepError::from)
         .and_then(|()| namespaces::die_with_parent(fork_server))
         .and_then(|()| first_process_namespaces(kind.flags()))
         .and_then(|()| namespaces::Lifeline::new());
-    // Closed by `close_from` (unless it was on fd 3 already).
-    std::mem::forget(socket);
     let Ok(lifeline) = prepared else {
         exit(SETUP_FAILED)
     };
@@ -125,13 +125,13 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
     }
     // Until the request, a failed step is said to the fork server, which then prepares
     // this kind no more (the request's own init reports it).
-    init_before_the_plan(
-        kind,
-        &Steps {
-            channel: socket,
-            trace: false,
-        },
-    );
+    let before = Steps {
+        channel: socket,
+        trace: false,
+    };
+    init_before_the_plan(kind, &before);
+    // --fork, ahead of the request too: the body waits for its `Start`.
+    let body = fork_the_waiting_body(&before);
     let request = protocol::send(socket, &Message::Prepared, &[])
         .and_then(|()| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE]));
     let fds = match request {
@@ -139,7 +139,11 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
         _ => None,
     };
     let Some(fds) = fds else { exit(SETUP_FAILED) };
-    let (plan, step) = take_request(fds, &[("prepared init: take the request", trace::now())]);
+    let (plan, step, plan_fd) = take_request(
+        fds,
+        Keep::Plan,
+        &[("prepared init: take the request", trace::now())],
+    );
     step.run(
         "check the plan fits the prepared namespaces",
         match plan.prepared_ahead() {
@@ -150,33 +154,58 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
             ))),
         },
     );
-    init(&plan, &step)
+    init(&plan, &step, Some(body.with_plan(plan_fd)))
 }
 
-/// Reads the plan and installs the request's fds (closing every other one); with the
-/// plan's `trace`, starts the trace at `points`.
-fn take_request(fds: SandboxFds, points: &[(&'static str, u64)]) -> (Plan, Steps<'static>) {
+/// Who takes a request: what `take_request` keeps of its fds besides the standard ones
+/// and the status socket (which a body is never given).
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    /// An init forked for the request.
+    Status,
+    /// A prepared init: the plan too (fd 5), for its waiting body.
+    Plan,
+    /// A waiting body.
+    Nothing,
+}
+
+/// Reads the plan and installs the request's fds (closing every other one but what `keep`
+/// says); with the plan's `trace`, starts the trace at `points`. Returns the plan's fd
+/// when it is kept.
+fn take_request(
+    fds: SandboxFds,
+    keep: Keep,
+    points: &[(&'static str, u64)],
+) -> (Plan, Steps<'static>, Option<BorrowedFd<'static>>) {
     // Read the plan before the fds are rearranged (that closes every other fd).
-    let plan = Plan::from_memfd(fds.plan);
-    let channel = match install_standard_fds(fds.channel, fds.status, fds.stdout, fds.stderr) {
-        Ok(channel) => channel,
-        // Without a channel there is nobody to tell; the parent sees the exit code.
-        Err(_) => exit(SETUP_FAILED),
-    };
+    let plan = Plan::from_memfd(fds.plan.as_fd());
+    let plan_fd = (keep == Keep::Plan).then_some(fds.plan);
+    let channel =
+        match install_standard_fds(fds.channel, fds.status, fds.stdout, fds.stderr, plan_fd) {
+            Ok(channel) => channel,
+            // Without a channel there is nobody to tell; the parent sees the exit code.
+            Err(_) => exit(SETUP_FAILED),
+        };
     let mut step = Steps {
         channel,
         trace: false,
     };
-    let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    let read = match keep {
+        Keep::Nothing => "waiting body: read the plan",
+        Keep::Status | Keep::Plan => "read the plan",
+    };
+    let plan = step.run(read, plan.map_err(StepError::Other));
     if plan.trace {
         step.trace = true;
         trace::reset();
         points
             .iter()
             .for_each(|(name, at)| trace::mark_at(name, *at));
-        trace::mark("read the plan");
+        trace::mark(read);
     }
-    (plan, step)
+    // SAFETY: installed on fd 5 above, for the process's life.
+    let plan_fd = (keep == Keep::Plan).then(|| unsafe { BorrowedFd::borrow_raw(PLAN_FD) });
+    (plan, step, plan_fd)
 }
 
 /// The first process: creates the namespaces, then forks the init.
@@ -220,7 +249,7 @@ fn fork_the_init(plan: &Plan, step: &Steps) -> ! {
             coverage::forget_inherited();
             step.run("die with the first process", lifeline.die_with_parent());
             init_before_the_plan(plan.preparation(), step);
-            init(plan, step)
+            init(plan, step, None)
         }
         Some(init) => stay_with_the_init(init, lifeline),
     }
@@ -254,20 +283,137 @@ fn init_before_the_plan(kind: Preparation, step: &Steps) {
     }
 }
 
+/// Pid 1's last step before a request it is prepared for: forks the body, which waits
+/// for its `Start` (`waiting_body`). Forwarded signals are blocked before, as for a body
+/// forked after the setup.
+fn fork_the_waiting_body(step: &Steps) -> WaitingBody {
+    let (init_end, body_end) = step.run(
+        "open the waiting body's socket",
+        kernel::socket_pair().map_err(StepError::from),
+    );
+
+    let forwarded = step.run(
+        "block the signals init forwards",
+        namespaces::block_forwarded_signals(),
+    );
+    match step.run("fork the body", namespaces::fork()) {
+        None => {
+            coverage::forget_inherited();
+            drop(init_end);
+            waiting_body(body_end)
+        }
+        Some(pid) => WaitingBody {
+            pid,
+            // Where the request's fds will not replace it.
+            socket: step.run(
+                "keep the waiting body's socket",
+                kernel::move_fd(init_end, WAITING_BODY_FD).map_err(StepError::from),
+            ),
+            forwarded,
+            plan: None,
+        },
+    }
+}
+
+/// A body its init forked before the request, waiting on `socket`.
+struct WaitingBody {
+    pid: Pid,
+    socket: BorrowedFd<'static>,
+    forwarded: nix::sys::signal::SigSet,
+    /// The request's plan, once the init took it.
+    plan: Option<BorrowedFd<'static>>,
+}
+
+impl WaitingBody {
+    fn with_plan(self, plan: Option<BorrowedFd<'static>>) -> Self {
+        WaitingBody { plan, ..self }
+    }
+
+    /// `Start`: the plan, the channel, stdout, stderr (the init's fds 5, 3, 1, 2) and the
+    /// time namespace, if any. Returns the body's pid and the signals the init forwards.
+    fn start(
+        self,
+        time_namespace: Option<OwnedFd>,
+    ) -> Result<(Pid, nix::sys::signal::SigSet), StepError> {
+        let plan = self
+            .plan
+            .ok_or_else(|| StepError::Other("the init kept no plan for its body".into()))?;
+        let mut fds = vec![plan.as_raw_fd(), CHANNEL_FD, 1, 2];
+        fds.extend(time_namespace.as_ref().map(AsRawFd::as_raw_fd));
+        protocol::send(self.socket, &Message::Start, &fds)
+            .map_err(|e| StepError::Other(format!("starting the body: {e}")))?;
+        Ok((self.pid, self.forwarded))
+    }
+}
+
+/// A body forked before its init's request: waits for `Start` (nothing more is open but
+/// its socket to the init), takes the request's fds, enters the time namespace, and runs
+/// the body's steps. If the init dies first, the pid namespace dies with it.
+fn waiting_body(socket: OwnedFd) -> ! {
+    let start = kernel::move_fd(socket, CHANNEL_FD)
+        .and_then(|socket| kernel::close_from(CHANNEL_FD + 1).map(|()| socket))
+        .ok()
+        .and_then(|socket| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE]).ok());
+    let Some((Message::Start, mut fds)) = start else {
+        exit(SETUP_FAILED)
+    };
+    let started_at = trace::now();
+    // --time: a body forked before its init unshared the time namespace enters it now,
+    // before the request's fds replace every other (the step is reported below).
+    let entered = (fds.len() == 5)
+        .then(|| fds.pop())
+        .flatten()
+        .map(|namespace| time::enter_namespace(namespace.as_fd()));
+    let [plan, channel, stdout, stderr]: [OwnedFd; 4] = match fds.try_into() {
+        Ok(fds) => fds,
+        Err(_) => exit(SETUP_FAILED),
+    };
+    // The init keeps the status socket: the body gets none (fd 4 stays closed).
+    let fds = SandboxFds {
+        plan,
+        channel,
+        status: None,
+        stdout,
+        stderr,
+    };
+    let (plan, step, _) = take_request(
+        fds,
+        Keep::Nothing,
+        &[("waiting body: take the start", started_at)],
+    );
+    if let Some(entered) = entered {
+        step.run("enter the time namespace", entered);
+    }
+    step.run(
+        "unblock signals",
+        namespaces::unblock_signals(&namespaces::forwarded_signals()),
+    );
+    body_process(&plan, &step)
+}
+
 /// Pid 1 of the sandbox, once its steps before the plan are done: sets up what lives in
-/// the new namespaces for the plan, forks the body, reaps.
-fn init(plan: &Plan, step: &Steps) -> ! {
+/// the new namespaces for the plan, starts the body (forks it, or starts the one it
+/// forked before the request), reaps.
+fn init(plan: &Plan, step: &Steps, waiting: Option<WaitingBody>) -> ! {
     let prepared = plan.preparation();
     step.run("prepare to send the coverage counts", coverage::start());
     // --time --monotonic ... --boottime ...: only when the test moves those clocks. The
     // init stays outside; the body, and every process forked after it, enters. Before the
     // init is not dumpable (its /proc/self/timens_offsets would then be the host root's).
+    let mut time_namespace = None;
     if plan.time.needs_namespace() {
         step.run("unshare the time namespace", time::unshare_namespace());
         step.run(
             "set the time namespace offsets",
             time::set_namespace_offsets(&plan.time),
         );
+        // A body forked before the request enters it with setns.
+        if waiting.is_some() {
+            time_namespace = Some(step.run(
+                "open the time namespace for the body",
+                time::namespace_for_the_body(),
+            ));
+        }
     }
     // The init keeps privileges the body sheds: out of the body's ptrace and /proc/1/mem.
     step.run(
@@ -317,58 +463,69 @@ fn init(plan: &Plan, step: &Steps) -> ! {
     let control = network.as_ref().map(|_| {
         step.run(
             "open the hosts' control socket",
-            net::service::socket_pair(),
+            kernel::socket_pair().map_err(StepError::from),
         )
     });
-    let forwarded = step.run(
-        "block the signals init forwards",
-        namespaces::block_forwarded_signals(),
-    );
-    match step.run("fork the body", namespaces::fork()) {
+    let (body, forwarded) = match waiting {
+        // Forked before the request: it takes the plan now. The init's trace points go
+        // first, as they would inside a body forked here.
+        Some(waiting) => {
+            if step.trace {
+                let _ = protocol::send(step.channel, &Message::Trace(trace::points()), &[]);
+            }
+            step.run("start the waiting body", waiting.start(time_namespace))
+        }
         None => {
-            coverage::forget_inherited();
-            step.run("close the init's status socket", close_status());
-            step.run("unblock signals", namespaces::unblock_signals(&forwarded));
-            if let (Some(network), Some((init_end, body_end))) = (network, control) {
-                drop(init_end);
-                // The body runs on the first host.
-                step.run("enter the first host", network.enter(0));
-                drop(network);
-                step.run(
-                    "connect to the hosts' init",
-                    net::client::connect(&plan.hosts, body_end),
-                );
-            }
-            body_process(plan, step)
-        }
-        Some(body) => {
-            let status = match (&mut network, control) {
-                (Some(network), Some((init_end, body_end))) => {
-                    drop(body_end);
-                    let mut fork = |network: &net::hosts::Network, process| {
-                        fork_host_process(plan, step, network, process)
-                    };
-                    net::service::serve(network, init_end, body, &forwarded, &mut fork)
+            let forwarded = step.run(
+                "block the signals init forwards",
+                namespaces::block_forwarded_signals(),
+            );
+            match step.run("fork the body", namespaces::fork()) {
+                None => {
+                    coverage::forget_inherited();
+                    step.run("close the init's status socket", close_status());
+                    step.run("unblock signals", namespaces::unblock_signals(&forwarded));
+                    if let (Some(network), Some((init_end, body_end))) = (network, control) {
+                        drop(init_end);
+                        // The body runs on the first host.
+                        step.run("enter the first host", network.enter(0));
+                        drop(network);
+                        step.run(
+                            "connect to the hosts' init",
+                            net::client::connect(&plan.hosts, body_end),
+                        );
+                    }
+                    body_process(plan, step)
                 }
-                _ => namespaces::reap_and_forward(body, &forwarded),
-            };
-            // SAFETY: fd 4 is the status socket in the init (`install_standard_fds`).
-            let status_socket = unsafe { BorrowedFd::borrow_raw(STATUS_FD) };
-            // First, before anything else of the sandbox ends: a seccomp supervisor killed
-            // below is not one killed while the body ran.
-            let _ = protocol::send(status_socket, &Message::BodyExited(status), &[]);
-            if plan.limits.limits.cpu.is_some() {
-                let cpu_time = limits::reaped_cpu_time();
-                let _ = protocol::send(status_socket, &Message::BodyUsage { cpu_time }, &[]);
+                Some(body) => (body, forwarded),
             }
-            // What the body left behind (and the seccomp supervisor) is killed and reaped
-            // before the test thread hears that nothing is left: it returns the verdict
-            // then, without waiting for the namespaces to be torn down.
-            namespaces::kill_and_reap_the_rest();
-            let _ = protocol::send(status_socket, &Message::NothingLeft, &[]);
-            exit(0)
         }
+    };
+    let status = match (&mut network, control) {
+        (Some(network), Some((init_end, body_end))) => {
+            drop(body_end);
+            let mut fork = |network: &net::hosts::Network, process| {
+                fork_host_process(plan, step, network, process)
+            };
+            net::service::serve(network, init_end, body, &forwarded, &mut fork)
+        }
+        _ => namespaces::reap_and_forward(body, &forwarded),
+    };
+    // SAFETY: fd 4 is the status socket in the init (`install_standard_fds`).
+    let status_socket = unsafe { BorrowedFd::borrow_raw(STATUS_FD) };
+    // First, before anything else of the sandbox ends: a seccomp supervisor killed below
+    // is not one killed while the body ran.
+    let _ = protocol::send(status_socket, &Message::BodyExited(status), &[]);
+    if plan.limits.limits.cpu.is_some() {
+        let cpu_time = limits::reaped_cpu_time();
+        let _ = protocol::send(status_socket, &Message::BodyUsage { cpu_time }, &[]);
     }
+    // What the body left behind (and the seccomp supervisor) is killed and reaped before
+    // the test thread hears that nothing is left: it returns the verdict then, without
+    // waiting for the namespaces to be torn down.
+    namespaces::kill_and_reap_the_rest();
+    let _ = protocol::send(status_socket, &Message::NothingLeft, &[]);
+    exit(0)
 }
 
 /// Pid 2: sheds everything the test should not have, then runs the body.
@@ -543,14 +700,15 @@ impl Steps<'_> {
     }
 }
 
-/// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, the status socket on
-/// 4, and closes every other fd inherited from the fork server (other tests' channels
-/// among them).
+/// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, the status socket (if
+/// given) on 4, the plan (if kept) on 5, and closes every other fd inherited from the fork
+/// server (other tests' channels among them), but a prepared init's fd 6.
 fn install_standard_fds(
     channel: OwnedFd,
-    status: OwnedFd,
+    status: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    plan: Option<OwnedFd>,
 ) -> Result<BorrowedFd<'static>, Errno> {
     let null = nix::fcntl::open(
         "/dev/null",
@@ -559,21 +717,41 @@ fn install_standard_fds(
     )?;
     // SAFETY: `open` returned a new fd that nothing else owns.
     let null = unsafe { OwnedFd::from_raw_fd(null) };
-    let sources = [null, stdout, stderr, channel, status];
+    let kept_plan = plan.is_some();
+    let sources = [
+        Some(null),
+        Some(stdout),
+        Some(stderr),
+        Some(channel),
+        status,
+        plan,
+    ];
     // Lift the sources above the targets first, so that no dup2 clobbers a source.
-    let lifted: Vec<OwnedFd> = sources
+    let lifted: Vec<Option<OwnedFd>> = sources
         .iter()
-        .map(|fd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(10)))
+        .map(|fd| {
+            fd.as_ref()
+                .map(|fd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(10)))
+                .transpose()
+        })
         // SAFETY: F_DUPFD returned a new fd that nothing else owns.
-        .map(|fd| fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+        .map(|fd| fd.map(|fd| fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })))
         .collect::<Result<_, _>>()?;
     drop(sources);
     for (target, fd) in lifted.iter().enumerate() {
-        nix::unistd::dup2(fd.as_raw_fd(), target as RawFd)?;
+        match fd {
+            Some(fd) => drop(nix::unistd::dup2(fd.as_raw_fd(), target as RawFd)?),
+            // Not given: nothing stays open there.
+            None => drop(nix::unistd::close(target as RawFd)),
+        }
     }
     drop(lifted);
-    // Nothing in this fresh process uses the fds above the five we keep.
-    kernel::close_from(STATUS_FD + 1)?;
+    // Nothing in this fresh process uses the fds above the ones we keep (with the plan, a
+    // prepared init's: its socket to its waiting body too).
+    kernel::close_from(match kept_plan {
+        true => WAITING_BODY_FD + 1,
+        false => PLAN_FD + 1,
+    })?;
     // SAFETY: fd 3 is the channel, installed above and kept open for the process's life.
     Ok(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) })
 }
