@@ -18,6 +18,9 @@
 //! 2. Throughput of the default sandbox with 1 and 2 test threads, in alternating blocks.
 //! 3. The same default sandbox from a harness holding 1 GiB and 16 threads, in blocks
 //!    alternating with the small harness.
+//! 4. CPU per test: the busy time of all cores (`/proc/stat`) over RUNS tests in a row of
+//!    the default sandbox, `net = "host"` and the two floors, and from it the most two test
+//!    threads can gain over one on this machine.
 //!
 //! `cargo bench --bench overhead -- steps [default|host|docker]` instead prints the
 //! median time of every setup step (from `SANDBOX_TEST_TRACE=1`) over RUNS sandboxes.
@@ -303,6 +306,33 @@ fn default_block(tests: usize) -> Vec<Duration> {
     (0..tests).map(|_| time_once(sandboxed)).collect()
 }
 
+/// Busy time of all CPUs so far, from `/proc/stat` (user, nice, system, irq, softirq).
+fn busy_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").expect("reading /proc/stat");
+    let line = stat.lines().next().expect("the cpu line of /proc/stat");
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().expect("a number in /proc/stat"))
+        .collect();
+    let busy: u64 = [0, 1, 2, 5, 6].iter().map(|&i| ticks[i]).sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_micros(busy * 1_000_000 / hz)
+}
+
+/// CPU time (all cores, whatever process spent it: the sandboxes' and the kernel's work
+/// for them) and wall time per test, over `tests` tests in a row.
+fn cpu_per_test(one: fn(), tests: usize) -> (Duration, Duration) {
+    one();
+    let (cpu, wall) = (busy_cpu_time(), Instant::now());
+    (0..tests).for_each(|_| {
+        time_once(one);
+    });
+    let per = |d: Duration| d / tests as u32;
+    (per(busy_cpu_time() - cpu), per(wall.elapsed()))
+}
+
 /// `steps` mode: runs this binary again with `SANDBOX_TEST_TRACE=1`, and prints the median
 /// time each step takes.
 fn steps(variant: &str, runs: usize) {
@@ -446,6 +476,38 @@ fn main() {
         "  1 GiB + 16 thr  {:>7.3} ms / {:>7.3} ms p90",
         ms(big),
         ms(big_p90)
+    );
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "CPU per test, all {cores} cores (/proc/stat, {runs} tests in a row each; what the \
+         sandbox's processes and the kernel spend, in the background too):"
+    );
+    let mut default_cpu = Duration::ZERO;
+    for (name, one) in [
+        ("#[sandboxed]", sandboxed as fn()),
+        ("net = \"host\"", sandboxed_host_network),
+        ("floor", floor_with_net),
+        ("floor without netns", floor_without_net),
+    ] {
+        let (cpu, wall) = cpu_per_test(one, runs);
+        if name == "#[sandboxed]" {
+            default_cpu = cpu;
+        }
+        println!(
+            "  {name:<22} {:>6.3} ms CPU over {:>6.3} ms wall: {:.2} cores busy",
+            ms(cpu),
+            ms(wall),
+            cpu.as_secs_f64() / wall.as_secs_f64()
+        );
+    }
+    // What two threads can reach at most: all cores busy with sandboxes at the CPU cost
+    // one thread's run showed.
+    let ceiling = cores.min(2) as f64 / (default_cpu.as_secs_f64() * one);
+    println!(
+        "  two threads can reach at most {ceiling:.2}× one: {} cores ÷ ({:.3} ms CPU per test × {one:.1} tests/s)",
+        cores.min(2),
+        ms(default_cpu)
     );
 
     println!("targets (costs over a plain test, medians of this run):");

@@ -211,10 +211,10 @@ fn serve(server: OwnedFd) {
                         let have = prepared.iter().filter(|p| p.kind == kind).count()
                             + to_prepare.iter().filter(|(k, _)| *k == kind).count();
                         let at = Instant::now() + PREPARE_AFTER;
-                        to_prepare.extend(
-                            std::iter::repeat((kind, at))
-                                .take(PREPARED_PER_KIND.saturating_sub(have)),
-                        );
+                        to_prepare.extend(std::iter::repeat_n(
+                            (kind, at),
+                            PREPARED_PER_KIND.saturating_sub(have),
+                        ));
                     }
                 }
                 Ok(_) | Err(ChannelError::Garbled(_)) => {}

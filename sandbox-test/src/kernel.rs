@@ -209,6 +209,29 @@ pub(crate) fn anonymous_file(name: &CStr) -> std::io::Result<File> {
     }
 }
 
+/// Moves `fd` to the number `target` (closing what was there), for the rest of the
+/// process's life.
+pub(crate) fn move_fd(fd: OwnedFd, target: RawFd) -> Result<BorrowedFd<'static>, Errno> {
+    if fd.as_raw_fd() != target {
+        nix::unistd::dup2(fd.as_raw_fd(), target)?;
+        drop(fd);
+    } else {
+        std::mem::forget(fd);
+    }
+    // SAFETY: `target` is open now, and nothing closes it.
+    Ok(unsafe { BorrowedFd::borrow_raw(target) })
+}
+
+/// A SEQPACKET socket pair, both ends close-on-exec.
+pub(crate) fn socket_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

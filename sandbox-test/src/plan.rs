@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use serde::{Deserialize, Serialize};
 
@@ -72,10 +72,12 @@ impl Plan {
     }
 
     /// The preparation, when no step of the first process before the `unshare` depends on
-    /// the plan (no cgroup to enter, no `pids` rlimit that changes the real uid): then a
-    /// first process prepared ahead can run the plan.
+    /// the plan (no cgroup to enter, no `pids` rlimit that changes the real uid) and the
+    /// body needs nothing its init creates for the plan before it forks it (hosts, whose
+    /// network the body enters): then a first process prepared ahead, whose init forked
+    /// the body before the request, can run the plan.
     pub(crate) fn prepared_ahead(&self) -> Option<Preparation> {
-        (self.limits.cgroup.is_none() && self.limits.limits.pids.is_none())
+        (self.limits.cgroup.is_none() && self.limits.limits.pids.is_none() && self.hosts.is_empty())
             .then(|| self.preparation())
     }
 
@@ -88,9 +90,12 @@ impl Plan {
         Ok(file.into())
     }
 
-    /// Reads a plan back from the memfd.
-    pub(crate) fn from_memfd(fd: OwnedFd) -> Result<Plan, String> {
-        let mut file = File::from(fd);
+    /// Reads a plan back from the memfd (which stays open for the caller).
+    pub(crate) fn from_memfd(fd: BorrowedFd<'_>) -> Result<Plan, String> {
+        let mut file = fd
+            .try_clone_to_owned()
+            .map(File::from)
+            .map_err(|e| format!("reading the plan: {e}"))?;
         let mut bytes = Vec::new();
         file.rewind()
             .and_then(|_| file.read_to_end(&mut bytes))

@@ -32,6 +32,10 @@ pub(crate) enum Message {
     /// Prepared init → fork server: its namespaces exist and its steps before the plan are
     /// done; it waits for a `Spawn`.
     Prepared,
+    /// Init → the body it forked before its request: the sandbox is set up, run the test.
+    /// Carries the plan, the channel, stdout, stderr and, when the test moves the
+    /// monotonic or boottime clock, the time namespace to enter.
+    Start,
     /// Fork server → test thread: the sandbox's first process exists. Carries its pidfd.
     Spawned { pid: i32 },
     /// Any sandbox process → test thread: a setup step failed; the body never ran.

@@ -12,7 +12,8 @@
 //! namespace) creates the namespaces; the *init* (pid 1 inside) sets up what lives in them
 //! and reaps; the *body* (pid 2) sheds its privileges and runs the test. A first process
 //! the fork server prepares ahead of a request forks its init before the request comes
-//! (`prepared_main`), and that init takes it. With
+//! (`prepared_main`); that init runs its steps that need no plan, forks the body, which
+//! waits for its `Start` (`waiting_body`), and takes the request. With
 //! `net(hosts = [...])` the init also creates the hosts (`ip netns add` for each, a bridge,
 //! veth pairs), the body enters the first host, and on the body's request the init forks a
 //! *keeper* (a sub-reaper holding everything the spawned fn starts), which forks the *host
@@ -29,7 +30,7 @@ use nix::unistd::Pid;
 use crate::outcome::SetupFailure;
 use crate::plan::{Plan, Preparation};
 use crate::protocol::{self, Message};
-use crate::step::{StepError, CHANNEL_FD, STATUS_FD};
+use crate::step::{StepError, CHANNEL_FD, PLAN_FD, STATUS_FD, WAITING_BODY_FD};
 use crate::{
     body, capabilities, coverage, filesystem, kernel, limits, namespaces, net, process_tree,
     seccomp, step, time, trace,
@@ -43,8 +44,8 @@ const SETUP_FAILED: i32 = 125;
 pub(crate) struct SandboxFds {
     pub plan: OwnedFd,
     pub channel: OwnedFd,
-    /// Where the init reports the body's end (`STATUS_FD`).
-    pub status: OwnedFd,
+    /// Where the init reports the body's end (`STATUS_FD`); none for a body.
+    pub status: Option<OwnedFd>,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
 }
@@ -56,7 +57,7 @@ impl SandboxFds {
         Some(SandboxFds {
             plan,
             channel,
-            status,
+            status: Some(status),
             stdout,
             stderr,
         })
@@ -66,8 +67,9 @@ impl SandboxFds {
 /// Entry of the sandbox's first process, right after the fork server forked it.
 pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds) -> ! {
     let started_at = trace::now();
-    let (plan, step) = take_request(
+    let (plan, step, _) = take_request(
         fds,
+        Keep::Status,
         &[
             ("fork server: fork the first process", requested_at),
             ("first process: start", started_at),
@@ -90,14 +92,12 @@ pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds)
 pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, kind: Preparation) -> ! {
     // Only the socket to the fork server stays open, on fd 3 until the request's fds
     // replace it: nothing of the fork server's other sandboxes.
-    let prepared = nix::unistd::dup2(socket.as_raw_fd(), CHANNEL_FD)
+    let prepared = kernel::move_fd(socket, CHANNEL_FD)
         .and_then(|_| kernel::close_from(CHANNEL_FD + 1))
         .map_err(StepError::from)
         .and_then(|()| namespaces::die_with_parent(fork_server))
         .and_then(|()| first_process_namespaces(kind.flags()))
         .and_then(|()| namespaces::Lifeline::new());
-    // Closed by `close_from` (unless it was on fd 3 already).
-    std::mem::forget(socket);
     let Ok(lifeline) = prepared else {
         exit(SETUP_FAILED)
     };
@@ -125,13 +125,13 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
     }
     // Until the request, a failed step is said to the fork server, which then prepares
     // this kind no more (the request's own init reports it).
-    init_before_the_plan(
-        kind,
-        &Steps {
-            channel: socket,
-            trace: false,
-        },
-    );
+    let before = Steps {
+        channel: socket,
+        trace: false,
+    };
+    init_before_the_plan(kind, &before);
+    // --fork, ahead of the request too: the body waits for its `Start`.
+    let body = fork_the_waiting_body(&before);
     let request = protocol::send(socket, &Message::Prepared, &[])
         .and_then(|()| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE]));
     let fds = match request {
@@ -139,7 +139,11 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
         _ => None,
     };
     let Some(fds) = fds else { exit(SETUP_FAILED) };
-    let (plan, step) = take_request(fds, &[("prepared init: take the request", trace::now())]);
+    let (plan, step, plan_fd) = take_request(
+        fds,
+        Keep::Plan,
+        &[("prepared init: take the request", trace::now())],
+    );
     step.run(
         "check the plan fits the prepared namespaces",
         match plan.prepared_ahead() {
@@ -150,33 +154,58 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
             ))),
         },
     );
-    init(&plan, &step)
+    init(&plan, &step, Some(body.with_plan(plan_fd)))
 }
 
-/// Reads the plan and installs the request's fds (closing every other one); with the
-/// plan's `trace`, starts the trace at `points`.
-fn take_request(fds: SandboxFds, points: &[(&'static str, u64)]) -> (Plan, Steps<'static>) {
+/// Who takes a request: what `take_request` keeps of its fds besides the standard ones
+/// and the status socket (which a body is never given).
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    /// An init forked for the request.
+    Status,
+    /// A prepared init: the plan too (fd 5), for its waiting body.
+    Plan,
+    /// A waiting body.
+    Nothing,
+}
+
+/// Reads the plan and installs the request's fds (closing every other one but what `keep`
+/// says); with the plan's `trace`, starts the trace at `points`. Returns the plan's fd
+/// when it is kept.
+fn take_request(
+    fds: SandboxFds,
+    keep: Keep,
+    points: &[(&'static str, u64)],
+) -> (Plan, Steps<'static>, Option<BorrowedFd<'static>>) {
     // Read the plan before the fds are rearranged (that closes every other fd).
-    let plan = Plan::from_memfd(fds.plan);
-    let channel = match install_standard_fds(fds.channel, fds.status, fds.stdout, fds.stderr) {
-        Ok(channel) => channel,
-        // Without a channel there is nobody to tell; the parent sees the exit code.
-        Err(_) => exit(SETUP_FAILED),
-    };
+    let plan = Plan::from_memfd(fds.plan.as_fd());
+    let plan_fd = (keep == Keep::Plan).then_some(fds.plan);
+    let channel =
+        match install_standard_fds(fds.channel, fds.status, fds.stdout, fds.stderr, plan_fd) {
+            Ok(channel) => channel,
+            // Without a channel there is nobody to tell; the parent sees the exit code.
+            Err(_) => exit(SETUP_FAILED),
+        };
     let mut step = Steps {
         channel,
         trace: false,
     };
-    let plan = step.run("read the plan", plan.map_err(StepError::Other));
+    let read = match keep {
+        Keep::Nothing => "waiting body: read the plan",
+        Keep::Status | Keep::Plan => "read the plan",
+    };
+    let plan = step.run(read, plan.map_err(StepError::Other));
     if plan.trace {
         step.trace = true;
         trace::reset();
         points
             .iter()
             .for_each(|(name, at)| trace::mark_at(name, *at));
-        trace::mark("read the plan");
+        trace::mark(read);
     }
-    (plan, step)
+    // SAFETY: installed on fd 5 above, for the process's life.
+    let plan_fd = (keep == Keep::Plan).then(|| unsafe { BorrowedFd::borrow_raw(PLAN_FD) });
+    (plan, step, plan_fd)
 }
 
 /// The first process: creates the namespaces, then forks the init.
@@ -220,7 +249,7 @@ fn fork_the_init(plan: &Plan, step: &Steps) -> ! {
             coverage::forget_inherited();
             step.run("die with the first process", lifeline.die_with_parent());
             init_before_the_plan(plan.preparation(), step);
-            init(plan, step)
+            init(plan, step, None)
         }
         Some(init) => stay_with_the_init(init, lifeline),
     }
@@ -254,20 +283,145 @@ fn init_before_the_plan(kind: Preparation, step: &Steps) {
     }
 }
 
+/// Pid 1's last step before a request it is prepared for: forks the body, which waits
+/// for its `Start` (`waiting_body`). Forwarded signals are blocked before, as for a body
+/// forked after the setup.
+fn fork_the_waiting_body(step: &Steps) -> WaitingBody {
+    let (init_end, body_end) = step.run(
+        "open the waiting body's socket",
+        kernel::socket_pair().map_err(StepError::from),
+    );
+
+    let forwarded = step.run(
+        "block the signals init forwards",
+        namespaces::block_forwarded_signals(),
+    );
+    // For a plan with a seccomp supervisor, which the init forks once it started the body.
+    let handoff = step.run(
+        "share a page with the seccomp supervisor",
+        seccomp::load::handoff_page(),
+    );
+    match step.run("fork the body", namespaces::fork()) {
+        None => {
+            coverage::forget_inherited();
+            drop(init_end);
+            waiting_body(body_end, handoff)
+        }
+        Some(pid) => WaitingBody {
+            pid,
+            handoff,
+            // Where the request's fds will not replace it.
+            socket: step.run(
+                "keep the waiting body's socket",
+                kernel::move_fd(init_end, WAITING_BODY_FD).map_err(StepError::from),
+            ),
+            forwarded,
+            plan: None,
+        },
+    }
+}
+
+/// A body its init forked before the request, waiting on `socket`.
+struct WaitingBody {
+    pid: Pid,
+    /// The page it shares with the seccomp supervisor the init forks, if the plan has one.
+    handoff: seccomp::load::Handoff,
+    socket: BorrowedFd<'static>,
+    forwarded: nix::sys::signal::SigSet,
+    /// The request's plan, once the init took it.
+    plan: Option<BorrowedFd<'static>>,
+}
+
+impl WaitingBody {
+    fn with_plan(self, plan: Option<BorrowedFd<'static>>) -> Self {
+        WaitingBody { plan, ..self }
+    }
+
+    /// `Start`: the plan, the channel, stdout, stderr (the init's fds 5, 3, 1, 2) and the
+    /// time namespace, if any. Returns the body's pid and the signals the init forwards.
+    fn start(
+        self,
+        time_namespace: Option<OwnedFd>,
+    ) -> Result<(Pid, nix::sys::signal::SigSet), StepError> {
+        let plan = self
+            .plan
+            .ok_or_else(|| StepError::Other("the init kept no plan for its body".into()))?;
+        let mut fds = vec![plan.as_raw_fd(), CHANNEL_FD, 1, 2];
+        fds.extend(time_namespace.as_ref().map(AsRawFd::as_raw_fd));
+        protocol::send(self.socket, &Message::Start, &fds)
+            .map_err(|e| StepError::Other(format!("starting the body: {e}")))?;
+        Ok((self.pid, self.forwarded))
+    }
+}
+
+/// A body forked before its init's request: waits for `Start` (nothing more is open but
+/// its socket to the init), takes the request's fds, enters the time namespace, and runs
+/// the body's steps. If the init dies first, the pid namespace dies with it.
+fn waiting_body(socket: OwnedFd, handoff: seccomp::load::Handoff) -> ! {
+    let start = kernel::move_fd(socket, CHANNEL_FD)
+        .and_then(|socket| kernel::close_from(CHANNEL_FD + 1).map(|()| socket))
+        .ok()
+        .and_then(|socket| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE]).ok());
+    let Some((Message::Start, mut fds)) = start else {
+        exit(SETUP_FAILED)
+    };
+    let started_at = trace::now();
+    // --time: a body forked before its init unshared the time namespace enters it now,
+    // before the request's fds replace every other (the step is reported below).
+    let entered = (fds.len() == 5)
+        .then(|| fds.pop())
+        .flatten()
+        .map(|namespace| time::enter_namespace(namespace.as_fd()));
+    let [plan, channel, stdout, stderr]: [OwnedFd; 4] = match fds.try_into() {
+        Ok(fds) => fds,
+        Err(_) => exit(SETUP_FAILED),
+    };
+    // The init keeps the status socket: the body gets none (fd 4 stays closed).
+    let fds = SandboxFds {
+        plan,
+        channel,
+        status: None,
+        stdout,
+        stderr,
+    };
+    let (plan, step, _) = take_request(
+        fds,
+        Keep::Nothing,
+        &[("waiting body: take the start", started_at)],
+    );
+    if let Some(entered) = entered {
+        step.run("enter the time namespace", entered);
+    }
+    step.run(
+        "unblock signals",
+        namespaces::unblock_signals(&namespaces::forwarded_signals()),
+    );
+    body_process(&plan, &step, Some(handoff))
+}
+
 /// Pid 1 of the sandbox, once its steps before the plan are done: sets up what lives in
-/// the new namespaces for the plan, forks the body, reaps.
-fn init(plan: &Plan, step: &Steps) -> ! {
+/// the new namespaces for the plan, starts the body (forks it, or starts the one it
+/// forked before the request), reaps.
+fn init(plan: &Plan, step: &Steps, waiting: Option<WaitingBody>) -> ! {
     let prepared = plan.preparation();
     step.run("prepare to send the coverage counts", coverage::start());
     // --time --monotonic ... --boottime ...: only when the test moves those clocks. The
     // init stays outside; the body, and every process forked after it, enters. Before the
     // init is not dumpable (its /proc/self/timens_offsets would then be the host root's).
+    let mut time_namespace = None;
     if plan.time.needs_namespace() {
         step.run("unshare the time namespace", time::unshare_namespace());
         step.run(
             "set the time namespace offsets",
             time::set_namespace_offsets(&plan.time),
         );
+        // A body forked before the request enters it with setns.
+        if waiting.is_some() {
+            time_namespace = Some(step.run(
+                "open the time namespace for the body",
+                time::namespace_for_the_body(),
+            ));
+        }
     }
     // The init keeps privileges the body sheds: out of the body's ptrace and /proc/1/mem.
     step.run(
@@ -317,77 +471,96 @@ fn init(plan: &Plan, step: &Steps) -> ! {
     let control = network.as_ref().map(|_| {
         step.run(
             "open the hosts' control socket",
-            net::service::socket_pair(),
+            kernel::socket_pair().map_err(StepError::from),
         )
     });
-    let forwarded = step.run(
-        "block the signals init forwards",
-        namespaces::block_forwarded_signals(),
-    );
-    // What the body shares with its seccomp supervisor, forked right after it.
-    let supervision = step.run(
-        "prepare the seccomp supervisor",
-        seccomp::load::prepare_supervisor(plan.seccomp.as_ref(), step.channel, encode),
-    );
-    match step.run("fork the body", namespaces::fork()) {
+    let (body, forwarded, handoff) = match waiting {
+        // Forked before the request: it takes the plan now. The init's trace points go
+        // first, as they would inside a body forked here.
+        Some(waiting) => {
+            if step.trace {
+                let _ = protocol::send(step.channel, &Message::Trace(trace::points()), &[]);
+            }
+            let handoff = waiting.handoff;
+            let (body, forwarded) =
+                step.run("start the waiting body", waiting.start(time_namespace));
+            (body, forwarded, Some(handoff))
+        }
         None => {
-            coverage::forget_inherited();
-            step.run("close the init's status socket", close_status());
-            step.run("unblock signals", namespaces::unblock_signals(&forwarded));
-            if let (Some(network), Some((init_end, body_end))) = (network, control) {
-                drop(init_end);
-                // The body runs on the first host.
-                step.run("enter the first host", network.enter(0));
-                drop(network);
+            let forwarded = step.run(
+                "block the signals init forwards",
+                namespaces::block_forwarded_signals(),
+            );
+            // The page the body shares with the seccomp supervisor forked after it.
+            let handoff = seccomp::load::supervised(plan.seccomp.as_ref()).map(|_| {
                 step.run(
-                    "connect to the hosts' init",
-                    net::client::connect(&plan.hosts, body_end),
-                );
-            }
-            body_process(plan, step, supervision)
-        }
-        Some(body) => {
-            // While the body takes its steps: the body waits for it only before its filter.
-            if let (Some(filter), Some(supervision)) = (&plan.seccomp, &supervision) {
-                step.run(
-                    "fork the seccomp supervisor",
-                    seccomp::load::start_supervisor(filter, supervision, body),
-                );
-            }
-            let status = match (&mut network, control) {
-                (Some(network), Some((init_end, body_end))) => {
-                    drop(body_end);
-                    let mut fork = |network: &net::hosts::Network, process| {
-                        fork_host_process(plan, step, network, process)
-                    };
-                    net::service::serve(network, init_end, body, &forwarded, &mut fork)
+                    "share a page with the seccomp supervisor",
+                    seccomp::load::handoff_page(),
+                )
+            });
+            match step.run("fork the body", namespaces::fork()) {
+                None => {
+                    coverage::forget_inherited();
+                    step.run("close the init's status socket", close_status());
+                    step.run("unblock signals", namespaces::unblock_signals(&forwarded));
+                    if let (Some(network), Some((init_end, body_end))) = (network, control) {
+                        drop(init_end);
+                        // The body runs on the first host.
+                        step.run("enter the first host", network.enter(0));
+                        drop(network);
+                        step.run(
+                            "connect to the hosts' init",
+                            net::client::connect(&plan.hosts, body_end),
+                        );
+                    }
+                    body_process(plan, step, handoff)
                 }
-                _ => namespaces::reap_and_forward(body, &forwarded),
-            };
-            // SAFETY: fd 4 is the status socket in the init (`install_standard_fds`).
-            let status_socket = unsafe { BorrowedFd::borrow_raw(STATUS_FD) };
-            // First, before anything else of the sandbox ends: a seccomp supervisor killed
-            // below is not one killed while the body ran.
-            let _ = protocol::send(status_socket, &Message::BodyExited(status), &[]);
-            if plan.limits.limits.cpu.is_some() {
-                let cpu_time = limits::reaped_cpu_time();
-                let _ = protocol::send(status_socket, &Message::BodyUsage { cpu_time }, &[]);
+                Some(body) => (body, forwarded, handoff),
             }
-            // What the body left behind (and the seccomp supervisor) is killed and reaped
-            // before the test thread hears that nothing is left: it returns the verdict
-            // then, without waiting for the namespaces to be torn down.
-            namespaces::kill_and_reap_the_rest();
-            let _ = protocol::send(status_socket, &Message::NothingLeft, &[]);
-            exit(0)
         }
+    };
+    // While the body takes its own steps: it waits for its supervisor only before its
+    // filter.
+    if let (Some(filter), Some(handoff)) =
+        (seccomp::load::supervised(plan.seccomp.as_ref()), handoff)
+    {
+        step.run(
+            "fork the seccomp supervisor",
+            seccomp::load::start_supervisor(filter, handoff, body, step.channel, encode),
+        );
     }
+    let status = match (&mut network, control) {
+        (Some(network), Some((init_end, body_end))) => {
+            drop(body_end);
+            let mut fork = |network: &net::hosts::Network, process| {
+                fork_host_process(plan, step, network, process)
+            };
+            net::service::serve(network, init_end, body, &forwarded, &mut fork)
+        }
+        _ => namespaces::reap_and_forward(body, &forwarded),
+    };
+    // SAFETY: fd 4 is the status socket in the init (`install_standard_fds`).
+    let status_socket = unsafe { BorrowedFd::borrow_raw(STATUS_FD) };
+    // First, before anything else of the sandbox ends: a seccomp supervisor killed below
+    // is not one killed while the body ran.
+    let _ = protocol::send(status_socket, &Message::BodyExited(status), &[]);
+    if plan.limits.limits.cpu.is_some() {
+        let cpu_time = limits::reaped_cpu_time();
+        let _ = protocol::send(status_socket, &Message::BodyUsage { cpu_time }, &[]);
+    }
+    // What the body left behind (and the seccomp supervisor) is killed and reaped before
+    // the test thread hears that nothing is left: it returns the verdict then, without
+    // waiting for the namespaces to be torn down.
+    namespaces::kill_and_reap_the_rest();
+    let _ = protocol::send(status_socket, &Message::NothingLeft, &[]);
+    exit(0)
 }
 
-/// Pid 2: sheds everything the test should not have, then runs the body. `supervision`:
-/// what it shares with the seccomp supervisor the init forks after it.
-fn body_process(plan: &Plan, step: &Steps, supervision: Option<seccomp::load::Supervision>) -> ! {
+/// Pid 2: sheds everything the test should not have, then runs the body. `handoff`: the
+/// page it shares with the seccomp supervisor the init forks after it, if any.
+fn body_process(plan: &Plan, step: &Steps, handoff: Option<seccomp::load::Handoff>) -> ! {
     step.run("prepare to send the coverage counts", coverage::start());
-    shed_privileges(plan, step, supervision);
+    shed_privileges(plan, step, handoff);
     if step.trace {
         let _ = protocol::send(step.channel, &Message::Trace(trace::points()), &[]);
     }
@@ -475,7 +648,7 @@ fn host_process(
 
 /// The body's steps (and a host process's): everything above needs root in the user
 /// namespace; nothing after does.
-fn shed_privileges(plan: &Plan, step: &Steps, supervision: Option<seccomp::load::Supervision>) {
+fn shed_privileges(plan: &Plan, step: &Steps, handoff: Option<seccomp::load::Handoff>) {
     // Undo what the init set for itself: the body's own /proc/self belongs to it again
     // (a user namespace of its own writes its maps there), and its subprocesses can be
     // traced and dumped as usual.
@@ -516,7 +689,7 @@ fn shed_privileges(plan: &Plan, step: &Steps, supervision: Option<seccomp::load:
     // forked while the body took the steps above.
     let supervisor = step.run(
         "wait for the seccomp supervisor",
-        seccomp::load::wait_for_supervisor(supervision),
+        seccomp::load::wait_for_supervisor(plan.seccomp.as_ref(), handoff),
     );
     // Last, so that nothing of the harness's own preparation runs under the filter.
     let note = step.run(
@@ -566,14 +739,15 @@ impl Steps<'_> {
     }
 }
 
-/// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, the status socket on
-/// 4, and closes every other fd inherited from the fork server (other tests' channels
-/// among them).
+/// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, the status socket (if
+/// given) on 4, the plan (if kept) on 5, and closes every other fd inherited from the fork
+/// server (other tests' channels among them), but a prepared init's fd 6.
 fn install_standard_fds(
     channel: OwnedFd,
-    status: OwnedFd,
+    status: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    plan: Option<OwnedFd>,
 ) -> Result<BorrowedFd<'static>, Errno> {
     let null = nix::fcntl::open(
         "/dev/null",
@@ -582,21 +756,41 @@ fn install_standard_fds(
     )?;
     // SAFETY: `open` returned a new fd that nothing else owns.
     let null = unsafe { OwnedFd::from_raw_fd(null) };
-    let sources = [null, stdout, stderr, channel, status];
+    let kept_plan = plan.is_some();
+    let sources = [
+        Some(null),
+        Some(stdout),
+        Some(stderr),
+        Some(channel),
+        status,
+        plan,
+    ];
     // Lift the sources above the targets first, so that no dup2 clobbers a source.
-    let lifted: Vec<OwnedFd> = sources
+    let lifted: Vec<Option<OwnedFd>> = sources
         .iter()
-        .map(|fd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(10)))
+        .map(|fd| {
+            fd.as_ref()
+                .map(|fd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(10)))
+                .transpose()
+        })
         // SAFETY: F_DUPFD returned a new fd that nothing else owns.
-        .map(|fd| fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+        .map(|fd| fd.map(|fd| fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })))
         .collect::<Result<_, _>>()?;
     drop(sources);
     for (target, fd) in lifted.iter().enumerate() {
-        nix::unistd::dup2(fd.as_raw_fd(), target as RawFd)?;
+        match fd {
+            Some(fd) => drop(nix::unistd::dup2(fd.as_raw_fd(), target as RawFd)?),
+            // Not given: nothing stays open there.
+            None => drop(nix::unistd::close(target as RawFd)),
+        }
     }
     drop(lifted);
-    // Nothing in this fresh process uses the fds above the five we keep.
-    kernel::close_from(STATUS_FD + 1)?;
+    // Nothing in this fresh process uses the fds above the ones we keep (with the plan, a
+    // prepared init's: its socket to its waiting body too).
+    kernel::close_from(match kept_plan {
+        true => WAITING_BODY_FD + 1,
+        false => PLAN_FD + 1,
+    })?;
     // SAFETY: fd 3 is the channel, installed above and kept open for the process's life.
     Ok(unsafe { BorrowedFd::borrow_raw(CHANNEL_FD) })
 }

@@ -16,6 +16,14 @@ pub(crate) const CHANNEL_FD: RawFd = 3;
 /// thing, so nothing the body runs can forge what arrives there.
 pub(crate) const STATUS_FD: RawFd = 4;
 
+/// The fd on which an init whose body it forked before the request keeps the plan, to
+/// hand it to that body (`Message::Start`).
+pub(crate) const PLAN_FD: RawFd = 5;
+
+/// The fd on which a prepared init keeps its socket to the body it forked before the
+/// request (`WaitingBody`).
+pub(crate) const WAITING_BODY_FD: RawFd = 6;
+
 /// Why a step failed.
 #[derive(Debug)]
 pub(crate) enum StepError {

@@ -378,6 +378,7 @@ fn receive_from_sandbox(message: Message, mut fds: Vec<OwnedFd>, heard: &mut Hea
         }
         Message::Spawn { .. }
         | Message::Prepared
+        | Message::Start
         | Message::Host(_)
         | Message::HostReply(_)
         | Message::BodyUsage { .. }

@@ -10,7 +10,6 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
 
 use super::hosts::{HostReply, HostRequest, Network};
@@ -65,16 +64,6 @@ pub(crate) fn close_all_but(verdict: OwnedFd) -> Result<OwnedFd, StepError> {
     crate::kernel::close_from(VERDICT_FD + 1)?;
     // SAFETY: VERDICT_FD was just made a duplicate of the verdict socket.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(VERDICT_FD) })
-}
-
-/// A SEQPACKET socket pair, both ends close-on-exec.
-pub(crate) fn socket_pair() -> Result<(OwnedFd, OwnedFd), StepError> {
-    Ok(socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?)
 }
 
 /// One spawned process whose keeper the init has not reaped yet (the keeper reports the
@@ -277,7 +266,7 @@ fn answer(
             let pipes = (|| {
                 let out = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
                 let err = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-                let verdict = socket_pair().map_err(|_| Errno::EMFILE)?;
+                let verdict = crate::kernel::socket_pair().map_err(|_| Errno::EMFILE)?;
                 Ok::<_, Errno>((out, err, verdict))
             })();
             let ((out_read, out_write), (err_read, err_write), (body_end, process_end)) =

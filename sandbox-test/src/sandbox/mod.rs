@@ -376,9 +376,13 @@ mod tests {
         // process) had done both, and its init, its steps before the plan (/proc among
         // them), takes the request.
         let fresh = names.contains(&"fork server: fork the first process");
-        let first = match fresh {
-            true => "fork the init",
-            false => "prepared init: take the request",
+        // A prepared init forked its body before the request too, which then takes it.
+        let (first, body) = match fresh {
+            true => ("fork the init", "fork the body"),
+            false => (
+                "prepared init: take the request",
+                "waiting body: take the start",
+            ),
         };
         if fresh {
             assert!(names.contains(&"unshare namespaces"), "{names:?}");
@@ -387,7 +391,7 @@ mod tests {
             first,
             "read the plan",
             "mount a private /tmp",
-            "fork the body",
+            body,
             "load the seccomp filter",
             "test thread: heard the verdict",
             "test thread: verdict",
@@ -396,7 +400,8 @@ mod tests {
         }
         let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
         assert!(position(first) < position("mount a private /tmp"));
-        assert!(position("mount a private /tmp") < position("load the seccomp filter"));
+        assert!(position("mount a private /tmp") < position(body));
+        assert!(position(body) < position("load the seccomp filter"));
         let sandbox: Vec<u64> = points
             .iter()
             .filter(|(name, _)| !name.starts_with("test thread"))
@@ -509,6 +514,55 @@ mod tests {
             prepared > 0,
             "no net = \"none\" request went to a prepared init"
         );
+    }
+
+    const THOUSAND_DAYS: u64 = 1000 * 86_400;
+
+    /// The body reads the moved clocks through the vDSO and through /proc/uptime.
+    fn sees_a_thousand_days_of_uptime() {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into a local.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+        assert!(
+            now.tv_sec as u64 >= THOUSAND_DAYS,
+            "boottime {}s",
+            now.tv_sec
+        );
+        let uptime = std::fs::read_to_string("/proc/uptime").unwrap();
+        let seconds: f64 = uptime.split(' ').next().unwrap().parse().unwrap();
+        assert!(
+            seconds >= THOUSAND_DAYS as f64,
+            "/proc/uptime says {uptime}"
+        );
+    }
+
+    /// A body its prepared init forked before the request enters the time namespace the
+    /// init unshares for the plan: the offsets hold for it as for a body forked after.
+    #[test]
+    fn a_body_forked_before_its_request_enters_the_time_namespace() {
+        let travel = crate::TimeTravel::new()
+            .boottime(std::time::Duration::from_secs(THOUSAND_DAYS))
+            .unwrap();
+        let mut waited = 0;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let sandbox = Sandbox::new().time(travel);
+            let mut plan = sandbox.plan(sees_a_thousand_days_of_uptime).unwrap();
+            plan.trace = true;
+            let (report, points) =
+                supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
+            report.assert_passed();
+            let points = points.expect("a traced plan brings its points back");
+            waited += usize::from(
+                points
+                    .iter()
+                    .any(|(name, _)| name == "waiting body: take the start"),
+            );
+        }
+        assert!(waited > 0, "no body was forked before its request");
     }
 
     #[test]

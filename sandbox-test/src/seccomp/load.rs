@@ -3,10 +3,11 @@
 //! the parent compiled. The filter is inherited by every thread and subprocess the body
 //! starts.
 //!
-//! The body's notification supervisor is forked by the sandbox's init, right after the
-//! body ([`prepare_supervisor`], [`start_supervisor`]): its fork runs while the body takes
-//! its own steps, and the body only waits, before its filter, until the test thread was
-//! told of it. A process the filter is loaded in any other way (a host process, the unit
+//! The body's notification supervisor is forked by the sandbox's init once it forked or
+//! started the body ([`start_supervisor`]; the two share a page made before the body's
+//! fork, [`handoff_page`]): its fork runs while the body takes its own steps, and the body
+//! only waits, before its filter, until the test thread was told of it
+//! ([`wait_for_supervisor`]). A process the filter is loaded in any other way (a host process, the unit
 //! tests' [`apply`]) forks its own.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -78,10 +79,9 @@ fn apply_with(
                 announce(&sink, pid)?;
                 (handoff, pid, sink)
             }
-            Supervisor::Started(Announced {
-                supervision: Supervision { handoff, sink },
-                pid,
-            }) => (handoff, pid, sink),
+            Supervisor::Started(Announced { handoff, pid }) => {
+                (handoff, pid, event_sink(channel, &wrap)?)
+            }
         };
         // Under Yama's ptrace_scope=1 the supervisor may take a descriptor of the body only
         // if the body says so; without Yama this fails harmlessly.
@@ -129,7 +129,7 @@ fn event_sink(
 /// init forks the supervisor, the init also says there that the test thread was told of
 /// it.
 #[derive(Clone, Copy)]
-struct Handoff {
+pub(crate) struct Handoff {
     page: &'static Page,
 }
 
@@ -252,44 +252,33 @@ fn wake(word: &AtomicI32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }
 
-/// What the body and the supervisor the init forks for it share, made in the init before
-/// it forks the body: the page, and the wrapping of events into messages on the channel.
-pub(crate) struct Supervision {
-    handoff: Handoff,
-    sink: EventSink,
+/// Before the body's fork (in the init, or in a prepared init before its request): the
+/// page the body will share with the supervisor the init may fork for it.
+pub(crate) fn handoff_page() -> Result<Handoff, StepError> {
+    Handoff::new().map_err(step_error)
 }
 
-/// In the sandbox's init, before it forks the body: what the body and its supervisor will
-/// share, when the plan's filter has calls only a supervisor answers (`None` otherwise).
-/// Events go to `channel`, each wrapped by `wrap` into one protocol message.
-pub(crate) fn prepare_supervisor(
-    filter: Option<&CompiledFilter>,
-    channel: BorrowedFd<'_>,
-    wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
-) -> Result<Option<Supervision>, StepError> {
-    if !filter.is_some_and(needs_supervisor) {
-        return Ok(None);
-    }
-    crate::kernel::check_pidfd_getfd().map_err(StepError::Unsupported)?;
-    let handoff = Handoff::new().map_err(step_error)?;
-    let sink = event_sink(channel.as_raw_fd(), &wrap).map_err(step_error)?;
-    Ok(Some(Supervision { handoff, sink }))
+/// `filter`, when it has calls only a notification supervisor answers.
+pub(crate) fn supervised(filter: Option<&CompiledFilter>) -> Option<&CompiledFilter> {
+    filter.filter(|filter| needs_supervisor(filter))
 }
 
 /// The supervisor the init forked for this process, once the test thread was told of it.
 pub(crate) struct Announced {
-    supervision: Supervision,
+    handoff: Handoff,
     pid: libc::pid_t,
 }
 
-/// In the body, before its filter: waits until the init announced the supervisor it forked
-/// for it ([`start_supervisor`]) to the test thread; most often it already has.
+/// In the body, before its filter: when `filter` needs a supervisor and the init shares
+/// `handoff` with the body (it then forks one: [`start_supervisor`]), waits until the init
+/// announced it to the test thread; most often it already has.
 pub(crate) fn wait_for_supervisor(
-    supervision: Option<Supervision>,
+    filter: Option<&CompiledFilter>,
+    handoff: Option<Handoff>,
 ) -> Result<Option<Announced>, StepError> {
-    Ok(supervision.map(|supervision| {
-        let pid = supervision.handoff.wait_announced();
-        Announced { supervision, pid }
+    Ok(supervised(filter).and(handoff).map(|handoff| Announced {
+        handoff,
+        pid: handoff.wait_announced(),
     }))
 }
 
@@ -303,15 +292,18 @@ pub(crate) fn wait_for_supervisor(
 /// anything itself.
 pub(crate) fn start_supervisor(
     filter: &CompiledFilter,
-    supervision: &Supervision,
+    handoff: Handoff,
     body: nix::unistd::Pid,
+    channel: BorrowedFd<'_>,
+    wrap: impl Fn(&SeccompEvent) -> Vec<u8>,
 ) -> Result<(), StepError> {
-    let Supervision { handoff, sink } = supervision;
+    crate::kernel::check_pidfd_getfd().map_err(StepError::Unsupported)?;
+    let sink = event_sink(channel.as_raw_fd(), &wrap).map_err(step_error)?;
     // The init is not dumpable already; said again so that the supervisor's first instant
     // does not depend on where the init's steps put that.
     crate::capabilities::set_dumpable(false)?;
     let Some(supervisor) = crate::namespaces::fork()? else {
-        let ready = leave_the_init(sink.fd())
+        let ready = leave_the_init(channel.as_raw_fd())
             .and_then(|()| {
                 crate::namespaces::unblock_signals(&crate::namespaces::forwarded_signals())
             })
@@ -322,9 +314,9 @@ pub(crate) fn start_supervisor(
             crate::step::exit(1)
         }
         handoff.wait_announced();
-        supervisor_main(filter, *handoff, body.as_raw(), sink, true)
+        supervisor_main(filter, handoff, body.as_raw(), &sink, true)
     };
-    announce(sink, supervisor.as_raw()).map_err(step_error)?;
+    announce(&sink, supervisor.as_raw()).map_err(step_error)?;
     handoff.announce(supervisor.as_raw());
     Ok(())
 }

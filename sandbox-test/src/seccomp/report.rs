@@ -314,11 +314,6 @@ impl EventSink {
         })
     }
 
-    /// The descriptor events go to.
-    pub(crate) fn fd(&self) -> RawFd {
-        self.fd
-    }
-
     /// Sends an event (allocates: not for signal handlers).
     pub(crate) fn send(&self, event: &SeccompEvent) -> std::io::Result<()> {
         send_all(self.fd, &self.encode(event)?)

@@ -397,14 +397,28 @@ pub(crate) fn set_namespace_offsets(plan: &TimePlan) -> Result<(), StepError> {
     )?)
 }
 
-/// Step of the body process, after its environment is set: moves the wall clock, checks
-/// it, and preloads the clock library into the programs the body executes.
+/// Step of the init, after the offsets, when its body was forked before the request: the
+/// namespace for the body to enter ([`enter_namespace`]).
+pub(crate) fn namespace_for_the_body() -> Result<std::os::fd::OwnedFd, StepError> {
+    namespace::for_children()
+        .map_err(|errno| StepError::Sys("open /proc/self/ns/time_for_children".into(), errno))
+}
+
+/// Step of a body forked before its init unshared the time namespace: `setns` into it,
+/// before anything of the test runs (what the namespace's offsets move is then the
+/// same as for a body forked after the `unshare`).
+pub(crate) fn enter_namespace(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), StepError> {
+    namespace::enter(fd).map_err(|errno| StepError::Sys("setns(CLONE_NEWTIME)".into(), errno))
+}
+
 /// Fork server, once: resolves glibc's clock functions behind the interposed ones, so
 /// that every body inherits them resolved instead of looking them up again.
 pub(crate) fn prepare_for_sandboxes() {
     wall_clock::prepare();
 }
 
+/// Step of the body process, after its environment is set: moves the wall clock, checks
+/// it, and preloads the clock library into the programs the body executes.
 pub(crate) fn move_wall_clock(plan: &TimePlan) -> Result<(), StepError> {
     wall_clock::prepare();
     clock::mark_sandbox_body();

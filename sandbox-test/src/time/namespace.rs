@@ -45,6 +45,27 @@ pub(crate) fn unshare() -> Result<(), nix::errno::Errno> {
     ))
 }
 
+/// The time namespace the caller's children enter (after `unshare`), as an fd another
+/// process can `setns` into: `/proc/self/ns/time_for_children`.
+pub(crate) fn for_children() -> Result<std::os::fd::OwnedFd, nix::errno::Errno> {
+    let fd = nix::fcntl::open(
+        "/proc/self/ns/time_for_children",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: `open` returned a new fd that nothing else owns.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// `setns(fd, CLONE_NEWTIME)`: a single-threaded caller enters the time namespace at
+/// once (its vDSO reads the namespace's clocks from then on), and so do its children.
+pub(crate) fn enter(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), nix::errno::Errno> {
+    nix::sched::setns(
+        fd,
+        nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    )
+}
+
 /// Checks that `offset` keeps `clock`, as it reads now, within the kernel's range.
 fn check_range(clock: NamespaceClock, offset: Duration) -> Result<(), TimeError> {
     let id = match clock {
