@@ -291,7 +291,6 @@ fn fork_the_waiting_body(step: &Steps) -> WaitingBody {
         "open the waiting body's socket",
         kernel::socket_pair().map_err(StepError::from),
     );
-
     let forwarded = step.run(
         "block the signals init forwards",
         namespaces::block_forwarded_signals(),
