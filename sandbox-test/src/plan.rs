@@ -43,17 +43,20 @@ pub(crate) struct Plan {
 }
 
 /// What a sandbox's first process and init do before they read the plan: the namespaces
-/// the first process creates, and whether the init brings up `lo` in a network namespace
-/// of its own and mounts its /sys (`net = "loopback"` without hosts). With the mounts
-/// every sandbox has (/proc, /dev/shm), that is the same for every plan of one
-/// `Preparation`, so the fork server prepares ahead a first process and init that did it,
-/// and the init takes the next request of the same `Preparation`.
+/// the first process creates, whether the init brings up `lo` in a network namespace of
+/// its own and mounts its /sys (`net = "loopback"` without hosts), and whether it forks
+/// the body (without hosts, whose network the body enters). With the mounts every sandbox
+/// has (/proc, /dev/shm), that is the same for every plan of one `Preparation`, so the
+/// fork server prepares ahead a first process and init that did it, and the init takes
+/// the next request of the same `Preparation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Preparation {
     /// The namespaces (clone flags) the first process unshares.
     pub unshare: i32,
     /// `lo` up and /sys mounted in the init's own network namespace, before the plan.
     pub loopback: bool,
+    /// The body forked before the plan, waiting for its `Start`.
+    pub body_ahead: bool,
 }
 
 impl Preparation {
@@ -68,16 +71,15 @@ impl Plan {
         Preparation {
             unshare: crate::net::namespace_flags(crate::namespaces::ALL, self.net).bits(),
             loopback: self.net == crate::net::NetMode::Loopback && self.hosts.is_empty(),
+            body_ahead: self.hosts.is_empty(),
         }
     }
 
     /// The preparation, when no step of the first process before the `unshare` depends on
-    /// the plan (no cgroup to enter, no `pids` rlimit that changes the real uid) and the
-    /// body needs nothing its init creates for the plan before it forks it (hosts, whose
-    /// network the body enters): then a first process prepared ahead, whose init forked
-    /// the body before the request, can run the plan.
+    /// the plan (no cgroup to enter, no `pids` rlimit that changes the real uid): then a
+    /// first process prepared ahead can run the plan.
     pub(crate) fn prepared_ahead(&self) -> Option<Preparation> {
-        (self.limits.cgroup.is_none() && self.limits.limits.pids.is_none() && self.hosts.is_empty())
+        (self.limits.cgroup.is_none() && self.limits.limits.pids.is_none())
             .then(|| self.preparation())
     }
 

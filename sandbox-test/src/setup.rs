@@ -130,8 +130,8 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
         trace: false,
     };
     init_before_the_plan(kind, &before);
-    // --fork, ahead of the request too: the body waits for its `Start`.
-    let body = fork_the_waiting_body(&before);
+    // --fork, ahead of the request too (but with hosts): the body waits for its `Start`.
+    let body = kind.body_ahead.then(|| fork_the_waiting_body(&before));
     let request = protocol::send(socket, &Message::Prepared, &[])
         .and_then(|()| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE]));
     let fds = match request {
@@ -139,9 +139,13 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
         _ => None,
     };
     let Some(fds) = fds else { exit(SETUP_FAILED) };
+    let keep = match body {
+        Some(_) => Keep::Plan,
+        None => Keep::Status,
+    };
     let (plan, step, plan_fd) = take_request(
         fds,
-        Keep::Plan,
+        keep,
         &[("prepared init: take the request", trace::now())],
     );
     step.run(
@@ -154,7 +158,7 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
             ))),
         },
     );
-    init(&plan, &step, Some(body.with_plan(plan_fd)))
+    init(&plan, &step, body.map(|body| body.with_plan(plan_fd)))
 }
 
 /// Who takes a request: what `take_request` keeps of its fds besides the standard ones
