@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
 
@@ -64,12 +63,7 @@ pub(crate) fn socket() -> Result<BorrowedFd<'static>, String> {
 }
 
 fn spawn() -> Result<RawFd, Errno> {
-    let (client, server) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?;
+    let (client, server) = crate::kernel::socket_pair()?;
     let test_process = getpid();
     // SAFETY: we are before `main`: single-threaded, no locks held.
     match unsafe { fork() }? {
@@ -228,13 +222,7 @@ fn serve(server: OwnedFd) {
 /// Forks a first process that creates the namespaces of `kind`, whose init does its steps
 /// before the plan and waits for a request.
 fn prepare(server: Pid, kind: Preparation) -> Option<Prepared> {
-    let (socket, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ok()?;
+    let (socket, theirs) = crate::kernel::socket_pair().ok()?;
     // SAFETY: the fork server is single-threaded.
     match unsafe { fork() }.ok()? {
         ForkResult::Child => {

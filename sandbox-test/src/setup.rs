@@ -67,7 +67,7 @@ impl SandboxFds {
 /// Entry of the sandbox's first process, right after the fork server forked it.
 pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds) -> ! {
     let started_at = trace::now();
-    let (plan, step, _) = take_request(
+    let (plan, step) = take_request(
         fds,
         Keep::Status,
         &[
@@ -92,8 +92,8 @@ pub(crate) fn sandbox_main(fork_server: Pid, requested_at: u64, fds: SandboxFds)
 pub(crate) fn prepared_main(fork_server: Pid, socket: OwnedFd, kind: Preparation) -> ! {
     // Only the socket to the fork server stays open, on fd 3 until the request's fds
     // replace it: nothing of the fork server's other sandboxes.
-    let prepared = kernel::move_fd(socket, CHANNEL_FD)
-        .and_then(|_| kernel::close_from(CHANNEL_FD + 1))
+    let prepared = keep_only(socket)
+        .map(drop)
         .map_err(StepError::from)
         .and_then(|()| namespaces::die_with_parent(fork_server))
         .and_then(|()| first_process_namespaces(kind.flags()))
@@ -143,7 +143,7 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
         Some(_) => Keep::Plan,
         None => Keep::Status,
     };
-    let (plan, step, plan_fd) = take_request(
+    let (plan, step) = take_request(
         fds,
         keep,
         &[("prepared init: take the request", trace::now())],
@@ -158,7 +158,7 @@ fn prepared_init(kind: Preparation, lifeline: namespaces::Lifeline) -> ! {
             ))),
         },
     );
-    init(&plan, &step, body.map(|body| body.with_plan(plan_fd)))
+    init(&plan, &step, body)
 }
 
 /// Who takes a request: what `take_request` keeps of its fds besides the standard ones
@@ -174,13 +174,12 @@ enum Keep {
 }
 
 /// Reads the plan and installs the request's fds (closing every other one but what `keep`
-/// says); with the plan's `trace`, starts the trace at `points`. Returns the plan's fd
-/// when it is kept.
+/// says); with the plan's `trace`, starts the trace at `points`.
 fn take_request(
     fds: SandboxFds,
     keep: Keep,
     points: &[(&'static str, u64)],
-) -> (Plan, Steps<'static>, Option<BorrowedFd<'static>>) {
+) -> (Plan, Steps<'static>) {
     // Read the plan before the fds are rearranged (that closes every other fd).
     let plan = Plan::from_memfd(fds.plan.as_fd());
     let plan_fd = (keep == Keep::Plan).then_some(fds.plan);
@@ -207,9 +206,7 @@ fn take_request(
             .for_each(|(name, at)| trace::mark_at(name, *at));
         trace::mark(read);
     }
-    // SAFETY: installed on fd 5 above, for the process's life.
-    let plan_fd = (keep == Keep::Plan).then(|| unsafe { BorrowedFd::borrow_raw(PLAN_FD) });
-    (plan, step, plan_fd)
+    (plan, step)
 }
 
 /// The first process: creates the namespaces, then forks the init.
@@ -319,7 +316,6 @@ fn fork_the_waiting_body(step: &Steps) -> WaitingBody {
                 kernel::move_fd(init_end, WAITING_BODY_FD).map_err(StepError::from),
             ),
             forwarded,
-            plan: None,
         },
     }
 }
@@ -331,25 +327,17 @@ struct WaitingBody {
     handoff: seccomp::load::Handoff,
     socket: BorrowedFd<'static>,
     forwarded: nix::sys::signal::SigSet,
-    /// The request's plan, once the init took it.
-    plan: Option<BorrowedFd<'static>>,
 }
 
 impl WaitingBody {
-    fn with_plan(self, plan: Option<BorrowedFd<'static>>) -> Self {
-        WaitingBody { plan, ..self }
-    }
-
-    /// `Start`: the plan, the channel, stdout, stderr (the init's fds 5, 3, 1, 2) and the
-    /// time namespace, if any. Returns the body's pid and the signals the init forwards.
+    /// `Start`: the plan, the channel, stdout, stderr (the init's fds 5, 3, 1, 2: its
+    /// `take_request` kept the plan) and the time namespace, if any. Returns the body's pid
+    /// and the signals the init forwards.
     fn start(
         self,
         time_namespace: Option<OwnedFd>,
     ) -> Result<(Pid, nix::sys::signal::SigSet), StepError> {
-        let plan = self
-            .plan
-            .ok_or_else(|| StepError::Other("the init kept no plan for its body".into()))?;
-        let mut fds = vec![plan.as_raw_fd(), CHANNEL_FD, 1, 2];
+        let mut fds = vec![PLAN_FD, CHANNEL_FD, 1, 2];
         fds.extend(time_namespace.as_ref().map(AsRawFd::as_raw_fd));
         protocol::send(self.socket, &Message::Start, &fds)
             .map_err(|e| StepError::Other(format!("starting the body: {e}")))?;
@@ -361,8 +349,7 @@ impl WaitingBody {
 /// its socket to the init), takes the request's fds, enters the time namespace, and runs
 /// the body's steps. If the init dies first, the pid namespace dies with it.
 fn waiting_body(socket: OwnedFd, handoff: seccomp::load::Handoff) -> ! {
-    let start = kernel::move_fd(socket, CHANNEL_FD)
-        .and_then(|socket| kernel::close_from(CHANNEL_FD + 1).map(|()| socket))
+    let start = keep_only(socket)
         .ok()
         .and_then(|socket| protocol::receive(socket, &mut vec![0u8; protocol::MAX_MESSAGE]).ok());
     let Some((Message::Start, mut fds)) = start else {
@@ -387,7 +374,7 @@ fn waiting_body(socket: OwnedFd, handoff: seccomp::load::Handoff) -> ! {
         stdout,
         stderr,
     };
-    let (plan, step, _) = take_request(
+    let (plan, step) = take_request(
         fds,
         Keep::Nothing,
         &[("waiting body: take the start", started_at)],
@@ -740,6 +727,14 @@ impl Steps<'_> {
         let _ = protocol::send(self.channel, &message, &[]);
         exit(SETUP_FAILED)
     }
+}
+
+/// In a process that waits before its request: keeps `socket` alone open beyond the
+/// standard fds, on fd 3 (where the request's channel will replace it).
+fn keep_only(socket: OwnedFd) -> Result<BorrowedFd<'static>, Errno> {
+    let socket = kernel::move_fd(socket, CHANNEL_FD)?;
+    kernel::close_from(CHANNEL_FD + 1)?;
+    Ok(socket)
 }
 
 /// Puts /dev/null on 0, stdout on 1, stderr on 2, the channel on 3, the status socket (if

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::fork_server;
 use crate::limits::{attribution, Enforcement};
@@ -81,14 +80,7 @@ pub(crate) fn supervise_traced(
         Ok(fd) => fd,
         Err(e) => return failure("write the plan", e.to_string(), None),
     };
-    let pair = || {
-        socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-    };
+    let pair = crate::kernel::socket_pair;
     let sockets = pair().and_then(|channel| pair().map(|status| (channel, status)));
     let pipes = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .and_then(|out| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map(|err| (out, err)));

@@ -359,12 +359,25 @@ mod tests {
 
     fn empty() {}
 
-    fn traced(trace: bool) -> Option<Vec<(String, u64)>> {
-        let mut plan = Sandbox::new().plan(empty).unwrap();
+    /// Runs `body` in `sandbox`, traced or not, asserts it passed, and returns the trace.
+    fn run_traced(sandbox: Sandbox, body: fn(), trace: bool) -> Option<Vec<(String, u64)>> {
+        let mut plan = sandbox.plan(body).unwrap();
         plan.trace = trace;
         let (report, points) = supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
         report.assert_passed();
         points
+    }
+
+    fn traced(trace: bool) -> Option<Vec<(String, u64)>> {
+        run_traced(Sandbox::new(), empty, trace)
+    }
+
+    /// Whether a traced, passing run of `body` in `sandbox` went through the step `point`.
+    fn went_through(sandbox: Sandbox, body: fn(), point: &str) -> bool {
+        run_traced(sandbox, body, true)
+            .expect("a traced plan brings its points back")
+            .iter()
+            .any(|(name, _)| name == point)
     }
 
     #[test]
@@ -450,16 +463,11 @@ mod tests {
         for _ in 0..50 {
             // Time for the prepared process to create its namespaces.
             std::thread::sleep(std::time::Duration::from_millis(20));
-            let mut plan = Sandbox::new().plan(finds_nothing_left).unwrap();
-            plan.trace = true;
-            let (report, points) =
-                supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
-            report.assert_passed();
-            let points = points.expect("a traced plan brings its points back");
-            if points
-                .iter()
-                .any(|(name, _)| name == "prepared init: take the request")
-            {
+            if went_through(
+                Sandbox::new(),
+                finds_nothing_left,
+                "prepared init: take the request",
+            ) {
                 return;
             }
             // Another test of this process took the prepared one: another round.
@@ -499,15 +507,11 @@ mod tests {
                 0 => (NetMode::Loopback, expects_loopback_up),
                 _ => (NetMode::None, expects_loopback_down),
             };
-            let mut plan = Sandbox::new().net(mode).plan(body).unwrap();
-            plan.trace = true;
-            let (report, points) =
-                supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
-            report.assert_passed();
-            let points = points.expect("a traced plan brings its points back");
-            let took_prepared = points
-                .iter()
-                .any(|(name, _)| name == "prepared init: take the request");
+            let took_prepared = went_through(
+                Sandbox::new().net(mode),
+                body,
+                "prepared init: take the request",
+            );
             prepared += usize::from(took_prepared && mode == NetMode::None);
         }
         assert!(
@@ -549,18 +553,11 @@ mod tests {
         let mut waited = 0;
         for _ in 0..40 {
             std::thread::sleep(std::time::Duration::from_millis(5));
-            let sandbox = Sandbox::new().time(travel);
-            let mut plan = sandbox.plan(sees_a_thousand_days_of_uptime).unwrap();
-            plan.trace = true;
-            let (report, points) =
-                supervisor::supervise_traced(&plan, Sandbox::DEFAULT_TIMEOUT, false);
-            report.assert_passed();
-            let points = points.expect("a traced plan brings its points back");
-            waited += usize::from(
-                points
-                    .iter()
-                    .any(|(name, _)| name == "waiting body: take the start"),
-            );
+            waited += usize::from(went_through(
+                Sandbox::new().time(travel),
+                sees_a_thousand_days_of_uptime,
+                "waiting body: take the start",
+            ));
         }
         assert!(waited > 0, "no body was forked before its request");
     }

@@ -1,7 +1,7 @@
 //! Filters loaded for real, in forked processes, without the rest of the sandbox: what
 //! each policy does to a body.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
@@ -40,18 +40,7 @@ fn fixture(name: &str) -> PathBuf {
 /// collects the events the child sent.
 fn run(policy: &Policy, body: fn() -> i32) -> (Vec<SeccompEvent>, End) {
     let filter = compile_uncached(policy).expect("compiles");
-    let mut fds = [0; 2];
-    // SAFETY: room for two descriptors.
-    assert_eq!(0, unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    });
-    // SAFETY: fresh descriptors.
-    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (ours, theirs) = crate::kernel::socket_pair().expect("a socket pair");
     // SAFETY: the child only loads a filter and runs the body, then _exits.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
