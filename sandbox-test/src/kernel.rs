@@ -209,11 +209,12 @@ pub(crate) fn anonymous_file(name: &CStr) -> std::io::Result<File> {
     }
 }
 
-/// Moves `fd` to the number `target` (closing what was there), for the rest of the
-/// process's life.
+/// Moves `fd` to the number `target` (closing what was there; close-on-exec there), for
+/// the rest of the process's life.
 pub(crate) fn move_fd(fd: OwnedFd, target: RawFd) -> Result<BorrowedFd<'static>, Errno> {
     if fd.as_raw_fd() != target {
-        nix::unistd::dup2(fd.as_raw_fd(), target)?;
+        // dup3 refuses to copy a descriptor onto itself: hence the test above.
+        nix::unistd::dup3(fd.as_raw_fd(), target, nix::fcntl::OFlag::O_CLOEXEC)?;
         drop(fd);
     } else {
         std::mem::forget(fd);

@@ -13,7 +13,7 @@
 //! The keeper reports how its process ended on the process's verdict socket, as the init
 //! does for the body, and leaves once the process and everything it started are gone.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal};
@@ -39,7 +39,7 @@ pub(crate) fn become_subreaper() -> Result<(), StepError> {
 /// its seccomp supervisors (forked before the filter); those are not killed but leave by
 /// themselves once the filtered tasks are gone, and say so to the test (a killed one would
 /// end the test as a supervisor killed under the body).
-pub(crate) fn keep(process: Pid, report: OwnedFd, filtered: bool) {
+pub(crate) fn keep(process: Pid, report: BorrowedFd<'_>, filtered: bool) {
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGCHLD);
     signals.add(KILL_TREE);

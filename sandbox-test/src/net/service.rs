@@ -49,21 +49,12 @@ const VERDICT_FD: RawFd = crate::step::CHANNEL_FD + 1;
 /// Setup step (host process, after entering its host; its keeper): keeps stdin, stdout,
 /// stderr, the channel and `verdict` (moved to fd 4), and closes the rest of what the init
 /// had open: the hosts' namespaces, other processes' pipes and sockets.
-pub(crate) fn close_all_but(verdict: OwnedFd) -> Result<OwnedFd, StepError> {
-    // Already there, it stays (dup3 refuses to copy a descriptor onto itself).
-    if verdict.as_raw_fd() != VERDICT_FD {
-        nix::unistd::dup3(
-            verdict.as_raw_fd(),
-            VERDICT_FD,
-            nix::fcntl::OFlag::O_CLOEXEC,
-        )?;
-    }
-    std::mem::forget(verdict);
+pub(crate) fn close_all_but(verdict: OwnedFd) -> Result<BorrowedFd<'static>, StepError> {
+    let verdict = crate::kernel::move_fd(verdict, VERDICT_FD)?;
     // Closes fds above the five kept; the process owns nothing else it still uses (the
     // `OwnedFd`s of the init's tables are never dropped in this process).
     crate::kernel::close_from(VERDICT_FD + 1)?;
-    // SAFETY: VERDICT_FD was just made a duplicate of the verdict socket.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(VERDICT_FD) })
+    Ok(verdict)
 }
 
 /// One spawned process whose keeper the init has not reaped yet (the keeper reports the
